@@ -1,0 +1,1 @@
+"""Headless core of k49desk: numpy/pandas/torch only, never Qt."""

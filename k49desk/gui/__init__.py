@@ -1,0 +1,1 @@
+"""All Qt and pyqtgraph code: thin over k49desk.core."""

@@ -1,0 +1,63 @@
+"""Test set-up: Qt offscreen, settings and caches redirected, tiny K49 folders on demand."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from k49helpers import make_k49_folder  # noqa: E402
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+REAL10 = SHARED_DATA / "kuzushiji-real10"
+FIRST100 = SHARED_DATA / "k49-test-first100"
+SHARED_K49 = Path(__file__).resolve().parents[2] / "shared" / "k49"
+
+
+@pytest.fixture(autouse=True)
+def _isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("K49DESK_SETTINGS", str(home / "settings.ini"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+    monkeypatch.setenv("K49DESK_MODELS_DIR", str(home / "models"))
+    monkeypatch.delenv("K49DESK_DATA_DIR", raising=False)
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
+@pytest.fixture
+def tiny_dir(tmp_path: Path) -> Path:
+    """A valid K49 folder: 49 classes, 12 train / 4 test images each, learnable patterns."""
+    return make_k49_folder(tmp_path / "tiny", n_train=12, n_test=4)
+
+
+@pytest.fixture
+def real10() -> Path:
+    if not (REAL10 / "k49-train-imgs.npz").exists():
+        pytest.skip("../shared/data/kuzushiji-real10 is not available")
+    return REAL10
+
+
+@pytest.fixture
+def first100() -> Path:
+    if not (FIRST100 / "k49-test-imgs.npz").exists():
+        pytest.skip("../shared/data/k49-test-first100 is not available")
+    return FIRST100
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
