@@ -1,0 +1,110 @@
+"""Main window wiring, start-up paths, the exception hook, and the screenshot command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QMessageBox
+
+from k49desk.gui.main_window import PANEL_KEYS, MainWindow
+
+
+@pytest.fixture
+def win(qtbot):  # noqa: ANN001, ANN201
+    w = MainWindow()
+    qtbot.addWidget(w)
+    return w
+
+
+def test_window_has_every_panel_as_a_working_tab(win: MainWindow) -> None:
+    assert [win.tabs.tabText(i) for i in range(win.tabs.count())] == [
+        "Data", "Gallery", "Statistics", "Draw", "Train", "Review"]
+    for key in PANEL_KEYS:
+        assert "not available" not in getattr(win.panels[key], "text", lambda: "")()
+
+
+def test_start_opens_folder_in_background_and_shows_gallery(win: MainWindow, qtbot, tiny_dir: Path) -> None:  # noqa: ANN001
+    with qtbot.waitSignal(win.state.dataset_changed, timeout=20000):
+        win.start(data_dir=str(tiny_dir), load_model=False)
+    assert win.state.dataset is not None and len(win.state.dataset.split("train")) == 588
+    assert win.tabs.currentIndex() == PANEL_KEYS.index("gallery")
+    assert "train 588" in win._data_label.text()
+    assert not win._demo_label.isVisibleTo(win)
+
+
+def test_corrupt_folder_at_start_shows_data_page_and_app_stays_up(win: MainWindow, qtbot, tiny_dir: Path) -> None:  # noqa: ANN001
+    (tiny_dir / "k49-train-imgs.npz").write_bytes(b"garbage")
+    win.start(data_dir=str(tiny_dir), load_model=False)
+    qtbot.waitUntil(lambda: win.tabs.currentIndex() == PANEL_KEYS.index("data"), timeout=20000)
+    qtbot.waitUntil(lambda: "k49-train-imgs.npz" in win.statusBar().currentMessage(), timeout=20000)
+    assert win.state.dataset is None
+
+
+def test_bad_checkpoint_shows_dialog_not_traceback(win: MainWindow, qtbot, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "exec", lambda self: shown.append(self.text()) or 0)
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    win.load_model(bad)
+    qtbot.waitUntil(lambda: bool(shown), timeout=30000)
+    assert "bad.pt" in shown[0]
+    assert win.state.model is None
+
+
+def test_excepthook_logs_and_shows_dialog(qtbot, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    import sys
+
+    from k49desk.gui import app as app_mod
+
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "exec", lambda self: shown.append(self.text()) or 0)
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    app_mod.install_excepthook()
+    try:
+        raise ValueError("boom in a slot")
+    except ValueError:
+        sys.excepthook(*sys.exc_info())
+    assert shown and "boom in a slot" in shown[0]
+    assert "boom in a slot" in app_mod.log_file().read_text()
+
+
+def test_geometry_is_restored(qtbot) -> None:  # noqa: ANN001
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.resize(640, 480)  # fits the offscreen 800x600 screen
+    w.show()
+    w.close()
+    w2 = MainWindow()
+    qtbot.addWidget(w2)
+    assert (w2.width(), w2.height()) == (640, 480)
+
+
+def test_close_asks_panels_and_can_be_vetoed(win: MainWindow, qtbot) -> None:  # noqa: ANN001
+    class Busy:
+        def shutdown(self) -> bool:
+            return False
+
+    win.panels["busy"] = Busy()  # type: ignore[assignment]
+    win.show()
+    assert not win.close()
+    del win.panels["busy"]
+    assert win.close()
+
+
+@pytest.mark.parametrize("panel", ["data", "gallery", "stats", "draw", "train", "review"])
+def test_screenshot_command_writes_non_blank_png_of_right_size(tiny_dir: Path, tmp_path: Path,
+                                                               panel: str, qapp) -> None:  # noqa: ANN001
+    from k49desk.cli import main
+
+    out = tmp_path / f"{panel}.png"
+    assert main(["gui", "--data-dir", str(tiny_dir), "--panel", panel, "--class", "ka",
+                 "--screenshot", str(out), "--size", "1000x700"]) == 0
+    img = QImage(str(out))
+    assert (img.width(), img.height()) == (1000, 700)
+    g = img.convertToFormat(QImage.Format.Format_Grayscale8)
+    arr = np.frombuffer(g.constBits(), np.uint8).reshape(g.height(), g.bytesPerLine())[:, : g.width()]
+    assert arr.std() > 5  # not a blank canvas
