@@ -1,0 +1,425 @@
+"""The Gallery panel: every image of a split as thumbnails, filtered by class, flag or request.
+
+Wiring only: GalleryModel (numpy filtering), ThumbDelegate (painting), ClassFilter (the 49
+classes), DetailPane (one image large). See gallery_model.py for the data path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QPushButton,
+    QSlider,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from k49desk.core.classes import N_CLASSES
+from k49desk.gui.gallery_delegate import ThumbDelegate
+from k49desk.gui.gallery_detail import DetailPane
+from k49desk.gui.gallery_filter import ClassFilter
+from k49desk.gui.gallery_model import SPLIT_CHOICES, GalleryModel
+from k49desk.gui.state import AppState, GalleryRequest
+
+DEMO_TEXT = "Generated demo data — not real K49"
+DEMO_STYLE = ("background:#fef3c7; color:#92400e; border:1px solid #f59e0b; border-radius:4px;"
+              "padding:4px 8px; font-weight:600;")
+DEFAULT_ZOOM = 2  # x28 px: 56 px thumbnails fit ~13 columns beside the filter and detail pane
+
+
+class ThumbView(QListView):
+    """The virtualized grid; only visible items are ever painted."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setMovement(QListView.Movement.Static)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setUniformItemSizes(True)
+        self.setWrapping(True)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setMouseTracking(False)
+        self.setSpacing(0)
+
+
+class GalleryPanel(QWidget):
+    current_changed = Signal(object)  # (split, index) | None
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.model = GalleryModel(self)
+        self.delegate = ThumbDelegate(self.model, self)
+        self.view = ThumbView()
+        self.view.setModel(self.model)
+        self.view.setItemDelegate(self.delegate)
+        self.filter = ClassFilter()
+        self.detail = DetailPane()
+        self._build_ui()
+        self._set_zoom(DEFAULT_ZOOM)
+        self._connect()
+        self.set_dataset(state.dataset)
+
+    # ---- layout --------------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        self.demo_banner = QLabel(DEMO_TEXT)
+        self.demo_banner.setStyleSheet(DEMO_STYLE)
+        self.demo_banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.demo_banner.hide()
+
+        self.split_combo = QComboBox()
+        for s in SPLIT_CHOICES:
+            self.split_combo.addItem(s.capitalize() if s != "both" else "Train + test", s)
+        self.order_combo = QComboBox()
+        self.order_combo.addItem("Dataset order", "dataset")
+        self.order_combo.addItem("Random order", "random")
+        self.shuffle_button = QToolButton()
+        self.shuffle_button.setText("Shuffle")
+        self.shuffle_button.setToolTip("New random order (a new seed)")
+        self.flagged_check = QCheckBox("Flagged only")
+        self.flagged_check.setEnabled(False)
+        self.flagged_check.setToolTip("Only images flagged by Find label issues")
+        self.labels_check = QCheckBox("Labels")
+        self.labels_check.setChecked(True)
+        self.invert_check = QCheckBox("Ink on paper")
+        self.invert_check.setToolTip("Show dark ink on a light background (display only)")
+        self.zoom = QSlider(Qt.Orientation.Horizontal)
+        self.zoom.setRange(1, 6)
+        self.zoom.setValue(DEFAULT_ZOOM)
+        self.zoom.setFixedWidth(110)
+        self.zoom.setToolTip("Thumbnail size (multiples of 28 px, pixel-exact)")
+        self.zoom_label = QLabel()
+        self.jump_edit = QLineEdit()
+        self.jump_edit.setPlaceholderText("Go to index (e.g. 1234 or test 56)")
+        self.jump_edit.setClearButtonEnabled(True)
+        self.jump_edit.setMaximumWidth(230)
+
+        bar = QHBoxLayout()
+        bar.setContentsMargins(0, 0, 0, 0)
+        for w in (QLabel("Split:"), self.split_combo, self.order_combo, self.shuffle_button,
+                  _vline(), self.flagged_check, self.labels_check, self.invert_check, _vline(),
+                  QLabel("Zoom:"), self.zoom, self.zoom_label):
+            bar.addWidget(w)
+        bar.addStretch(1)
+        bar.addWidget(self.jump_edit)
+
+        self.request_bar = QFrame()
+        self.request_bar.setObjectName("requestBar")
+        self.request_bar.setStyleSheet("#requestBar{background:#dbeafe; border:1px solid #93c5fd;"
+                                       "border-radius:4px;}")
+        self.request_title = QLabel()
+        self.request_title.setStyleSheet("font-weight:600; color:#1e3a8a;")
+        self.clear_button = QPushButton("Clear")
+        self.clear_button.setToolTip("Back to the whole split")
+        rl = QHBoxLayout(self.request_bar)
+        rl.setContentsMargins(8, 2, 4, 2)
+        rl.addWidget(self.request_title, 1)
+        rl.addWidget(self.clear_button)
+        self.request_bar.hide()
+
+        self.count_label = QLabel()
+        self.count_label.setStyleSheet("color:#4b5563;")
+        self.empty_label = QLabel()
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setStyleSheet("color:#6b7280; font-size:14px;")
+        self.empty_label.hide()
+
+        center = QWidget()
+        cl = QVBoxLayout(center)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.addWidget(self.request_bar)
+        cl.addWidget(self.count_label)
+        cl.addWidget(self.view, 1)
+        cl.addWidget(self.empty_label, 1)
+
+        self.filter.setMinimumWidth(210)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.filter)
+        self.splitter.addWidget(center)
+        self.splitter.addWidget(self.detail)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setStretchFactor(2, 0)
+        self.splitter.setSizes([250, 850, 300])
+        self.splitter.setChildrenCollapsible(False)
+
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.demo_banner)
+        lay.addLayout(bar)
+        lay.addWidget(self.splitter, 1)
+
+    def _connect(self) -> None:
+        st = self.state
+        st.dataset_changed.connect(self.set_dataset)
+        st.flags_changed.connect(self._on_flags_changed)
+        st.gallery_requested.connect(self.apply_request)
+        st.model_changed.connect(lambda _m: self._show_current())
+        self.split_combo.currentIndexChanged.connect(
+            lambda _i: self.set_split(self.split_combo.currentData()))
+        self.order_combo.currentIndexChanged.connect(
+            lambda _i: self.set_order(self.order_combo.currentData()))
+        self.shuffle_button.clicked.connect(self.reshuffle)
+        self.flagged_check.toggled.connect(self.set_flagged_only)
+        self.labels_check.toggled.connect(self._set_show_labels)
+        self.invert_check.toggled.connect(self._set_invert)
+        self.zoom.valueChanged.connect(self._set_zoom)
+        self.jump_edit.returnPressed.connect(lambda: self.jump_to_text(self.jump_edit.text()))
+        self.clear_button.clicked.connect(self.clear_request)
+        self.filter.classes_changed.connect(self._on_filter_classes)
+        self.view.selectionModel().currentChanged.connect(self._on_current)
+        self.model.modelReset.connect(self._after_reset)
+        self.detail.copied.connect(lambda t: st.status_message.emit(f"Copied index {t}"))
+        for keys, fn in ((QKeySequence.StandardKey.Copy, self.detail.copy_index),
+                         ("]", lambda: self.filter.cycle(1)),
+                         ("[", lambda: self.filter.cycle(-1)),
+                         ("Ctrl+G", self._focus_jump)):
+            sc = QShortcut(QKeySequence(keys), self)
+            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            sc.activated.connect(fn)
+
+    # ---- public API ----------------------------------------------------------------------
+    def set_dataset(self, ds: object) -> None:
+        self.detail.clear()
+        self._hide_request_bar()
+        self.model.set_dataset(ds)  # type: ignore[arg-type]
+        self.demo_banner.setVisible(bool(ds is not None and getattr(ds, "is_demo", False)))
+        if ds is not None:
+            self.filter.set_classes(ds.classes)  # type: ignore[attr-defined]
+        self.filter.set_selected(None)
+        self._on_flags_changed()
+        self._sync_split_combo()
+        self._update_counts()
+
+    def set_split(self, name: str) -> None:
+        if name not in SPLIT_CHOICES:
+            raise ValueError(f"unknown split {name!r}; expected one of {', '.join(SPLIT_CHOICES)}")
+        if name == self.model.split_name and self.model.explicit is None:
+            return
+        self._hide_request_bar()
+        self.model.configure(split=name, explicit=None, captions={})
+        self._sync_split_combo()
+        self._update_counts()
+
+    def set_class_filter(self, classes: list[int] | None) -> None:
+        self.filter.set_selected(classes)
+        self.model.configure(classes=classes)
+
+    def set_flagged_only(self, on: bool) -> None:
+        if self.flagged_check.isChecked() != on:
+            self.flagged_check.setChecked(on)  # re-enters through toggled
+            return
+        self.model.configure(flagged_only=on)
+
+    def set_order(self, order: str, seed: int | None = None) -> None:
+        i = self.order_combo.findData(order)
+        if i < 0:
+            raise ValueError(f"unknown order {order!r}")
+        if self.order_combo.currentIndex() != i:
+            self.order_combo.blockSignals(True)
+            self.order_combo.setCurrentIndex(i)
+            self.order_combo.blockSignals(False)
+        self.model.configure(order=order, seed=seed)
+
+    def reshuffle(self) -> None:
+        """A new seeded random order."""
+        self.set_order("random", seed=self.model.seed + 1)
+
+    def current_indices(self) -> np.ndarray:
+        """Dataset indices of the images shown, in display order."""
+        return self.model.indices()
+
+    def apply_request(self, req: GalleryRequest) -> None:
+        self.filter.set_selected(req.classes)
+        if self.flagged_check.isChecked():
+            self.flagged_check.blockSignals(True)
+            self.flagged_check.setChecked(False)
+            self.flagged_check.blockSignals(False)
+        explicit = None if req.indices is None else np.asarray(req.indices, np.int64)
+        self.model.configure(split=req.split, classes=req.classes, flagged_only=False,
+                             explicit=explicit, captions=dict(req.captions or {}))
+        self._sync_split_combo()
+        if req.title or explicit is not None:
+            n = self.model.rowCount()
+            self.request_title.setText(f"{req.title or 'Selected images'}  ·  {n:,d} images")
+            self.request_bar.show()
+        else:
+            self._hide_request_bar()
+        self._update_counts()
+        if req.select is not None:
+            self.select(req.split if req.split != "both" else "train", int(req.select))
+
+    def clear_request(self) -> None:
+        self._hide_request_bar()
+        self.model.configure(explicit=None, captions={})
+
+    def select(self, split: str, index: int) -> bool:
+        """Select and show (split, index) if it is in the current view."""
+        row = self.model.row_of(split, index)
+        if row is None:
+            return False
+        mi = self.model.index(row)
+        self.view.selectionModel().setCurrentIndex(
+            mi, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        self.view.scrollTo(mi, QAbstractItemView.ScrollHint.PositionAtCenter)
+        return True
+
+    def jump_to(self, index: int, split: str | None = None) -> bool:
+        """Go to a dataset index; widens the filter to the whole split if it is hidden."""
+        ds = self.model.dataset
+        if ds is None:
+            return False
+        names = self.model.shown_split_names()
+        split = split or (names[0] if names else "train")
+        if split not in ds.splits or not 0 <= index < len(ds.splits[split]):
+            n = len(ds.splits[split]) if split in ds.splits else 0
+            self.state.status_message.emit(f"No image {index} in {split} (it has {n:,d})")
+            return False
+        if self.model.row_of(split, index) is None:
+            self._hide_request_bar()
+            self.filter.set_selected(None)
+            if self.flagged_check.isChecked():
+                self.flagged_check.blockSignals(True)
+                self.flagged_check.setChecked(False)
+                self.flagged_check.blockSignals(False)
+            target = split if self.model.split_name != "both" else "both"
+            self.model.configure(split=target, classes=None, flagged_only=False,
+                                 explicit=None, captions={})
+            self._sync_split_combo()
+            self._update_counts()
+        self.view.setFocus()
+        return self.select(split, index)
+
+    def jump_to_text(self, text: str) -> bool:
+        parts = text.replace(":", " ").replace("#", " ").split()
+        split = None
+        if parts and parts[0].lower() in ("train", "test"):
+            split = parts.pop(0).lower()
+        if len(parts) != 1 or not parts[0].replace(",", "").isdigit():
+            self.state.status_message.emit(f"Not an index: {text!r}")
+            return False
+        return self.jump_to(int(parts[0].replace(",", "")), split)
+
+    def on_shown(self) -> None:
+        self.view.setFocus()
+
+    def shutdown(self) -> bool:
+        return True
+
+    # ---- reactions -----------------------------------------------------------------------
+    def _on_filter_classes(self, classes: list[int] | None) -> None:
+        self.model.configure(classes=classes)
+
+    def _on_flags_changed(self) -> None:
+        self.model.set_flags(self.state.flags)
+        has = self.model.has_flags
+        self.flagged_check.setEnabled(has)
+        n = int(sum(int(self.model.flagged_mask(s).sum()) for s in self.model.shown_split_names()
+                    if self.model.flagged_mask(s) is not None))
+        self.flagged_check.setText(f"Flagged only ({n:,d})" if has else "Flagged only")
+        if not has and self.flagged_check.isChecked():
+            self.flagged_check.setChecked(False)
+
+    def _after_reset(self) -> None:
+        n = self.model.rowCount()
+        ds = self.model.dataset
+        total = sum(len(ds.splits[s]) for s in self.model.shown_split_names()) if ds else 0
+        where = self.model.split_name if self.model.split_name != "both" else "train + test"
+        bits = [f"Showing {n:,d} of {total:,d} {where} images"]
+        if self.model.order == "random":
+            bits.append(f"random order (seed {self.model.seed})")
+        if ds is not None and ds.is_demo:
+            bits.append("generated demo data")
+        self.count_label.setText("  ·  ".join(bits))
+        if ds is None:
+            self.empty_label.setText(
+                "No data folder open.\nOpen a K49 folder or generate demo data.")
+        elif n == 0:
+            self.empty_label.setText("No images match this filter.")
+        self.empty_label.setVisible(ds is None or n == 0)
+        self.view.setVisible(not self.empty_label.isVisible())
+        if self.detail.split is not None and self.detail.index is not None:
+            row = self.model.row_of(self.detail.split, self.detail.index)
+            if row is not None:
+                self.view.selectionModel().setCurrentIndex(
+                    self.model.index(row), QItemSelectionModel.SelectionFlag.ClearAndSelect)
+
+    def _on_current(self, cur: QModelIndex, _prev: QModelIndex) -> None:
+        if cur.isValid():
+            self._show_row(cur.row())
+
+    def _show_current(self) -> None:
+        cur = self.view.currentIndex()
+        if cur.isValid():
+            self._show_row(cur.row())
+
+    def _show_row(self, row: int) -> None:
+        ds = self.model.dataset
+        if ds is None:
+            return
+        sp, i = self.model.locate(row)
+        flag, decision = self.model.flag_of(sp.name, i)
+        self.detail.show_item(split=sp.name, index=i, image=sp.images[i],
+                              cls=ds.classes[int(sp.labels[i])], flag=flag, decision=decision,
+                              caption=self.model.caption_of(sp.name, i), demo=ds.is_demo,
+                              model=self.state.model)
+        self.current_changed.emit((sp.name, i))
+
+    def _update_counts(self) -> None:
+        ds = self.model.dataset
+        counts = np.zeros(ds.n_classes if ds else N_CLASSES, np.int64)
+        if ds is not None:
+            for s in self.model.shown_split_names():
+                counts += ds.splits[s].counts(ds.n_classes)
+        self.filter.set_counts(counts)
+
+    def _sync_split_combo(self) -> None:
+        i = self.split_combo.findData(self.model.split_name)
+        if i >= 0 and i != self.split_combo.currentIndex():
+            self.split_combo.blockSignals(True)
+            self.split_combo.setCurrentIndex(i)
+            self.split_combo.blockSignals(False)
+
+    def _hide_request_bar(self) -> None:
+        self.request_bar.hide()
+        self.request_title.setText("")
+
+    def _set_zoom(self, z: int) -> None:
+        self.delegate.thumb = 28 * int(z)
+        self.zoom_label.setText(f"{28 * int(z)} px")
+        self._relayout()
+
+    def _set_show_labels(self, on: bool) -> None:
+        self.delegate.show_labels = on
+        self._relayout()
+
+    def _set_invert(self, on: bool) -> None:
+        self.delegate.invert = on
+        self.view.viewport().update()
+
+    def _relayout(self) -> None:
+        cell = self.delegate.cell_size()
+        self.view.setGridSize(QSize(cell.width() + 4, cell.height() + 4))
+
+    def _focus_jump(self) -> None:
+        self.jump_edit.setFocus()
+        self.jump_edit.selectAll()
+
+
+def _vline() -> QFrame:
+    f = QFrame()
+    f.setFrameShape(QFrame.Shape.VLine)
+    f.setFrameShadow(QFrame.Shadow.Sunken)
+    return f
