@@ -1,0 +1,450 @@
+"""The Statistics panel: what a notebook's first cells show, as interactive charts.
+
+Images per class (train and test side by side, as shares or counts), the under-represented
+classes, and a re-sampleable sheet of N random images per class. Every number comes from
+`k49desk.core.stats` (the same as `k49desk info`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QObject, QPoint, Qt
+from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from k49desk.core.dataset import K49Dataset
+from k49desk.core.stats import UNDER_REPRESENTED_RATIO, class_table, under_represented
+from k49desk.gui.fonts import hiragana_font
+from k49desk.gui.gallery import DEMO_STYLE, DEMO_TEXT
+from k49desk.gui.state import AppState, GalleryRequest
+
+TRAIN_COLOR = QColor("#2563eb")
+TEST_COLOR = QColor("#f97316")
+UNDER_COLOR = QColor(239, 68, 68, 40)
+SHEET_SCALE = 2  # sample tiles at 56 px
+SHEET_GAP = 2
+SHEET_LABEL_W = 120
+
+
+class StatsPanel(QWidget):
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.ds: K49Dataset | None = None
+        self.table: pd.DataFrame | None = None
+        self.under: pd.DataFrame | None = None
+        self.hover_text = ""
+        self.sample_seed = 0
+        self.samples: dict[int, np.ndarray] = {}  # class -> dataset indices shown in the sheet
+        self._sheet_hits: list[tuple[int, int, int, int, int, int]] = []  # x, y, w, h, cls, idx
+        pg.setConfigOptions(antialias=True, background="w", foreground="#374151")
+        self._build_ui()
+        state.dataset_changed.connect(self.set_dataset)
+        self.set_dataset(state.dataset)
+
+    # ---- layout --------------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        self.demo_banner = QLabel(DEMO_TEXT)
+        self.demo_banner.setStyleSheet(DEMO_STYLE)
+        self.demo_banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.demo_banner.hide()
+        self.summary = QLabel("No data folder open.")
+        self.summary.setStyleSheet("font-size:13px;")
+        self.summary.setWordWrap(True)
+
+        # Images per class.
+        self.value_axis = _ValueAxis("left")
+        self.value_axis.enableAutoSIPrefix(False)
+        self.plot = pg.PlotWidget(axisItems={"left": self.value_axis})
+        self.plot.setMinimumHeight(260)
+        pi = self.plot.getPlotItem()
+        pi.showGrid(x=False, y=True, alpha=0.25)
+        pi.setMenuEnabled(False)
+        pi.getViewBox().setMouseEnabled(x=True, y=False)
+        self.legend = pi.addLegend(offset=(-10, 10), labelTextColor="#374151")
+        tick_font = hiragana_font(10)
+        pi.getAxis("bottom").setStyle(tickFont=tick_font, tickTextOffset=4)
+        pi.getAxis("left").setStyle(tickFont=hiragana_font(9))
+        self.under_bands = pg.BarGraphItem(x=[], height=[], width=1.0, brush=UNDER_COLOR, pen=None)
+        self.train_bars = pg.BarGraphItem(x=[], height=[], width=0.38, brush=TRAIN_COLOR, pen=None,
+                                          name="train")
+        self.test_bars = pg.BarGraphItem(x=[], height=[], width=0.38, brush=TEST_COLOR, pen=None,
+                                         name="test")
+        for it in (self.under_bands, self.train_bars, self.test_bars):
+            pi.addItem(it)
+        self.threshold = pg.InfiniteLine(angle=0, pen=pg.mkPen("#ef4444", width=1,
+                                                               style=Qt.PenStyle.DashLine))
+        pi.addItem(self.threshold)
+        self.hover_label = pg.TextItem("", anchor=(0, 1), color="#111827",
+                                       fill=pg.mkBrush(255, 255, 255, 230),
+                                       border=pg.mkPen("#9ca3af"))
+        self.hover_label.setFont(hiragana_font(10))
+        self.hover_label.setZValue(10)
+        self.hover_label.hide()
+        pi.addItem(self.hover_label, ignoreBounds=True)
+        self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
+
+        self.mode_combo = QComboBox()
+        self.mode_combo.addItem("Share of split", "share")
+        self.mode_combo.addItem("Image count", "count")
+        self.mode_combo.currentIndexChanged.connect(lambda _i: self._draw_bars())
+        self.export_chart_button = QPushButton("Export PNG…")
+        self.export_chart_button.clicked.connect(lambda: self._export_dialog("chart"))
+        chart_box = QGroupBox("Images per class")
+        cb = QVBoxLayout(chart_box)
+        row = QHBoxLayout()
+        self.chart_note = QLabel("Shaded: under-represented (below half the largest class). "
+                                 "Hover a bar for exact values.")
+        self.chart_note.setStyleSheet("color:#6b7280;")
+        row.addWidget(self.chart_note, 1)
+        row.addWidget(self.mode_combo)
+        row.addWidget(self.export_chart_button)
+        cb.addLayout(row)
+        cb.addWidget(self.plot, 1)
+
+        # Under-represented classes.
+        self.under_split = QComboBox()
+        self.under_split.currentIndexChanged.connect(lambda _i: self._fill_under())
+        self.under_table = QTableWidget(0, 4)
+        self.under_table.setHorizontalHeaderLabels(["Class", "Images", "Share", "vs largest"])
+        self.under_table.verticalHeader().hide()
+        self.under_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.under_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.under_table.setAlternatingRowColors(True)
+        self.under_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.under_table.cellDoubleClicked.connect(self._under_to_gallery)
+        self.under_table.setToolTip("Double-click a class to see it in the Gallery")
+        self.under_summary = QLabel()
+        self.under_summary.setWordWrap(True)
+        under_box = QGroupBox("Under-represented classes")
+        ub = QVBoxLayout(under_box)
+        r2 = QHBoxLayout()
+        r2.addWidget(QLabel("Split:"))
+        r2.addWidget(self.under_split, 1)
+        ub.addLayout(r2)
+        ub.addWidget(self.under_summary)
+        ub.addWidget(self.under_table, 1)
+
+        # Samples per class.
+        self.sheet_split = QComboBox()
+        self.sheet_split.currentIndexChanged.connect(lambda _i: self.resample(keep_seed=True))
+        self.n_spin = QSpinBox()
+        self.n_spin.setRange(1, 30)
+        self.n_spin.setValue(12)
+        self.n_spin.setSuffix(" per class")
+        self.n_spin.valueChanged.connect(lambda _v: self.resample(keep_seed=True))
+        self.resample_button = QPushButton("Resample")
+        self.resample_button.setToolTip("Draw new random samples")
+        self.resample_button.clicked.connect(lambda: self.resample())
+        self.export_sheet_button = QPushButton("Export PNG…")
+        self.export_sheet_button.clicked.connect(lambda: self._export_dialog("sheet"))
+        self.sheet = QLabel()
+        self.sheet.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.sheet.setToolTip("Click an image to open it in the Gallery")
+        self.sheet.installEventFilter(self)
+        self.sheet_scroll = QScrollArea()
+        self.sheet_scroll.setWidget(self.sheet)
+        self.sheet_scroll.setWidgetResizable(True)
+        self.sheet_scroll.setStyleSheet("QScrollArea{background:white;}")
+        sheet_box = QGroupBox("Samples per class")
+        sb = QVBoxLayout(sheet_box)
+        r3 = QHBoxLayout()
+        r3.addWidget(self.sheet_split)
+        r3.addWidget(self.n_spin)
+        r3.addStretch(1)
+        r3.addWidget(self.resample_button)
+        r3.addWidget(self.export_sheet_button)
+        sb.addLayout(r3)
+        sb.addWidget(self.sheet_scroll, 1)
+
+        bottom = QSplitter(Qt.Orientation.Horizontal)
+        bottom.addWidget(under_box)
+        bottom.addWidget(sheet_box)
+        bottom.setSizes([420, 980])
+        bottom.setChildrenCollapsible(False)
+        vsplit = QSplitter(Qt.Orientation.Vertical)
+        vsplit.addWidget(chart_box)
+        vsplit.addWidget(bottom)
+        vsplit.setSizes([400, 460])
+        vsplit.setChildrenCollapsible(False)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.demo_banner)
+        lay.addWidget(self.summary)
+        lay.addWidget(vsplit, 1)
+
+    # ---- data ----------------------------------------------------------------------------
+    def set_dataset(self, ds: K49Dataset | None) -> None:
+        self.ds = ds
+        self.demo_banner.setVisible(bool(ds is not None and ds.is_demo))
+        for combo in (self.under_split, self.sheet_split):
+            combo.blockSignals(True)
+            combo.clear()
+            for s in ds.split_names if ds is not None else []:
+                combo.addItem(s.capitalize(), s)
+            combo.blockSignals(False)
+        if ds is None or not ds.splits:
+            self.table = self.under = None
+            self.summary.setText("No data folder open.")
+            self._draw_bars()
+            self._fill_under()
+            self.sheet.setPixmap(QPixmap())
+            return
+        self.table = class_table(ds)
+        kind = "generated demo data" if ds.is_demo else "K49 data"
+        parts = [f"{s}: {len(ds.splits[s]):,d}" for s in ds.split_names]
+        empty = int((self.table["total"] == 0).sum())
+        text = (f"<b>{ds.root}</b> ({kind}) — {len(ds):,d} images ({', '.join(parts)}), "
+                f"{ds.n_classes} classes")
+        if empty:
+            text += f", <b>{empty}</b> with no images"
+        self.summary.setText(text)
+        self._draw_bars()
+        self._fill_under()
+        self.resample(keep_seed=True)
+
+    def _draw_bars(self) -> None:
+        pi = self.plot.getPlotItem()
+        t = self.table
+        if t is None:
+            for b in (self.train_bars, self.test_bars, self.under_bands):
+                b.setOpts(x=[], height=[])
+            self.threshold.hide()
+            return
+        share = self.mode_combo.currentData() == "share"
+        x = t["index"].to_numpy(float)
+        col = "{}_share" if share else "{}"
+        train = t[col.format("train")].to_numpy(float)
+        test = t[col.format("test")].to_numpy(float)
+        self.train_bars.setOpts(x=x - 0.2, height=train, width=0.38)
+        self.test_bars.setOpts(x=x + 0.2, height=test, width=0.38)
+        top = float(max(train.max(initial=0), test.max(initial=0))) or 1.0
+        ur = under_represented(self.ds) if self.ds is not None else None  # type: ignore[arg-type]
+        ux = ur["index"].to_numpy(float) if ur is not None else np.zeros(0)
+        self.under_bands.setOpts(x=ux, height=np.full(len(ux), top * 1.08), width=0.96)
+        base = "train" if "train" in self.ds.splits else self.ds.split_names[0]  # type: ignore[union-attr]
+        self.threshold.setValue(float(t[col.format(base)].max()) * UNDER_REPRESENTED_RATIO)
+        self.threshold.show()
+        ticks = [(float(i), ch) for i, ch in zip(t["index"], t["char"], strict=True)]
+        pi.getAxis("bottom").setTicks([ticks, []])
+        pi.setLabel("left", "share of split" if share else "images")
+        self.value_axis.percent = share
+        pi.setXRange(-0.7, len(t) - 0.3, padding=0)
+        pi.setYRange(0, top * 1.1, padding=0)
+        self.value_axis.picture = None
+        self.value_axis.update()
+
+    def hover_at(self, cls: int) -> str:
+        """The exact values shown when hovering class `cls` (also used by tests)."""
+        t = self.table
+        if t is None or not 0 <= cls < len(t):
+            return ""
+        r = t.iloc[cls]
+        lines = [f"{r['char']} ({r['romaji']})  class {int(r['index'])}"]
+        for s in ("train", "test"):
+            if self.ds is not None and s in self.ds.splits:
+                lines.append(f"{s}: {int(r[s]):,d} images ({r[f'{s}_share']:.2%} of {s})")
+        if self.under is not None and cls in set(self.under["index"]):
+            lines.append("under-represented")
+        return "\n".join(lines)
+
+    def _on_mouse_moved(self, pos: object) -> None:
+        vb = self.plot.getPlotItem().getViewBox()
+        if self.table is None or not self.plot.sceneBoundingRect().contains(pos):
+            self.hover_label.hide()
+            return
+        p = vb.mapSceneToView(pos)
+        cls = int(round(p.x()))
+        if not 0 <= cls < len(self.table) or abs(p.x() - cls) > 0.45:
+            self.hover_label.hide()
+            self.hover_text = ""
+            return
+        self.hover_text = self.hover_at(cls)
+        self.hover_label.setText(self.hover_text)
+        # Keep the box inside the chart: left of the cursor on the right half.
+        xr = vb.viewRange()[0]
+        right_half = p.x() > (xr[0] + xr[1]) / 2
+        self.hover_label.setAnchor((1, 0) if right_half else (0, 0))
+        self.hover_label.setPos(p.x(), vb.viewRange()[1][1] * 0.97)
+        self.hover_label.show()
+
+    def _fill_under(self) -> None:
+        split = self.under_split.currentData()
+        self.under_table.setRowCount(0)
+        if self.ds is None or not self.ds.splits or split is None:
+            self.under = None
+            self.under_summary.setText("")
+            return
+        self.under = under_represented(self.ds, split)
+        largest = int(self.table[split].max()) if self.table is not None else 0
+        font = hiragana_font(11)
+        self.under_table.setRowCount(len(self.under))
+        for r, row in enumerate(self.under.itertuples()):
+            cells = [f"{row.char}  {row.romaji}", f"{int(row.count):,d}", f"{row.share:.2%}",
+                     f"{row.ratio_to_largest:.0%}"]
+            for c, text in enumerate(cells):
+                it = QTableWidgetItem(text)
+                it.setData(Qt.ItemDataRole.UserRole, int(row.index))
+                if c == 0:
+                    it.setFont(font)
+                else:
+                    it.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.under_table.setItem(r, c, it)
+        n = len(self.under)
+        self.under_summary.setText(
+            f"{n} of {self.ds.n_classes} classes have fewer than "
+            f"{UNDER_REPRESENTED_RATIO:.0%} of the largest class ({largest:,d} images) in {split}. "
+            "Use balanced accuracy, class weights or a balanced sampler.")
+
+    def _under_to_gallery(self, row: int, _col: int) -> None:
+        it = self.under_table.item(row, 0)
+        if it is not None:
+            split = self.under_split.currentData() or "train"
+            self.state.show_in_gallery(GalleryRequest(split=split, classes=[int(it.data(
+                Qt.ItemDataRole.UserRole))]))
+
+    # ---- samples sheet -------------------------------------------------------------------
+    def resample(self, keep_seed: bool = False) -> None:
+        if not keep_seed:
+            self.sample_seed += 1
+        ds, split = self.ds, self.sheet_split.currentData()
+        self.samples = {}
+        if ds is None or split is None:
+            self.sheet.setPixmap(QPixmap())
+            return
+        sp = ds.splits[split]
+        n = self.n_spin.value()
+        rng = np.random.default_rng(self.sample_seed)
+        order = np.argsort(sp.labels, kind="stable")
+        bounds = np.searchsorted(sp.labels[order], np.arange(ds.n_classes + 1))
+        for c in range(ds.n_classes):
+            members = order[bounds[c]:bounds[c + 1]]
+            k = min(n, len(members))
+            self.samples[c] = np.sort(rng.choice(members, size=k, replace=False)) if k else members
+        self.sheet_image = self._render_sheet(split, n)
+        self.sheet.setPixmap(QPixmap.fromImage(self.sheet_image))
+        self.sheet.setFixedSize(self.sheet_image.size())
+
+    def _render_sheet(self, split: str, n: int) -> QImage:
+        ds = self.ds
+        assert ds is not None
+        sp = ds.splits[split]
+        tile = 28 * SHEET_SCALE
+        step = tile + SHEET_GAP
+        w = SHEET_LABEL_W + n * step + 8
+        h = ds.n_classes * step + 8
+        img = QImage(w, h, QImage.Format.Format_RGB32)
+        img.fill(QColor("white"))
+        p = QPainter(img)
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+        p.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
+        char_font, small = hiragana_font(20), hiragana_font(8)
+        counts = sp.counts(ds.n_classes)
+        self._sheet_hits = []
+        for c, info in enumerate(ds.classes):
+            y = 4 + c * step
+            if c % 2:
+                p.fillRect(0, y - 1, w, step, QColor("#f9fafb"))
+            p.setPen(QColor("#111827") if counts[c] else QColor("#9ca3af"))
+            p.setFont(char_font)
+            p.drawText(6, y, 40, tile, Qt.AlignmentFlag.AlignCenter, info.char)
+            p.setFont(small)
+            p.drawText(50, y + 8, SHEET_LABEL_W - 54, 16, Qt.AlignmentFlag.AlignLeft, info.romaji)
+            p.drawText(50, y + 26, SHEET_LABEL_W - 54, 16, Qt.AlignmentFlag.AlignLeft,
+                       f"{int(counts[c]):,d}")
+            idx = self.samples.get(c, np.zeros(0, np.int64))
+            if not len(idx):
+                p.drawText(SHEET_LABEL_W, y, 300, tile, Qt.AlignmentFlag.AlignVCenter,
+                           "no images of this class in this split")
+                continue
+            block = np.ascontiguousarray(sp.images[idx])  # fancy indexing copies: k x 28 x 28
+            for j in range(len(idx)):
+                x = SHEET_LABEL_W + j * step
+                row = block[j]
+                q = QImage(row, 28, 28, row.strides[0], QImage.Format.Format_Grayscale8)
+                p.drawImage(QPoint(0, 0) + QPoint(x, y), q.scaled(tile, tile))
+                self._sheet_hits.append((x, y, tile, tile, c, int(idx[j])))
+        p.end()
+        return img
+
+    def eventFilter(self, obj: QObject, ev: QEvent) -> bool:  # noqa: N802
+        if obj is self.sheet and ev.type() == QEvent.Type.MouseButtonRelease:
+            assert isinstance(ev, QMouseEvent)
+            pt = ev.position().toPoint()
+            hit = self.sample_at(pt.x(), pt.y())
+            if hit is not None:
+                c, idx = hit
+                split = self.sheet_split.currentData() or "train"
+                self.state.show_in_gallery(GalleryRequest(split=split, classes=[c], select=idx))
+                return True
+        return super().eventFilter(obj, ev)
+
+    def sample_at(self, x: int, y: int) -> tuple[int, int] | None:
+        for hx, hy, hw, hh, c, idx in self._sheet_hits:
+            if hx <= x < hx + hw and hy <= y < hy + hh:
+                return c, idx
+        return None
+
+    # ---- export --------------------------------------------------------------------------
+    def export_png(self, path: str | Path, which: str = "chart") -> Path:
+        """Write the class chart ("chart") or the samples sheet ("sheet") as PNG."""
+        path = Path(path)
+        if which == "chart":
+            ok = self.plot.grab().save(str(path), "PNG")
+        elif which == "sheet":
+            ok = self.sheet.pixmap().save(str(path), "PNG")
+        else:
+            raise ValueError(f"unknown chart {which!r}")
+        if not ok:
+            raise OSError(f"{path}: could not write PNG (folder missing or not writable?)")
+        return path
+
+    def _export_dialog(self, which: str) -> None:
+        name = "k49-images-per-class.png" if which == "chart" else "k49-samples-per-class.png"
+        path, _ = QFileDialog.getSaveFileName(self, "Export PNG", name, "PNG image (*.png)")
+        if not path:
+            return
+        try:
+            self.export_png(path, which)
+        except OSError as e:
+            from k49desk.gui.app import show_error
+
+            show_error("Export failed", e, self)
+            return
+        self.state.status_message.emit(f"Saved {path}")
+
+    def on_shown(self) -> None:
+        pass
+
+    def shutdown(self) -> bool:
+        return True
+
+
+class _ValueAxis(pg.AxisItem):
+    """Left axis that reads 2.5% for shares and 6,000 for counts."""
+
+    percent = True
+
+    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802
+        if self.percent:
+            return [f"{v:.1%}" if spacing < 0.01 else f"{v:.0%}" for v in values]
+        return [f"{int(round(v)):,d}" for v in values]
