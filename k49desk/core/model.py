@@ -1,0 +1,304 @@
+"""The CNN, its frozen config, and safe checkpoints (weights_only load, clear errors).
+
+A checkpoint is a plain dict that `torch.load(..., weights_only=True)` accepts:
+`{"format": "k49desk-checkpoint", "version": 1, "model": state_dict, "config": asdict(cfg),
+"classes": [[index, codepoint, char, romaji], ...], "metrics": {...}, "trained_on": str,
+"created": ISO str, "train_config": {...}}`. Only tensors, str, int, float, bool, None,
+lists and dicts: nothing that needs pickle's code execution.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import os
+import pickle
+import zipfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from k49desk.core.atomic import atomic_write_bytes
+from k49desk.core.classes import N_CLASSES, OFFICIAL_CLASSES, ClassInfo
+from k49desk.core.errors import CheckpointError
+
+CHECKPOINT_FORMAT = "k49desk-checkpoint"
+CHECKPOINT_VERSION = 1
+_REQUIRED_KEYS = ("model", "config", "classes")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture knobs. The default is sized for 2-core CPU training (~1.5k images/s)."""
+
+    n_classes: int = N_CLASSES
+    channels: tuple[int, ...] = (32, 64, 128)  # one conv-bn-relu stage per entry
+    convs_per_stage: int = 1
+    dropout: float = 0.2
+    pool: int = 3  # final maps are average-pooled to pool x pool (1: global pooling)
+    hidden: int = 0  # 0: pooled features straight into the classifier
+
+    def __post_init__(self) -> None:
+        # JSON/checkpoints give lists back; keep the dataclass hashable and comparable.
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown model config keys: {', '.join(unknown)}")
+        return cls(**d)
+
+
+def _stage(c_in: int, c_out: int, n_convs: int) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for i in range(n_convs):
+        layers += [nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, padding=1, bias=False),
+                   nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+    return layers
+
+
+class K49Net(nn.Module):
+    """conv-bn-relu stages with 2x2 max-pool between them, global average pool, linear head.
+
+    Pooling after every stage but the last keeps the expensive wide convolutions on small
+    maps (28 -> 14 -> 7), which is what makes it fast on a CPU.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = 1
+        for i, c in enumerate(cfg.channels):
+            layers += _stage(c_in, c, cfg.convs_per_stage)
+            if i < len(cfg.channels) - 1:
+                layers.append(nn.MaxPool2d(2))
+            c_in = c
+        self.features = nn.Sequential(*layers)
+        # A 3x3 pool (not global) keeps coarse position: where a stroke sits tells hiragana
+        # apart (e.g. い vs り), and costs only a bigger final linear layer.
+        head: list[nn.Module] = [nn.AdaptiveAvgPool2d(cfg.pool), nn.Flatten()]
+        c_in *= cfg.pool * cfg.pool
+        if cfg.hidden:
+            head += [nn.Linear(c_in, cfg.hidden), nn.ReLU(inplace=True)]
+            c_in = cfg.hidden
+        head += [nn.Dropout(cfg.dropout), nn.Linear(c_in, cfg.n_classes)]
+        self.head = nn.Sequential(*head)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Centre the [0, 1] input so the first layer starts near a sensible scale.
+        return self.head(self.features((x - 0.2) / 0.3))
+
+
+def build_model(cfg: ModelConfig) -> nn.Module:
+    """Float (N, 1, 28, 28) in [0, 1] -> logits (N, n_classes)."""
+    return K49Net(cfg)
+
+
+def images_to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28) in [0, 1]."""
+    arr = np.ascontiguousarray(images, dtype=np.uint8)
+    if not arr.flags.writeable:  # read-only memmap: torch wants memory it may write
+        arr = arr.copy()
+    t = torch.from_numpy(arr)
+    return t.unsqueeze(1).float().div_(255.0)
+
+
+@dataclass
+class LoadedModel:
+    model: nn.Module  # eval mode, on the CPU
+    config: ModelConfig
+    classes: tuple[ClassInfo, ...] = OFFICIAL_CLASSES
+    metrics: dict = field(default_factory=dict)
+    trained_on: str = ""
+    created: str = ""
+    path: Path | None = None
+    train_config: dict = field(default_factory=dict)
+
+    def card(self) -> dict[str, str]:
+        """Human-readable fields for a model card (GUI and CLI)."""
+        n_params = sum(p.numel() for p in self.model.parameters())
+        card = {
+            "File": str(self.path) if self.path else "(not saved)",
+            "Created": self.created or "unknown",
+            "Trained on": self.trained_on or "unknown",
+            "Architecture": (f"CNN {'-'.join(map(str, self.config.channels))}, "
+                             f"{n_params:,d} parameters, {self.config.n_classes} classes"),
+        }
+        for key, label in (("val_balanced_accuracy", "Validation balanced accuracy"),
+                           ("test_balanced_accuracy", "Test balanced accuracy"),
+                           ("test_accuracy", "Test accuracy")):
+            v = self.metrics.get(key)
+            if isinstance(v, int | float):
+                card[label] = f"{v:.2%}"
+        if "epochs_completed" in self.metrics:
+            card["Epochs"] = str(self.metrics["epochs_completed"])
+        tc = self.train_config
+        if tc:
+            card["Training"] = (f"epochs {tc.get('epochs')}, batch {tc.get('batch_size')}, "
+                                f"lr {tc.get('lr')}, imbalance {tc.get('imbalance')}, "
+                                f"augment {tc.get('augment')}, seed {tc.get('seed')}")
+        return card
+
+    @torch.inference_mode()
+    def predict_proba(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """uint8 (N, 28, 28) -> float32 (N, n_classes) softmax probabilities."""
+        images = np.asarray(images)
+        if images.ndim == 2:
+            images = images[None]
+        self.model.eval()
+        out = np.empty((images.shape[0], self.config.n_classes), np.float32)
+        for s in range(0, images.shape[0], batch_size):
+            x = images_to_tensor(images[s:s + batch_size])
+            out[s:s + batch_size] = torch.softmax(self.model(x), 1).numpy()
+        return out
+
+
+def _plain(obj: Any) -> Any:
+    """Numbers from numpy/torch -> Python, so the checkpoint stays weights_only-loadable."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _plain(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and obj != obj:
+        return None
+    if obj is None or isinstance(obj, str | int | float | bool):
+        return obj
+    return str(obj)
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, cfg: ModelConfig,
+                    classes: Sequence[ClassInfo], *, metrics: dict, trained_on: str,
+                    train_config: dict, created: str | None = None) -> None:
+    """Write a weights_only-loadable checkpoint atomically (CheckpointError on failure)."""
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    ckpt = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "model": state,
+        "config": _plain(asdict(cfg)),
+        "classes": [[c.index, c.codepoint, c.char, c.romaji] for c in classes],
+        "metrics": _plain(metrics),
+        "trained_on": str(trained_on),
+        "created": created or now_iso(),
+        "train_config": _plain(train_config),
+    }
+    buf = io.BytesIO()
+    torch.save(ckpt, buf)
+    path = Path(path)
+    if not path.parent.exists():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise CheckpointError(f"{path.parent}: cannot create the folder ({e.strerror})") from e
+    atomic_write_bytes(path, buf.getvalue(), error=CheckpointError)
+
+
+def _check_zip(path: Path) -> None:
+    """torch.save writes a zip; a cut-off one makes torch fail with vague errors (EINVAL),
+    so look at the archive first and call it what it is."""
+    try:
+        with path.open("rb") as f:
+            magic = f.read(4)
+        if magic != b"PK\x03\x04":
+            return  # not a zip: let torch.load say what it is
+        with zipfile.ZipFile(path) as z:
+            bad = z.testzip()
+    except (zipfile.BadZipFile, EOFError, ValueError) as e:
+        raise CheckpointError(f"{path.name}: truncated or corrupt model file ({e})") from e
+    except OSError as e:
+        raise CheckpointError(f"{path.name}: cannot be read ({e.strerror or e})") from e
+    if bad is not None:
+        raise CheckpointError(f"{path.name}: truncated or corrupt model file (bad CRC in {bad})")
+
+
+def _read(path: Path) -> dict:
+    name = path.name
+    if not path.exists():
+        raise CheckpointError(f"{path}: model file not found")
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder, not a model file")
+    _check_zip(path)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        msg = str(e)
+        if "weights_only" in msg or "Unsupported global" in msg or "WeightsUnpickler" in msg:
+            raise CheckpointError(
+                f"{name}: holds pickled Python objects that a safe load refuses "
+                "(weights_only=True); k49desk only loads plain checkpoints") from e
+        raise CheckpointError(f"{name}: not a k49desk checkpoint ({msg.splitlines()[0]})") from e
+    except (zipfile.BadZipFile, EOFError) as e:
+        raise CheckpointError(f"{name}: truncated or corrupt model file ({e})") from e
+    except RuntimeError as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "zip" in msg.lower() or "central directory" in msg.lower() or "read" in msg.lower():
+            raise CheckpointError(f"{name}: truncated or corrupt model file ({msg})") from e
+        raise CheckpointError(f"{name}: not a k49desk checkpoint ({msg})") from e
+    except OSError as e:
+        raise CheckpointError(f"{name}: cannot be read ({e.strerror or e})") from e
+    except Exception as e:  # torch raises assorted types for garbage input
+        raise CheckpointError(f"{name}: not a k49desk checkpoint ({type(e).__name__}: {e})") from e
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{name}: not a k49desk checkpoint (holds a {type(obj).__name__}, "
+                              "not a dict)")
+    return obj
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> LoadedModel:
+    """Load a checkpoint safely; CheckpointError names the file and what is wrong."""
+    path = Path(path)
+    name = path.name
+    ckpt = _read(path)
+    missing = [k for k in _REQUIRED_KEYS if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{name}: not a complete k49desk checkpoint (missing keys: "
+                              f"{', '.join(missing)})")
+    if ckpt.get("format", CHECKPOINT_FORMAT) != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{name}: format {ckpt.get('format')!r} is not {CHECKPOINT_FORMAT}")
+    try:
+        cfg = ModelConfig.from_dict(dict(ckpt["config"]))
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{name}: bad model config ({e})") from e
+    try:
+        classes = tuple(ClassInfo(int(i), str(cp), str(ch), str(ro))
+                        for i, cp, ch, ro in ckpt["classes"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{name}: bad class list ({e})") from e
+    if cfg.n_classes != N_CLASSES or len(classes) != N_CLASSES:
+        raise CheckpointError(f"{name}: model has {cfg.n_classes} classes and a class list of "
+                              f"{len(classes)}, expected {N_CLASSES} (K49)")
+    state = ckpt["model"]
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{name}: 'model' is not a state_dict")
+    try:
+        model = build_model(cfg)
+    except Exception as e:
+        raise CheckpointError(f"{name}: cannot build the model from its config ({e})") from e
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()
+        detail = " ".join(s.strip() for s in first[:3])[:300]
+        raise CheckpointError(f"{name}: weights do not match the model config "
+                              f"(state_dict mismatch: {detail})") from e
+    model.eval()
+    return LoadedModel(
+        model=model, config=cfg, classes=classes, metrics=dict(ckpt.get("metrics") or {}),
+        trained_on=str(ckpt.get("trained_on", "")), created=str(ckpt.get("created", "")),
+        path=path, train_config=dict(ckpt.get("train_config") or {}),
+    )
