@@ -34,7 +34,11 @@ class _Item(QTreeWidgetItem):
         a = self.data(col, Qt.ItemDataRole.UserRole)
         b = other.data(col, Qt.ItemDataRole.UserRole)
         if a == b:
-            return self.data(COL_INDEX, _UR) < other.data(COL_INDEX, _UR)
+            tree = self.treeWidget()
+            order = tree.header().sortIndicatorOrder() if tree is not None else None
+            desc = order == Qt.SortOrder.DescendingOrder
+            first = self.data(COL_INDEX, _UR) < other.data(COL_INDEX, _UR)
+            return first != desc
         return a < b
 
 
