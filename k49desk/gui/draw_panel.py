@@ -1,0 +1,409 @@
+"""Draw tab: a canvas, live top-5 recognition, and the 28x28 image the model is given.
+
+Recognition runs on a worker thread (`run_task`), latest-request-wins: while one inference
+is running, further requests collapse into one that starts when it ends. Preprocessing plus
+one forward pass is a few ms, but on a shared 2-core machine a single call can take tens of
+ms, and the pen must never wait for it (see benchmarks/bench_draw.py for the figures).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QColor, QImage, QKeySequence, QPainter, QPaintEvent, QPen
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QCheckBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from k49desk.core.classes import OFFICIAL_CLASSES, ClassInfo
+from k49desk.core.inference import preprocess, topk
+from k49desk.gui.draw_canvas import DEFAULT_PEN, MAX_PEN, MIN_PEN, DrawCanvas
+from k49desk.gui.fonts import hiragana_font
+from k49desk.gui.state import AppState, GalleryRequest
+from k49desk.gui.worker import BackgroundTask, run_task
+
+LIVE_INTERVAL_MS = 80  # live updates while drawing: at most ~12 per second
+TOP_K = 5
+ACCENT = QColor("#2563eb")
+MUTED_BAR = QColor("#94a3b8")
+WARN = "#b45309"
+
+
+def recognise(canvas_img: np.ndarray, model: Any) -> tuple[np.ndarray, list[tuple[int, float]]]:
+    """Canvas pixels (white on black) -> (28x28 model input, top-5 or [] without a model)."""
+    img28 = preprocess(canvas_img, invert=False)
+    if model is None or not img28.any():
+        return img28, []
+    return img28, topk(model, img28, TOP_K)
+
+
+def card_summary(model: Any) -> tuple[str, bool]:
+    """One line for the model card, and whether the model was trained on generated data."""
+    metrics = getattr(model, "metrics", {}) or {}
+    trained_on = str(getattr(model, "trained_on", "") or "")
+    data = metrics.get("data") if isinstance(metrics.get("data"), dict) else {}
+    is_demo = bool(data.get("is_demo")) or "not k49" in trained_on.lower()
+    path = getattr(model, "path", None)
+    name = path.name if path is not None else "unsaved model"
+    parts = [name]
+    if data.get("data_dir"):
+        parts.append(f"trained on {str(data['data_dir']).rstrip('/').rsplit('/', 1)[-1]}")
+    elif trained_on:
+        parts.append(f"trained on {trained_on.split(' (')[0].rsplit('/', 1)[-1]}")
+    for key, what in (("test_balanced_accuracy", "test"), ("val_balanced_accuracy", "val")):
+        v = metrics.get(key)
+        if isinstance(v, int | float):
+            parts.append(f"balanced accuracy {v:.1%} ({what})")
+            break
+    return " · ".join(parts), is_demo
+
+
+class PixelView(QWidget):
+    """A 28x28 uint8 image scaled by a whole factor with nearest neighbour: pixel-exact."""
+
+    def __init__(self, scale: int = 6, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.image = np.zeros((28, 28), np.uint8)
+        self.scale = scale
+        self.setFixedSize(28 * scale + 2, 28 * scale + 2)
+        self.setToolTip("The 28x28 image the model receives, each pixel enlarged "
+                        f"{scale}x: white ink on black, framed like the K49 images.")
+
+    def set_image(self, img: np.ndarray) -> None:
+        self.image = np.ascontiguousarray(img, dtype=np.uint8)
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+        p = QPainter(self)
+        buf = self.image
+        qimg = QImage(buf, 28, 28, buf.strides[0], QImage.Format.Format_Grayscale8)
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+        p.drawImage(QRectF(1, 1, 28 * self.scale, 28 * self.scale), qimg)
+        p.setPen(QPen(QColor(0, 0, 0, 90), 1.0))
+        p.drawRect(0, 0, self.width() - 1, self.height() - 1)
+        p.end()
+
+
+class CandidateButton(QAbstractButton):
+    """One of the top-5: the character large, its romaji, a probability bar; click for Gallery."""
+
+    def __init__(self, rank: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.rank = rank
+        self.info: ClassInfo | None = None
+        self.prob = 0.0
+        self._char_font = hiragana_font(24)
+        self._name_font = hiragana_font(10.5, bold=True)
+        self._small_font = hiragana_font(9)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setFocusPolicy(Qt.FocusPolicy.TabFocus)
+        self.setMinimumHeight(58)
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(300, 58)
+
+    def set_candidate(self, info: ClassInfo, prob: float) -> None:
+        self.info, self.prob = info, prob
+        self.setToolTip(f"Show the training images of {info.label} in the Gallery")
+        self.setAccessibleName(f"{info.label}: {prob:.1%}")
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+        if self.info is None:
+            return
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        r = QRectF(self.rect()).adjusted(1, 1, -1, -1)
+        pal = self.palette()
+        bg = QColor(pal.base().color())
+        if self.rank == 0:
+            bg = QColor(239, 246, 255)  # the best guess stands out a little
+        if self.underMouse() or self.hasFocus():
+            bg = bg.darker(106)
+        p.setPen(QPen(QColor(0, 0, 0, 28), 1.0))
+        p.setBrush(bg)
+        p.drawRoundedRect(r, 8, 8)
+        text = QColor(pal.text().color())
+        # The character, large, in a square on the left.
+        p.setFont(self._char_font)
+        p.setPen(text)
+        char_box = QRectF(r.left() + 6, r.top(), r.height(), r.height())
+        p.drawText(char_box, Qt.AlignmentFlag.AlignCenter, self.info.char)
+        x0 = char_box.right() + 8
+        # Romaji and class number above, the probability bar and value below.
+        p.setFont(self._name_font)
+        p.drawText(QRectF(x0, r.top() + 7, r.right() - x0 - 10, 18),
+                   Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, self.info.romaji)
+        p.setFont(self._small_font)
+        p.setPen(QColor(100, 116, 139))
+        p.drawText(QRectF(x0, r.top() + 7, r.right() - x0 - 10, 18),
+                   Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                   f"{self.prob:.1%}")
+        bar = QRectF(x0, r.bottom() - 19, r.right() - x0 - 10, 8)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(226, 232, 240))
+        p.drawRoundedRect(bar, 4, 4)
+        fill = QRectF(bar.left(), bar.top(), max(bar.width() * self.prob, 0.0), bar.height())
+        if fill.width() >= 1:
+            p.setBrush(ACCENT if self.rank == 0 else MUTED_BAR)
+            p.drawRoundedRect(fill, 4, 4)
+        p.end()
+
+
+class DrawPanel(QWidget):
+    predictions_updated = Signal()  # the top-5 and the 28x28 view show a new result
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.use_worker = True  # False: compute on the GUI thread (benchmarks compare both)
+        self.last_image28 = np.zeros((28, 28), np.uint8)
+        self.last_topk: list[tuple[int, float]] = []
+        self._task: BackgroundTask | None = None
+        self._pending = False
+        self._seq = 0  # bumped on every request
+        self._valid_from = 0  # results of older requests are dropped (e.g. after a clear)
+        self._live_timer = QTimer(self)
+        self._live_timer.setSingleShot(True)
+        self._live_timer.setInterval(LIVE_INTERVAL_MS)
+        self._live_timer.timeout.connect(self.request_recognition)
+        self._build_ui()
+        self._connect()
+        self._on_model_changed(state.model)
+
+    # --- layout ----------------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        self.canvas = DrawCanvas()
+        tools = QHBoxLayout()
+        tools.setSpacing(6)
+        self.undo_btn = self._tool("Undo", "Undo the last stroke (Ctrl+Z)", self.canvas.undo)
+        self.redo_btn = self._tool("Redo", "Redo (Ctrl+Shift+Z)", self.canvas.redo)
+        self.clear_btn = self._tool("Clear", "Clear the drawing (Esc)", self.canvas.clear)
+        pen_label = QLabel("Pen")
+        self.pen_slider = QSlider(Qt.Orientation.Horizontal)
+        self.pen_slider.setRange(MIN_PEN, MAX_PEN)
+        self.pen_slider.setValue(DEFAULT_PEN)
+        self.pen_slider.setMaximumWidth(160)
+        self.pen_slider.setToolTip("Pen width (the model input is normalised to K49 strokes)")
+        self.pen_value = QLabel(str(DEFAULT_PEN))
+        self.pen_value.setMinimumWidth(22)
+        self.live_check = QCheckBox("Live")
+        self.live_check.setChecked(True)
+        self.live_check.setToolTip("Update the predictions while drawing, not only when the "
+                                   "pen is lifted")
+        for w in (self.undo_btn, self.redo_btn, self.clear_btn):
+            tools.addWidget(w)
+        tools.addSpacing(12)
+        for w in (pen_label, self.pen_slider, self.pen_value):
+            tools.addWidget(w)
+        tools.addStretch(1)
+        tools.addWidget(self.live_check)
+        left = QVBoxLayout()
+        left.addWidget(self.canvas, 1)
+        left.addLayout(tools)
+
+        side = QVBoxLayout()
+        side.setSpacing(8)
+        heading = QLabel("Top 5")
+        heading.setStyleSheet("font-weight: 600; font-size: 13px;")
+        side.addWidget(heading)
+        self.results = QStackedWidget()
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message.setStyleSheet("color: palette(mid); font-size: 13px; padding: 16px;")
+        self.message.setMinimumHeight(5 * 62)
+        cand_box = QWidget()
+        cand_lay = QVBoxLayout(cand_box)
+        cand_lay.setContentsMargins(0, 0, 0, 0)
+        cand_lay.setSpacing(4)
+        self.candidates = [CandidateButton(i) for i in range(TOP_K)]
+        for c in self.candidates:
+            c.clicked.connect(lambda _=False, b=c: self._open_gallery(b))
+            cand_lay.addWidget(c)
+        self.results.addWidget(self.message)
+        self.results.addWidget(cand_box)
+        side.addWidget(self.results)
+        side.addSpacing(6)
+        sees = QLabel("What the model sees (28×28)")
+        sees.setStyleSheet("font-weight: 600; font-size: 13px;")
+        side.addWidget(sees)
+        self.pixel_view = PixelView(6)
+        side.addWidget(self.pixel_view, 0, Qt.AlignmentFlag.AlignLeft)
+        side.addStretch(1)
+        line = QFrame()
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setStyleSheet("color: palette(midlight);")
+        side.addWidget(line)
+        self.card_label = QLabel()
+        self.card_label.setWordWrap(True)
+        self.card_label.setStyleSheet("font-size: 11px; color: palette(dark);")
+        self.card_warning = QLabel("Trained on generated data, not on K49: real kuzushiji "
+                                   "will be recognised less well.")
+        self.card_warning.setWordWrap(True)
+        self.card_warning.setStyleSheet(f"font-size: 11px; color: {WARN};")
+        side.addWidget(self.card_label)
+        side.addWidget(self.card_warning)
+        side_w = QWidget()
+        side_w.setLayout(side)
+        side_w.setFixedWidth(300)
+
+        root = QHBoxLayout(self)
+        root.addLayout(left, 1)
+        root.addSpacing(8)
+        root.addWidget(side_w)
+
+    def _tool(self, text: str, tip: str, slot: Any) -> QToolButton:
+        b = QToolButton()
+        b.setText(text)
+        b.setToolTip(tip)
+        b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        b.clicked.connect(slot)
+        return b
+
+    def _connect(self) -> None:
+        self.canvas.changed.connect(self._on_canvas_changed)
+        self.canvas.stroke_finished.connect(self._on_stroke_finished)
+        self.pen_slider.valueChanged.connect(self._on_pen)
+        self.state.model_changed.connect(self._on_model_changed)
+        # One action per command carrying all its keys: two QShortcuts on the same key would
+        # be ambiguous and fire neither.
+        for keys, slot in (([QKeySequence.StandardKey.Undo], self.canvas.undo),
+                           ([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")],
+                            self.canvas.redo),
+                           ([QKeySequence(Qt.Key.Key_Escape)], self.canvas.clear)):
+            act = QAction(self)
+            act.setShortcuts(keys)
+            act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            act.triggered.connect(slot)
+            self.addAction(act)
+        self._sync_buttons()
+
+    # --- recognition -------------------------------------------------------------------------
+    def _on_canvas_changed(self) -> None:
+        self._sync_buttons()
+        # Throttle, not debounce: a restarting timer would never fire during a long stroke.
+        if self.live_check.isChecked() and not self._live_timer.isActive():
+            self._live_timer.start()
+
+    def _on_stroke_finished(self) -> None:
+        self._live_timer.stop()
+        self._sync_buttons()
+        self.request_recognition()
+
+    def request_recognition(self) -> None:
+        """Recognise the drawing now (or as soon as the running inference ends)."""
+        self._seq += 1
+        if self.canvas.is_empty():
+            self._valid_from = self._seq
+            self._show(np.zeros((28, 28), np.uint8), [])
+            return
+        if self._task is not None and self._task.running:
+            self._pending = True
+            return
+        self._start()
+
+    def _start(self) -> None:
+        self._pending = False
+        seq = self._seq
+        img = self.canvas.render_array()
+        model = self.state.model
+        if not self.use_worker:
+            self._on_result(seq, recognise(img, model))
+            return
+        task = run_task(lambda _progress, _stop: recognise(img, model),
+                        on_finished=lambda r: self._on_result(seq, r),
+                        on_failed=self._on_failed, parent=self)
+        task.done.connect(self._on_task_done)
+        self._task = task
+
+    def _on_task_done(self) -> None:
+        self._task = None
+        if self._pending:
+            self._start()
+
+    def _on_result(self, seq: int, result: tuple[np.ndarray, list[tuple[int, float]]]) -> None:
+        if seq < self._valid_from:
+            return
+        self._show(*result)
+
+    def _on_failed(self, e: BaseException) -> None:
+        self.message.setText(f"Recognition failed: {e}")
+        self.results.setCurrentWidget(self.message)
+        self.state.status_message.emit(f"Drawing recognition failed: {e}")
+
+    def _show(self, img28: np.ndarray, top: list[tuple[int, float]]) -> None:
+        self.last_image28, self.last_topk = img28, top
+        self.pixel_view.set_image(img28)
+        model = self.state.model
+        if model is None:
+            self.message.setText("No model loaded.\n\nTrain one in the Train tab, or use "
+                                 "Model > Load checkpoint. You can still draw and see what "
+                                 "the model would receive.")
+            self.results.setCurrentWidget(self.message)
+        elif not top:
+            self.message.setText("Draw a character on the paper:\nthe five most likely "
+                                 "classes appear here as you draw.")
+            self.results.setCurrentWidget(self.message)
+        else:
+            classes = getattr(model, "classes", OFFICIAL_CLASSES) or OFFICIAL_CLASSES
+            for btn, (label, prob) in zip(self.candidates, top, strict=False):
+                info = classes[label] if label < len(classes) else OFFICIAL_CLASSES[label]
+                btn.set_candidate(info, prob)
+            for btn in self.candidates[len(top):]:
+                btn.hide()
+            for btn in self.candidates[:len(top)]:
+                btn.show()
+            self.results.setCurrentIndex(1)
+        self.predictions_updated.emit()
+
+    # --- reactions ---------------------------------------------------------------------------
+    def _on_pen(self, v: int) -> None:
+        self.canvas.set_pen_width(v)
+        self.pen_value.setText(str(v))
+
+    def _sync_buttons(self) -> None:
+        self.undo_btn.setEnabled(self.canvas.can_undo())
+        self.redo_btn.setEnabled(self.canvas.can_redo())
+        self.clear_btn.setEnabled(not self.canvas.is_empty())
+
+    def _on_model_changed(self, model: Any) -> None:
+        if model is None:
+            self.card_label.setText("Model: none")
+            self.card_label.setToolTip("")
+            self.card_warning.hide()
+        else:
+            text, is_demo = card_summary(model)
+            self.card_label.setText(f"Model: {text}")
+            card = model.card() if hasattr(model, "card") else {}
+            self.card_label.setToolTip("\n".join(f"{k}: {v}" for k, v in card.items()))
+            self.card_warning.setVisible(is_demo)
+        self.request_recognition()
+
+    def _open_gallery(self, btn: CandidateButton) -> None:
+        if btn.info is None:
+            return
+        self.state.show_in_gallery(GalleryRequest(
+            split="train", classes=[btn.info.index],
+            title=f"Training images of {btn.info.label} (from the drawing pad)"))
+
+    def on_shown(self) -> None:
+        self.canvas.setFocus()
+
+    def shutdown(self) -> bool:
+        self._live_timer.stop()
+        self._pending = False
+        if self._task is not None:
+            self._task.cancel_and_wait(5000)
+        return True
