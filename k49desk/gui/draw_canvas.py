@@ -57,9 +57,6 @@ def stroke_path(points: Sequence[tuple[float, float]], scale: float) -> QPainter
         return path
     pts = [QPointF(x * scale, y * scale) for x, y in points]
     path.moveTo(pts[0])
-    if len(pts) == 1:
-        path.lineTo(pts[0])  # a dot: zero-length line, drawn as a round cap
-        return path
     for i in range(1, len(pts) - 1):
         mid = (pts[i] + pts[i + 1]) / 2.0
         path.quadTo(pts[i], mid)
@@ -72,8 +69,16 @@ def paint_strokes(painter: QPainter, strokes: Sequence[Stroke], side: float,
     painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
     painter.setBrush(Qt.BrushStyle.NoBrush)
     for s in strokes:
-        pen = QPen(color, max(s.width * side, 1.0), Qt.PenStyle.SolidLine,
-                   Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin)
+        w = max(s.width * side, 1.0)
+        if len(s.points) == 1:  # a dot: Qt draws nothing for a zero-length path
+            x, y = s.points[0]
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(color)
+            painter.drawEllipse(QPointF(x * side, y * side), w / 2, w / 2)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            continue
+        pen = QPen(color, w, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap,
+                   Qt.PenJoinStyle.RoundJoin)
         painter.setPen(pen)
         painter.drawPath(stroke_path(s.points, side))
 
