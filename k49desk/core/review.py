@@ -60,7 +60,7 @@ def session_filename(split: str) -> str:
     return f"k49desk-review-{split}.json"
 
 
-def _now() -> str:
+def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
@@ -143,7 +143,7 @@ class ReviewSession:
         self.exemplars = exemplars or {}
         self.model = model
         self.method = method
-        self.created = created or _now()
+        self.created = created or now_iso()
         self.note = note  # "" or why the file is not beside the data
         self.classes = classes
         self.decisions: dict[int, Decision] = {}
@@ -344,7 +344,7 @@ class ReviewSession:
         n = len(self.classes)
         if decision == "relabel" and (final_label is None or not 0 <= final_label < n):
             raise ValueError(f"relabel needs a class 0..{n - 1}, got {final_label!r}")
-        new = Decision(decision, final_label if decision == "relabel" else None, _now())
+        new = Decision(decision, final_label if decision == "relabel" else None, now_iso())
         old = self.decisions.get(pos)
         self.set_decision(pos, new)
         self._undo.append((pos, old, new))
@@ -415,7 +415,7 @@ class ReviewSession:
         """Write the session atomically (temp + fsync + replace); ReviewError names the file."""
         dec = [[p, d.decision, d.final_label, d.decided_at]
                for p, d in sorted(self.decisions.items())]
-        tail = json.dumps({"updated": _now(), "position": self.position,
+        tail = json.dumps({"updated": now_iso(), "position": self.position,
                            "filters": asdict(self.filters), "decisions": dec},
                           ensure_ascii=False, allow_nan=False)
         atomic_write_text(self.path, self._static_json + ", " + tail[1:], error=ReviewError)
