@@ -13,6 +13,7 @@ import datetime as _dt
 import io
 import os
 import pickle
+import re
 import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -237,11 +238,13 @@ def _read(path: Path) -> dict:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         msg = str(e)
-        if "weights_only" in msg or "Unsupported global" in msg or "WeightsUnpickler" in msg:
+        m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", msg)
+        if m or "Unsupported global" in msg:
+            what = f" ({m.group(1)})" if m else ""
             raise CheckpointError(
-                f"{name}: holds pickled Python objects that a safe load refuses "
+                f"{name}: holds pickled Python objects{what} that a safe load refuses "
                 "(weights_only=True); k49desk only loads plain checkpoints") from e
-        raise CheckpointError(f"{name}: not a k49desk checkpoint ({msg.splitlines()[0]})") from e
+        raise CheckpointError(f"{name}: not a k49desk checkpoint (unreadable pickle data)") from e
     except (zipfile.BadZipFile, EOFError) as e:
         raise CheckpointError(f"{name}: truncated or corrupt model file ({e})") from e
     except RuntimeError as e:

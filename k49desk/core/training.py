@@ -297,8 +297,12 @@ def _fit(cfg: TrainConfig, images: np.ndarray, labels: np.ndarray,
     steps = max(1, n // cfg.batch_size + (1 if n % cfg.batch_size > 1 else 0))
     total_steps = steps * cfg.epochs
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total_steps,
-                                                pct_start=0.25)
+    sched: torch.optim.lr_scheduler.LRScheduler
+    if total_steps >= 20:
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total_steps,
+                                                    pct_start=0.25)
+    else:  # OneCycle needs a few steps per phase; a tiny run just decays linearly
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 - s / (total_steps + 1))
     weight = None
     if cfg.imbalance == "weights":
         weight = torch.from_numpy(class_weights(y_np, n_classes)).to(device)
@@ -408,8 +412,9 @@ def train_folder(cfg: TrainConfig, data_dir: str | os.PathLike[str],
     out_path = Path(out_path)
     tc = cfg.to_dict()
 
-    def metrics_for(ev: TrainEvent) -> dict[str, Any]:
-        return {"epochs_completed": ev.epoch, "val_balanced_accuracy": ev.val_balanced_accuracy,
+    def metrics_for(ev: TrainEvent, stopped: bool = False) -> dict[str, Any]:
+        return {"epochs_completed": ev.epoch, "epochs_planned": cfg.epochs, "stopped": stopped,
+                "val_balanced_accuracy": ev.val_balanced_accuracy,
                 "val_accuracy": ev.val_accuracy, "val_loss": ev.val_loss,
                 "train_loss": ev.loss, "train_accuracy": ev.acc, "data": data_info}
 
@@ -422,8 +427,12 @@ def train_folder(cfg: TrainConfig, data_dir: str | os.PathLike[str],
     if res.epochs_completed == 0:
         raise Cancelled(f"{out_path.name}: training stopped before the first epoch completed; "
                         "no model was saved")
-    if not res.stopped and test is not None and len(test):
-        last = [e for e in res.history if e.kind == "epoch"][-1]
+    last = [e for e in res.history if e.kind == "epoch"][-1]
+    if res.stopped:  # mark the kept checkpoint as the result of an interrupted run
+        save_checkpoint(out_path, res.model, cfg.model, ds.classes,
+                        metrics=metrics_for(last, stopped=True), trained_on=trained_on,
+                        train_config=tc)
+    elif test is not None and len(test):
         metrics = metrics_for(last)
         try:
             r = evaluate(res.model, test.images, test.labels, should_stop=should_stop)

@@ -1,0 +1,108 @@
+"""`k49desk evaluate`: balanced accuracy (the K49 authors' metric), accuracy, per-class
+accuracy and an optional confusion-matrix CSV for a saved model on a split."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from k49desk.commands.common import (
+    add_data_dir,
+    add_json,
+    print_json,
+    progress_bar,
+    resolve_data_dir,
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate", help="score a model on a split: balanced accuracy, accuracy, per class",
+        description="Balanced accuracy is the mean over the classes present in the split of "
+                    "per-class accuracy, as the K49 authors define it. Classes absent from the "
+                    "split are left out of the mean and shown as null in --json.")
+    p.add_argument("--model", default=None,
+                   help="checkpoint to evaluate (default: the shipped models/k49desk-default.pt)")
+    add_data_dir(p)
+    p.add_argument("--split", default="test", choices=("train", "test"),
+                   help="split to score (default test)")
+    p.add_argument("--confusion-out", default=None, metavar="C.csv",
+                   help="write the confusion matrix (rows true, columns predicted) as CSV")
+    p.add_argument("--batch-size", type=int, default=1024, help=argparse.SUPPRESS)
+    add_json(p)
+    p.set_defaults(func=run)
+
+
+def confusion_csv(confusion: np.ndarray, chars: Sequence[str]) -> str:
+    """Rows are true classes, columns predicted ones; first row and column are characters."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["true\\predicted", *chars])
+    for ch, row in zip(chars, confusion, strict=True):
+        w.writerow([ch, *(int(v) for v in row)])
+    return buf.getvalue()
+
+
+def run(args: argparse.Namespace) -> int:
+    from k49desk.core.atomic import atomic_write_text
+    from k49desk.core.dataset import open_dataset
+    from k49desk.core.errors import K49Error
+    from k49desk.core.model import load_checkpoint
+    from k49desk.core.training import evaluate
+    from k49desk.paths import DEFAULT_MODEL
+
+    model_path = Path(args.model) if args.model else DEFAULT_MODEL
+    lm = load_checkpoint(model_path)
+    ds = open_dataset(resolve_data_dir(args.data_dir))
+    split = ds.split(args.split)
+    if len(split) == 0:
+        raise K49Error(f"{ds.root}: the {args.split} split has no images")
+    bar = progress_bar(len(split), f"evaluate {args.split}", unit="img") if not args.json else None
+
+    def progress(frac: float, _msg: str) -> None:
+        if bar is not None:
+            bar.update(int(frac * len(split)) - bar.n)
+
+    r = evaluate(lm, split.images, split.labels, batch_size=args.batch_size, progress=progress)
+    if bar is not None:
+        bar.close()
+    chars = [c.char for c in lm.classes]
+    if args.confusion_out:
+        atomic_write_text(args.confusion_out, confusion_csv(r.confusion, chars))
+    per_class = {ch: (None if math.isnan(v) else round(float(v), 6))
+                 for ch, v in zip(chars, r.per_class, strict=True)}
+    if args.json:
+        print_json({
+            "model": str(model_path), "data_dir": str(ds.root), "split": args.split,
+            "balanced_accuracy": r.balanced_accuracy, "accuracy": r.accuracy, "n": r.n,
+            "classes_present": int((r.support > 0).sum()),
+            "per_class": per_class,
+            "support": {ch: int(s) for ch, s in zip(chars, r.support, strict=True)},
+            "confusion_out": args.confusion_out,
+        })
+        return 0
+    present = int((r.support > 0).sum())
+    print(f"{model_path.name} on {ds.root} [{args.split}], {r.n:,d} images, "
+          f"{present} of {len(chars)} classes present")
+    print(f"  balanced accuracy {r.balanced_accuracy:.2%}  (mean per-class accuracy over "
+          f"the {present} classes present)")
+    print(f"  accuracy          {r.accuracy:.2%}")
+    cells = [f"{c.char} {c.romaji:<7}{'   -  ' if math.isnan(v) else f'{v:6.1%}'} "
+             f"{int(s):>6,d}" for c, v, s in zip(lm.classes, r.per_class, r.support, strict=True)]
+    print("\nPer-class accuracy (class, accuracy, images; - = absent from the split):")
+    cols = 3
+    for i in range(0, len(cells), cols):
+        print("  " + "    ".join(cells[i:i + cols]))
+    if present < len(chars):
+        absent = [c.char for c, s in zip(lm.classes, r.support, strict=True) if s == 0]
+        print(f"\nAbsent from this split (not in the mean): {' '.join(absent)}")
+    if args.confusion_out:
+        print(f"\nConfusion matrix written to {args.confusion_out}", file=sys.stderr)
+    return 0

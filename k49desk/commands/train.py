@@ -1,0 +1,182 @@
+"""`k49desk train`: train the CNN on a data folder, with a progress bar and safe Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as _dt
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from k49desk.commands.common import (
+    add_data_dir,
+    add_json,
+    print_json,
+    progress_bar,
+    resolve_data_dir,
+)
+
+
+def _defaults():  # noqa: ANN202  (TrainConfig, imported lazily: torch is slow to import)
+    from k49desk.core.training import TrainConfig
+
+    return TrainConfig()
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train", help="train the CNN on a data folder (Ctrl-C keeps the last finished epoch)",
+        description="Train the k49desk CNN on the train split of a data folder. A stratified "
+                    "part of train is held out for validation; the test split (if any) is "
+                    "scored at the end. A checkpoint is written after every epoch, so Ctrl-C "
+                    "keeps the last completed one. Deterministic for a given --seed on CPU.")
+    add_data_dir(p)
+    p.add_argument("--epochs", type=int, default=None, help="passes over the data (default 8)")
+    p.add_argument("--out", default=None,
+                   help="checkpoint to write (default: models/k49desk-<timestamp>.pt)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
+                   help="auto uses a GPU when there is one (default auto)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--batch-size", type=int, default=None, help="images per step (default 128)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="peak learning rate of the one-cycle schedule (default 3e-3)")
+    p.add_argument("--no-augment", action="store_true",
+                   help="turn off the small random affine augmentation")
+    p.add_argument("--imbalance", choices=("none", "weights", "sampler"), default=None,
+                   help="how to treat rare classes: inverse-frequency loss weights (default), "
+                        "balanced sampling, or nothing")
+    p.add_argument("--val-fraction", type=float, default=None,
+                   help="share of train held out for validation (default 0.1)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads for torch (default: torch's choice)")
+    add_json(p)
+    p.set_defaults(func=run)
+
+
+def default_out_path() -> Path:
+    from k49desk.core.runs import models_dir  # reads $K49DESK_MODELS_DIR now, else MODELS_DIR
+
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = models_dir() / f"k49desk-{stamp}.pt"
+    k = 2
+    while path.exists():
+        path = path.with_name(f"k49desk-{stamp}-{k}.pt")
+        k += 1
+    return path
+
+
+@contextlib.contextmanager
+def ctrl_c_requests_stop(flag: threading.Event, quiet: bool) -> Iterator[None]:
+    """First Ctrl-C asks training to stop after the current batch; a second one aborts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if flag.is_set():
+            raise KeyboardInterrupt
+        flag.set()
+        if not quiet:
+            print("\nk49desk: stopping after this batch; the last completed epoch is kept "
+                  "(Ctrl-C again to abort)", file=sys.stderr)
+
+    old = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def build_config(args: argparse.Namespace):  # noqa: ANN201
+    from k49desk.core.training import TrainConfig
+
+    d = _defaults()
+    try:
+        return TrainConfig(
+            epochs=args.epochs if args.epochs is not None else d.epochs,
+            batch_size=args.batch_size if args.batch_size is not None else d.batch_size,
+            lr=args.lr if args.lr is not None else d.lr,
+            augment=not args.no_augment,
+            imbalance=args.imbalance or d.imbalance,
+            val_fraction=args.val_fraction if args.val_fraction is not None else d.val_fraction,
+            seed=args.seed, device=args.device, threads=max(0, args.threads),
+        )
+    except ValueError as e:
+        from k49desk.core.errors import K49Error
+
+        raise K49Error(f"train: {e}") from e
+
+
+def run(args: argparse.Namespace) -> int:
+    from k49desk.core.errors import Cancelled
+    from k49desk.core.training import TrainEvent, resolve_device, train_folder
+
+    cfg = build_config(args)
+    data_dir = resolve_data_dir(args.data_dir)
+    out = Path(args.out) if args.out else default_out_path()
+    device = resolve_device(cfg.device)  # fail early on an absent GPU
+    stop = threading.Event()
+    bar = None
+    log = (lambda s: None) if args.json else (lambda s: print(s, file=sys.stderr))
+    log(f"Training on {data_dir} ({device.type}), {cfg.epochs} epochs -> {out}")
+
+    def on_progress(ev: TrainEvent) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = progress_bar(ev.steps_per_epoch * ev.epochs, "train", unit="batch")
+        if ev.kind == "step":
+            bar.set_description(f"epoch {ev.epoch}/{ev.epochs}", refresh=False)
+            bar.set_postfix_str(f"loss {ev.loss:.3f} acc {ev.acc:.1%} "
+                                f"{ev.images_per_s:,.0f} img/s ETA {_hms(ev.eta_s)}",
+                                refresh=False)
+            bar.update(ev.global_step - bar.n)
+        else:
+            val = ("" if ev.val_balanced_accuracy is None else
+                   f", val balanced acc {ev.val_balanced_accuracy:.2%}, "
+                   f"val acc {ev.val_accuracy:.2%}")
+            bar.write(f"epoch {ev.epoch}/{ev.epochs}: loss {ev.loss:.4f}, train acc "
+                      f"{ev.acc:.2%}{val}  [saved {out.name}]", file=sys.stderr)
+
+    try:
+        with ctrl_c_requests_stop(stop, args.json):
+            res, lm = train_folder(cfg, data_dir, out, on_progress=on_progress,
+                                   should_stop=stop.is_set)
+    except Cancelled as e:
+        if bar is not None:
+            bar.close()
+        print(f"k49desk: {e}", file=sys.stderr)
+        return 130
+    if bar is not None:
+        bar.close()
+    m = lm.metrics
+    test_bal = m.get("test_balanced_accuracy")
+    if args.json:
+        print_json({
+            "model": str(out), "epochs": res.epochs_completed, "elapsed_s": round(res.elapsed_s, 3),
+            "val_balanced_accuracy": m.get("val_balanced_accuracy"),
+            "test_balanced_accuracy": test_bal, "test_accuracy": m.get("test_accuracy"),
+            "stopped": res.stopped, "device": device.type, "trained_on": lm.trained_on,
+        })
+    else:
+        print(f"Saved {out}")
+        print(f"  epochs completed  {res.epochs_completed}/{cfg.epochs}"
+              f"{' (stopped early)' if res.stopped else ''} in {_hms(res.elapsed_s)}")
+        if m.get("val_balanced_accuracy") is not None:
+            print(f"  validation        balanced accuracy {m['val_balanced_accuracy']:.2%}, "
+                  f"accuracy {m['val_accuracy']:.2%}")
+        if test_bal is not None:
+            print(f"  test              balanced accuracy {test_bal:.2%}, "
+                  f"accuracy {m['test_accuracy']:.2%}")
+        elif not res.stopped:
+            print("  test              (no test split in this folder)")
+    return 130 if res.stopped else 0
+
+
+def _hms(s: float) -> str:
+    s = max(0, int(round(s)))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m:02d}:{sec:02d}"
