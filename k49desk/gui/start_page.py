@@ -15,51 +15,29 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
-    QFrame,
     QHBoxLayout,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QMessageBox,
-    QProgressBar,
     QPushButton,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
-from k49desk.core.download import TOTAL_BYTES
+from k49desk.core.download import TOTAL_BYTES, format_bytes
 from k49desk.core.errors import K49Error
 from k49desk.gui.fonts import hiragana_font
 from k49desk.gui.settings import settings
+from k49desk.gui.start_widgets import STYLE, ProgressArea, RecentList, card, centred_scroll
 from k49desk.gui.state import AppState
 from k49desk.gui.worker import BackgroundTask, run_task
 from k49desk.paths import default_data_dir
 
 RECENT_KEY = "recent_folders"
 MAX_RECENT = 8
-BUTTON_WIDTH = 370  # fits the download label in the 15 px bold style
 DEMO_PER_CLASS = 300  # 49 x 300 train images: generated in a few seconds on one core
 DOWNLOAD_TEXT = f"Download Kuzushiji-49 (about {TOTAL_BYTES / 1e6:.0f} MB)"
 OFFLINE_HINT = ("Check the internet connection and try again (a stopped download resumes), "
                 "or open a folder you already have, or try the demo data.")
-
-_CARD_STYLE = """
-QFrame#card { border: 1px solid palette(mid); border-radius: 10px; background: palette(base); }
-QFrame#card QLabel { background: transparent; }
-QPushButton#big { font-size: 15px; font-weight: 600; padding: 10px 14px; min-height: 30px;
-                  border: 1px solid #2563eb; border-radius: 6px; color: #1d4ed8;
-                  background: palette(button); }
-QPushButton#big:hover { background: #eff6ff; }
-QPushButton#big:disabled { border-color: palette(mid); color: palette(mid); }
-QPushButton#primary { font-size: 15px; font-weight: 600; padding: 10px 14px; min-height: 30px;
-                      border: 1px solid #1d4ed8; border-radius: 6px; color: white;
-                      background: #2563eb; }
-QPushButton#primary:hover { background: #1d4ed8; }
-QPushButton#primary:disabled { background: #93c5fd; border-color: #93c5fd; }
-QFrame#progress { border: 1px solid palette(mid); border-radius: 8px; }
-"""
-
 
 def recent_folders() -> list[str]:
     """Folders opened before, most recent first (at most 8)."""
@@ -76,31 +54,6 @@ def add_recent_folder(path: str | os.PathLike[str]) -> None:
     settings().setValue(RECENT_KEY, folders[:MAX_RECENT])
 
 
-def _card(button: QPushButton, text: str, *extra: QWidget | QHBoxLayout,
-          primary: bool = False) -> QFrame:
-    """One way in: a big button on the left, what it does on the right."""
-    frame = QFrame()
-    frame.setObjectName("card")
-    lay = QHBoxLayout(frame)
-    lay.setContentsMargins(16, 14, 16, 14)
-    lay.setSpacing(18)
-    button.setObjectName("primary" if primary else "big")
-    button.setCursor(Qt.CursorShape.PointingHandCursor)
-    button.setFixedWidth(BUTTON_WIDTH)  # the three buttons line up
-    lay.addWidget(button, 0, Qt.AlignmentFlag.AlignTop)
-    right = QVBoxLayout()
-    right.setSpacing(6)
-    label = QLabel(text)
-    label.setWordWrap(True)
-    label.setTextFormat(Qt.TextFormat.RichText)
-    right.addWidget(label)
-    for w in extra:
-        right.addLayout(w) if isinstance(w, QHBoxLayout) else right.addWidget(w)
-    right.addStretch(1)
-    lay.addLayout(right, 1)
-    return frame
-
-
 class StartPage(QWidget):
     dataset_opened = Signal(object)  # K49Dataset, after state.set_dataset
     busy_changed = Signal(bool)
@@ -112,7 +65,7 @@ class StartPage(QWidget):
         self._task: BackgroundTask | None = None
         self._kind = ""  # "download" | "demo" | "open" while busy
         self.last_error = ""
-        self.setStyleSheet(_CARD_STYLE)
+        self.setStyleSheet(STYLE)
 
         self.title = QLabel("Kuzushiji-49")
         self.title.setFont(hiragana_font(26, bold=True))
@@ -139,13 +92,13 @@ class StartPage(QWidget):
         target_row.addWidget(self.target_label)
         target_row.addWidget(self.change_target_button)
         target_row.addStretch(1)
-        download_card = _card(
+        download_card = card(
             self.download_button,
             "The five official files from CODH (codh.rois.ac.jp). Each is checked against its "
             "published md5 before it is installed; a stopped download resumes where it left "
             "off.", target_row, primary=True)
         self.open_button = QPushButton("Open folder…")
-        open_card = _card(
+        open_card = card(
             self.open_button,
             "A folder you already have with <tt>k49-train-imgs.npz</tt>, "
             "<tt>k49-train-labels.npz</tt>, <tt>k49-test-imgs.npz</tt>, "
@@ -153,7 +106,7 @@ class StartPage(QWidget):
             "It is checked before use; the first open unpacks a fast cache.")
         self.demo_button = QPushButton("Try with demo data")
         self.full_demo_check = QCheckBox("Full size (270,912 images; takes minutes)")
-        demo_card = _card(
+        demo_card = card(
             self.demo_button,
             f"<b>Generated</b> stand-in images: hiragana drawn from fonts and distorted, "
             f"{DEMO_PER_CLASS} per class, with a few labels deliberately wrong. No network "
@@ -164,23 +117,13 @@ class StartPage(QWidget):
         for c in (download_card, open_card, demo_card):
             cards.addWidget(c)
 
-        self.progress_frame = QFrame()
-        self.progress_frame.setObjectName("progress")
-        self.progress_title = QLabel()
-        self.progress_title.setStyleSheet("font-weight: 600;")
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setRange(0, 1000)
-        self.progress_detail = QLabel()
-        self.cancel_button = QPushButton("Cancel")
+        self.progress_frame = ProgressArea()
+        # Short names tests and the main window use.
+        self.progress_bar = self.progress_frame.bar
+        self.progress_title = self.progress_frame.title
+        self.progress_detail = self.progress_frame.detail
+        self.cancel_button = self.progress_frame.cancel_button
         self.cancel_button.clicked.connect(self.cancel)
-        pl = QVBoxLayout(self.progress_frame)
-        pl.addWidget(self.progress_title)
-        row = QHBoxLayout()
-        row.addWidget(self.progress_bar, 1)
-        row.addWidget(self.cancel_button)
-        pl.addLayout(row)
-        pl.addWidget(self.progress_detail)
-        self.progress_frame.setVisible(False)
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet("color: #b91c1c;")
@@ -188,10 +131,8 @@ class StartPage(QWidget):
 
         recent_title = QLabel("Recent folders")
         recent_title.setStyleSheet("font-size: 14px; font-weight: 600;")
-        self.recent_list = QListWidget()
-        self.recent_list.setMaximumHeight(130)
-        self.recent_list.itemActivated.connect(self._open_recent_item)
-        self.recent_list.itemDoubleClicked.connect(self._open_recent_item)
+        self.recent_list = RecentList()
+        self.recent_list.folder_chosen.connect(self.open_folder)
         footer = QLabel(
             'Data: "KMNIST Dataset" (created by CODH), adapted from "Kuzushiji Dataset" '
             "(created by NIJL and others), doi:10.20676/00000341, CC BY-SA 4.0. "
@@ -200,7 +141,6 @@ class StartPage(QWidget):
         footer.setStyleSheet("color: palette(mid); font-size: 11px;")
 
         column = QWidget()
-        column.setMaximumWidth(1000)
         col = QVBoxLayout(column)
         col.setSpacing(12)
         col.addWidget(self.title)
@@ -216,18 +156,9 @@ class StartPage(QWidget):
         col.addWidget(self.recent_list)
         col.addStretch(1)
         col.addWidget(footer)
-        inner = QWidget()
-        h = QHBoxLayout(inner)
-        h.addStretch(1)
-        h.addWidget(column, 100)
-        h.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(inner)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
+        outer.addWidget(centred_scroll(column))
 
         self.download_button.clicked.connect(lambda: self.start_download())
         self.open_button.clicked.connect(self.choose_folder)
@@ -329,22 +260,7 @@ class StartPage(QWidget):
             self.set_target_dir(d)
 
     def refresh_recent(self) -> None:
-        self.recent_list.clear()
-        folders = recent_folders()
-        for f in folders:
-            item = QListWidgetItem(f)
-            item.setData(Qt.ItemDataRole.UserRole, f)
-            if not Path(f).is_dir():
-                item.setText(f"{f}  (missing)")
-                item.setForeground(self.palette().placeholderText())
-                item.setToolTip("This folder no longer exists")
-            else:
-                item.setToolTip(f"Double-click to open {f}")
-            self.recent_list.addItem(item)
-        if not folders:
-            item = QListWidgetItem("Folders you open appear here.")
-            item.setFlags(Qt.ItemFlag.NoItemFlags)
-            self.recent_list.addItem(item)
+        self.recent_list.fill(recent_folders())
 
     # ---- internals ----------------------------------------------------------------------
     def _can_start(self) -> bool:
@@ -357,12 +273,7 @@ class StartPage(QWidget):
                cancellable: bool = True) -> None:
         self._kind = kind
         self.error_label.setVisible(False)
-        self.progress_title.setText(title)
-        self.progress_bar.setValue(0)
-        self.progress_detail.setText("Starting…")
-        self.cancel_button.setEnabled(cancellable)
-        self.cancel_button.setVisible(cancellable)
-        self.progress_frame.setVisible(True)
+        self.progress_frame.begin(title, cancellable)
         task = run_task(work, on_progress=self._on_progress, on_finished=on_finished,
                         on_failed=lambda e: self._on_failed(error_title, e),
                         on_cancelled=self._on_cancelled, parent=self)
@@ -379,12 +290,9 @@ class StartPage(QWidget):
 
     def _on_progress(self, ev: object) -> None:
         if isinstance(ev, tuple):  # (fraction, text) from open_dataset / generate_demo
-            frac, text = ev
-            self.progress_bar.setValue(int(1000 * float(frac)))
-            self.progress_detail.setText(str(text))
-            return
-        self.progress_bar.setValue(int(1000 * ev.fraction))  # a DownloadProgress
-        self.progress_detail.setText(ev.describe())
+            self.progress_frame.show_fraction(float(ev[0]), str(ev[1]))
+        else:  # a DownloadProgress
+            self.progress_frame.show_fraction(ev.fraction, ev.describe())
 
     def _on_done(self, task: BackgroundTask) -> None:
         if self._task is task:  # not when a finished download has already started the open
@@ -392,6 +300,7 @@ class StartPage(QWidget):
             self.cancel_button.setEnabled(False)
             self._set_busy(False)
             self.refresh_recent()
+            self._update_target_label()
 
     def _after_files(self, folder: Path, what: str) -> None:
         """A download or demo finished: open the folder as the next task."""
@@ -426,15 +335,20 @@ class StartPage(QWidget):
         self.progress_detail.setText("")
         self.state.status_message.emit(msg)
 
-    def _open_recent_item(self, item: QListWidgetItem) -> None:
-        path = item.data(Qt.ItemDataRole.UserRole)
-        if path:
-            self.open_folder(path)
-
     def _update_target_label(self) -> None:
+        from k49desk.core.download import EXPECTED, partial_files
+
         t = self.target_dir
         shown = t if t.is_absolute() else Path.cwd() / t
-        self.target_label.setText(f"Into: <tt>{shown}</tt>")
+        text = f"Into: <tt>{shown}</tt>"
+        # Say what a click will reuse: complete files are checked and skipped, .part resumed.
+        have = sum(p.stat().st_size for p in partial_files(t))
+        have += sum(size for name, (size, _md5) in EXPECTED.items()
+                    if (t / name).is_file() and (t / name).stat().st_size == size)
+        if have:
+            text += (f"<br>{format_bytes(have)} of {format_bytes(TOTAL_BYTES)} already there: "
+                     "Download checks and reuses it")
+        self.target_label.setText(text)
 
     def _show_current(self, ds: object) -> None:
         if ds is None:

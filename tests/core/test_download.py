@@ -250,7 +250,7 @@ def test_cli_ctrl_c_keeps_part_prints_one_line_exits_130(
     part = tmp_path / (IMGS + ".part")
     try:
         assert server.stalled.wait(60), "the CLI never reached the stalled file"
-        for _ in range(400):  # let the client store what it received before it blocks again
+        for _ in range(2400):  # let the client store what it received before it blocks again
             if part.exists() and part.stat().st_size == 4096:
                 break
             time.sleep(0.025)

@@ -106,6 +106,7 @@ def test_cancel_stops_download_keeps_part_and_page_stays_usable(
     assert (target / (IMGS + ".part")).stat().st_size >= 4096
     assert page.state.dataset is None and errors == []
     assert "partial file is kept" in page.progress_title.text()
+    assert "already there: Download checks and reuses it" in page.target_label.text()
     assert _buttons_enabled(page)
 
 
