@@ -67,7 +67,7 @@ class ClassFilter(QWidget):
                           (COL_COUNT, QHeaderView.ResizeMode.ResizeToContents)):
             hdr.setSectionResizeMode(col, mode)
         self.tree.setToolTip("Click to show one class; Ctrl/Shift-click for several.\n"
-                             "[ and ] cycle through the classes.")
+                             "] or Ctrl+K: next class, [ or Ctrl+Shift+K: previous class.")
         self._char_font = hiragana_font(13)
         self.all_button = QPushButton("All classes")
         self.all_button.setToolTip("Show every class (clear the class selection)")

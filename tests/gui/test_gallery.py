@@ -351,3 +351,17 @@ def test_no_dataset_shows_a_hint(qtbot) -> None:  # noqa: ANN001
     assert p.empty_label.isVisible()
     assert "No data folder" in p.empty_label.text()
     assert p.current_indices().size == 0
+
+
+def test_many_repaints_do_not_abort_on_leaked_none_references(panel) -> None:  # noqa: ANN001
+    # PySide6 6.12.0 drops a reference to None on every void call; without
+    # refcount_guard this loop ends in "Fatal Python error: none_dealloc".
+    import sys
+
+    from k49desk.gui import refcount_guard
+
+    before = sys.getrefcount(None)
+    for _ in range(80):
+        panel.view.viewport().repaint()
+    assert refcount_guard.leaks_references() is False or refcount_guard.install()
+    assert sys.getrefcount(None) > 1000 and before > 1000
