@@ -8,7 +8,8 @@
 Modes: "ok" honours `Range: bytes=N-` with 206; "norange" ignores Range and sends 200 with the
 whole file; "truncated" promises the full Content-Length but sends half and closes; "wrong"
 sends a same-size body with different bytes (md5 mismatch); "404"/"500" send that status;
-"stall" sends `stall_after` bytes, then waits for `release` (set it to end the response).
+"stall" sends `stall_after` bytes, then waits for `release` (set it to end the response);
+"mute" accepts the connection but answers nothing until `release`.
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ class FileServer:
         with self._lock:
             self.requests.append((name or h.path, rng))
         mode = self.mode.get(name, "ok") if name in self.files else "404"
+        if mode == "mute":
+            self.release.wait(10)
+            return
         if mode in ("404", "500"):
             h.send_error(int(mode))
             return

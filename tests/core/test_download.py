@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -166,12 +167,14 @@ def test_size_mismatch_is_refused_before_streaming(
     assert not (tmp_path / IMGS).exists()
 
 
-def test_http_404_names_the_url_and_status(
-        tmp_path: Path, server: FileServer, expected: dict) -> None:
-    server.mode["k49-test-labels.npz"] = "404"
+@pytest.mark.parametrize(("status", "reason"), [("404", "Not Found"),
+                                              ("500", "Internal Server Error")])
+def test_http_error_names_the_url_and_status(
+        tmp_path: Path, server: FileServer, expected: dict, status: str, reason: str) -> None:
+    server.mode["k49-test-labels.npz"] = status
     with pytest.raises(DownloadError) as ei:
         download_k49(tmp_path, base_url=server.base_url, expected=expected)
-    assert str(ei.value) == f"{server.base_url}k49-test-labels.npz: HTTP 404 Not Found"
+    assert str(ei.value) == f"{server.base_url}k49-test-labels.npz: HTTP {status} {reason}"
     assert (tmp_path / "k49-train-imgs.npz").exists()  # files before it are installed
     assert not (tmp_path / "k49-test-labels.npz").exists()
 
@@ -183,6 +186,38 @@ def test_refused_connection_is_one_clear_error(tmp_path: Path, expected: dict) -
                      timeout=5)
     assert str(ei.value) == f"cannot reach 127.0.0.1:{port}: connection refused"
     assert not [p for p in tmp_path.iterdir()]
+
+
+def test_dns_failure_says_the_host_and_that_the_computer_may_be_offline(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_dns(*_a: object, **_k: object) -> None:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)  # never a real lookup in tests
+    with pytest.raises(DownloadError) as ei:
+        download_k49(tmp_path)
+    assert str(ei.value) == ("cannot reach codh.rois.ac.jp: name lookup failed (Name or "
+                             "service not known); is the computer offline?")
+
+
+def test_server_that_never_answers_times_out_with_one_error(
+        tmp_path: Path, server: FileServer, expected: dict) -> None:
+    server.mode["k49-train-imgs.npz"] = "mute"
+    with pytest.raises(DownloadError) as ei:
+        download_k49(tmp_path, base_url=server.base_url, expected=expected, timeout=0.3)
+    assert str(ei.value) == f"cannot reach 127.0.0.1:{server.port}: timed out"
+    assert not (tmp_path / "k49-train-imgs.npz").exists()
+
+
+def test_stalled_transfer_times_out_and_keeps_what_arrived(
+        tmp_path: Path, server: FileServer, expected: dict, k49_files: dict) -> None:
+    server.mode[IMGS] = "stall"
+    server.stall_after = 4096
+    with pytest.raises(DownloadError, match=r"connection lost after 4,096 of [\d,]+ bytes \(timed "
+                                            r"out\); the partial file is kept"):
+        download_k49(tmp_path, base_url=server.base_url, expected=expected, timeout=0.3)
+    assert (tmp_path / (IMGS + ".part")).read_bytes() == k49_files[IMGS][:4096]
+    assert not (tmp_path / IMGS).exists()
 
 
 def test_unknown_file_name_is_rejected(tmp_path: Path) -> None:
