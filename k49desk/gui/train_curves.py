@@ -1,0 +1,244 @@
+"""Live training curves: raw step loss (faint) + debiased EMA, per-epoch validation metrics.
+
+Events arrive in batches (lists of `TrainEvent`s, see train_panel); they are appended to numpy
+buffers and the plots are redrawn by a timer at a few Hz, so a burst of events costs one
+`setData`, not one per step.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QBuffer, QIODevice, Qt, QTimer
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+
+from k49desk.core.atomic import atomic_write_bytes, atomic_write_text
+
+REDRAW_MS = 250
+
+
+def debiased_ema(values: Sequence[float] | np.ndarray, smoothing: float) -> np.ndarray:
+    """TensorBoard's smoothing: an EMA divided by (1 - s^n) so early points are not pulled to 0.
+
+    Non-finite values are passed through (NaN) without disturbing the running average.
+    """
+    out = np.empty(len(values), np.float64)
+    ema = EmaState(smoothing)
+    for i, v in enumerate(values):
+        out[i] = ema.push(float(v))
+    return out
+
+
+class EmaState:
+    """Incremental form of `debiased_ema`, so live updates only touch the new points."""
+
+    def __init__(self, smoothing: float) -> None:
+        self.s = float(smoothing)
+        self.last = 0.0
+        self.n = 0
+
+    def push(self, v: float) -> float:
+        if not math.isfinite(v):
+            return math.nan
+        self.last = self.last * self.s + (1.0 - self.s) * v
+        self.n += 1
+        debias = 1.0 - self.s ** self.n
+        return self.last / debias if debias > 0 else v
+
+
+class _Grow:
+    """An append-only float array with amortised growth (no Python list of 18k floats)."""
+
+    def __init__(self) -> None:
+        self.a = np.empty(1024, np.float64)
+        self.n = 0
+
+    def extend(self, vals: Iterable[float]) -> None:
+        v = np.fromiter(vals, np.float64)
+        need = self.n + len(v)
+        if need > len(self.a):
+            self.a = np.resize(self.a, max(need, 2 * len(self.a)))
+        self.a[self.n:need] = v
+        self.n = need
+
+    def view(self) -> np.ndarray:
+        return self.a[:self.n]
+
+    def clear(self) -> None:
+        self.n = 0
+
+
+def _num(v: Any) -> float:
+    return float(v) if isinstance(v, int | float) and v is not None else math.nan
+
+
+class TrainCurves(QWidget):
+    """Loss plot (steps + validation loss) and validation-accuracy plot, x in epochs."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.step_x, self.step_loss, self.step_smooth = _Grow(), _Grow(), _Grow()
+        self.epoch_x: list[float] = []
+        self.val_loss: list[float] = []
+        self.val_bal: list[float] = []
+        self.val_acc: list[float] = []
+        self.smoothing = 0.9
+        self._ema = EmaState(self.smoothing)
+        self._dirty = False
+
+        self.loss_plot = pg.PlotWidget(background="w")
+        self.loss_plot.setTitle("Loss", color="#333")
+        self.loss_plot.setLabel("bottom", "epoch")
+        self.loss_plot.setLabel("left", "cross-entropy")
+        self.loss_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.loss_plot.addLegend(offset=(-10, 10))
+        # Raw loss is downsampled/clipped by pyqtgraph: 20k points stay cheap to redraw.
+        self.raw_curve = self.loss_plot.plot(pen=pg.mkPen((31, 119, 180, 70), width=1),
+                                             name="train (raw)")
+        self.raw_curve.setDownsampling(auto=True, method="peak")
+        self.raw_curve.setClipToView(True)
+        self.smooth_curve = self.loss_plot.plot(pen=pg.mkPen((31, 119, 180), width=2),
+                                                name="train (smoothed)")
+        self.smooth_curve.setDownsampling(auto=True, method="mean")
+        self.smooth_curve.setClipToView(True)
+        self.val_loss_curve = self.loss_plot.plot(
+            pen=pg.mkPen((214, 39, 40), width=2), symbol="o", symbolSize=7,
+            symbolBrush=(214, 39, 40), name="validation")
+
+        self.acc_plot = pg.PlotWidget(background="w")
+        self.acc_plot.setTitle("Validation accuracy", color="#333")
+        self.acc_plot.setLabel("bottom", "epoch")
+        self.acc_plot.setLabel("left", "%")
+        self.acc_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.acc_plot.addLegend(offset=(-10, -10))
+        self.bal_curve = self.acc_plot.plot(pen=pg.mkPen((44, 160, 44), width=2), symbol="o",
+                                            symbolSize=7, symbolBrush=(44, 160, 44),
+                                            name="balanced accuracy")
+        self.acc_curve = self.acc_plot.plot(pen=pg.mkPen((127, 127, 127), width=1,
+                                                         style=Qt.PenStyle.DashLine),
+                                            symbol="t", symbolSize=6,
+                                            symbolBrush=(127, 127, 127), name="accuracy")
+        self.acc_plot.setXLink(self.loss_plot)
+
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, 99)
+        self.slider.setValue(int(round(self.smoothing * 100)))
+        self.slider.setToolTip("Smoothing of the training-loss line (debiased exponential moving "
+                               "average, as in TensorBoard). 0 = raw.")
+        self.slider_label = QLabel()
+        self.slider.valueChanged.connect(self._on_smoothing)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Smoothing"))
+        row.addWidget(self.slider, 1)
+        row.addWidget(self.slider_label)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.loss_plot, 3)
+        lay.addWidget(self.acc_plot, 2)
+        lay.addLayout(row)
+        self._update_slider_label()
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(REDRAW_MS)
+        self._timer.timeout.connect(self.redraw)
+        self._timer.start()
+
+    # ---- data in ------------------------------------------------------------------------
+    def clear(self) -> None:
+        for g in (self.step_x, self.step_loss, self.step_smooth):
+            g.clear()
+        self.epoch_x.clear()
+        self.val_loss.clear()
+        self.val_bal.clear()
+        self.val_acc.clear()
+        self._ema = EmaState(self.smoothing)
+        self._dirty = True
+        self.redraw()
+
+    def add_events(self, events: Iterable[Any]) -> None:
+        """Append a batch of TrainEvents; the plots catch up at the next redraw tick."""
+        xs: list[float] = []
+        losses: list[float] = []
+        for ev in events:
+            spe = max(int(getattr(ev, "steps_per_epoch", 0) or 0), 1)
+            x = float(ev.global_step) / spe
+            if ev.kind == "step":
+                xs.append(x)
+                # The core's `loss` is the epoch's running mean; the panel adds the batch's own.
+                bl = getattr(ev, "batch_loss", None)
+                losses.append(_num(ev.loss if bl is None else bl))
+            elif ev.kind == "epoch":
+                self.epoch_x.append(x)
+                self.val_loss.append(_num(ev.val_loss))
+                self.val_bal.append(100 * _num(ev.val_balanced_accuracy))
+                self.val_acc.append(100 * _num(ev.val_accuracy))
+        if xs:
+            self.step_x.extend(xs)
+            self.step_loss.extend(losses)
+            self.step_smooth.extend(self._ema.push(v) for v in losses)
+        self._dirty = True
+
+    def redraw(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        x = self.step_x.view()
+        self.raw_curve.setData(x, self.step_loss.view(), connect="finite")
+        self.smooth_curve.setData(x, self.step_smooth.view(), connect="finite")
+        self.val_loss_curve.setData(self.epoch_x, self.val_loss, connect="finite")
+        self.bal_curve.setData(self.epoch_x, self.val_bal, connect="finite")
+        self.acc_curve.setData(self.epoch_x, self.val_acc, connect="finite")
+
+    # ---- smoothing ----------------------------------------------------------------------
+    def _update_slider_label(self) -> None:
+        self.slider_label.setText(f"{self.smoothing:.2f}")
+
+    def _on_smoothing(self, v: int) -> None:
+        self.set_smoothing(v / 100)
+
+    def set_smoothing(self, s: float) -> None:
+        self.smoothing = min(max(float(s), 0.0), 0.99)
+        if self.slider.value() != int(round(self.smoothing * 100)):
+            self.slider.setValue(int(round(self.smoothing * 100)))
+        self._ema = EmaState(self.smoothing)
+        smooth = np.array([self._ema.push(v) for v in self.step_loss.view()], np.float64)
+        self.step_smooth.clear()
+        self.step_smooth.extend(smooth)
+        self._update_slider_label()
+        self._dirty = True
+        self.redraw()
+
+    # ---- export -------------------------------------------------------------------------
+    def csv_text(self) -> str:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["kind", "epoch", "train_loss", "train_loss_smoothed", "val_loss",
+                    "val_balanced_accuracy", "val_accuracy"])
+
+        def f(v: float, scale: float = 1.0) -> str:
+            return "" if not math.isfinite(v) else f"{v / scale:.6g}"
+
+        for x, raw, sm in zip(self.step_x.view(), self.step_loss.view(), self.step_smooth.view(),
+                              strict=True):
+            w.writerow(["step", f"{x:.6g}", f(raw), f(sm), "", "", ""])
+        for x, vl, vb, va in zip(self.epoch_x, self.val_loss, self.val_bal, self.val_acc,
+                                 strict=True):
+            w.writerow(["epoch", f"{x:.6g}", "", "", f(vl), f(vb, 100), f(va, 100)])
+        return buf.getvalue()
+
+    def export_csv(self, path: str | Path) -> None:
+        atomic_write_text(path, self.csv_text())
+
+    def export_png(self, path: str | Path) -> None:
+        self.redraw()
+        buf = QBuffer()
+        buf.open(QIODevice.OpenModeFlag.WriteOnly)
+        self.grab().save(buf, "PNG")
+        atomic_write_bytes(path, bytes(buf.data()))

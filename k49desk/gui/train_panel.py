@@ -1,0 +1,370 @@
+"""Train panel: settings, background training with live curves, run history, evaluation.
+
+Training is `k49desk.core.training.train_folder` on a worker QThread. Its per-step events
+are batched in the worker callback (one signal per ~0.2 s carrying a list), so the GUI
+thread does one cheap update per batch whatever the step rate.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from k49desk.core import runs
+from k49desk.gui.eval_view import EvalView
+from k49desk.gui.state import AppState
+from k49desk.gui.train_curves import TrainCurves
+from k49desk.gui.train_history import RunHistory, _remember_model
+from k49desk.gui.train_settings import TrainSettingsForm
+from k49desk.gui.train_tasks import stop_and_wait
+from k49desk.gui.worker import BackgroundTask, run_task
+
+BATCH_INTERVAL_S = 0.2  # how often the worker hands a list of step events to the GUI
+
+
+def _fmt_eta(s: float) -> str:
+    if not s or s != s or s < 0:
+        return "—"
+    s = int(round(s))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def _pct(v: Any) -> str:
+    return "—" if not isinstance(v, int | float) or v != v else f"{100 * v:.2f}%"
+
+
+class BatchLoss:
+    """Per-batch loss from the core's running epoch mean: sum_k = mean_k * seen_k, so
+    loss_k = (sum_k - sum_{k-1}) / b_k. Only the epoch's last batch can be short; its size
+    comes from the number of training images (the same stratified split train_folder does)."""
+
+    def __init__(self, batch_size: int, n_train: int) -> None:
+        self.bs, self.n = batch_size, n_train
+        self.prev_sum = 0.0
+
+    def __call__(self, ev: Any) -> float | None:
+        if ev.loss is None:
+            return None
+        if ev.step == 1:
+            self.prev_sum = 0.0
+        seen = min(ev.step * self.bs, self.n) if self.n else ev.step * self.bs
+        b = seen - min((ev.step - 1) * self.bs, seen)
+        total = float(ev.loss) * seen
+        out = (total - self.prev_sum) / b if b > 0 else float(ev.loss)
+        self.prev_sum = total
+        return out
+
+
+def _n_train(cfg: Any, data_dir: Path) -> int:
+    from k49desk.core.dataset import open_dataset
+    from k49desk.core.training import stratified_split
+
+    labels = np.asarray(open_dataset(data_dir).split("train").labels)
+    return len(stratified_split(labels, cfg.val_fraction, cfg.seed)[0])
+
+
+def make_training_job(cfg: Any, data_dir: Path, out_path: Path,
+                      interval_s: float = BATCH_INTERVAL_S) -> Any:
+    """The worker function: train_folder with step events batched into lists.
+
+    Each step event gets a `batch_loss` attribute (unless the core already provides one).
+    Returns (TrainResult, LoadedModel, out_path, leftover events).
+    """
+
+    def job(progress: Any, should_stop: Any) -> tuple[Any, Any, Path, list[Any]]:
+        from k49desk.core.training import train_folder
+
+        buf: list[Any] = []
+        last = [time.monotonic()]
+        batch_loss = BatchLoss(cfg.batch_size, _n_train(cfg, data_dir))
+
+        def on_progress(ev: Any) -> None:
+            if ev.kind == "step" and getattr(ev, "batch_loss", None) is None:
+                ev.batch_loss = batch_loss(ev)
+            buf.append(ev)
+            now = time.monotonic()
+            if ev.kind == "epoch" or now - last[0] >= interval_s:
+                last[0] = now
+                batch = buf[:]
+                buf.clear()
+                progress(batch)
+
+        res, loaded = train_folder(cfg, data_dir, out_path, on_progress=on_progress,
+                                   should_stop=should_stop)
+        return res, loaded, out_path, buf[:]
+
+    return job
+
+
+class TrainPanel(QWidget):
+    training_started = Signal()
+    training_done = Signal()  # after finished, stopped, cancelled or failed: always
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.task: BackgroundTask | None = None
+        self.out_path: Path | None = None
+        self.last_result: Any = None
+        self._n_events = 0
+        self._stopping = False
+
+        self.form = TrainSettingsForm()
+        self.start_btn = QPushButton("Start training")
+        self.start_btn.setDefault(True)
+        self.start_btn.clicked.connect(self.start)
+        self.stop_btn = QPushButton("Stop")
+        self.stop_btn.setToolTip("Stop after the current batch; the last completed epoch is kept")
+        self.stop_btn.setEnabled(False)
+        self.stop_btn.clicked.connect(self.stop)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #b45309;")
+        self.history = RunHistory(state)
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.addWidget(_title("Settings"))
+        ll.addWidget(self.form)
+        btns = QHBoxLayout()
+        btns.addWidget(self.start_btn, 1)
+        btns.addWidget(self.stop_btn)
+        ll.addLayout(btns)
+        ll.addWidget(self.message)
+        ll.addWidget(_title("Saved runs"))
+        ll.addWidget(self.history, 1)
+
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("idle")
+        self.progress.setValue(0)
+        self.curves = TrainCurves()
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(2000)
+        self.log.setPlaceholderText("The training log appears here.")
+        self.csv_btn = QPushButton("Export curves CSV…")
+        self.csv_btn.clicked.connect(self.export_csv_dialog)
+        self.png_btn = QPushButton("Export curves PNG…")
+        self.png_btn.clicked.connect(self.export_png_dialog)
+        curves_page = QWidget()
+        cl = QVBoxLayout(curves_page)
+        cl.addWidget(self.progress)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.curves)
+        split.addWidget(self.log)
+        split.setStretchFactor(0, 4)
+        split.setStretchFactor(1, 1)
+        cl.addWidget(split, 1)
+        ex = QHBoxLayout()
+        ex.addStretch(1)
+        ex.addWidget(self.csv_btn)
+        ex.addWidget(self.png_btn)
+        cl.addLayout(ex)
+
+        self.eval_view = EvalView(state)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(curves_page, "Training")
+        self.tabs.addTab(self.eval_view, "Evaluation")
+        outer = QSplitter(Qt.Orientation.Horizontal)
+        outer.addWidget(left)
+        outer.addWidget(self.tabs)
+        outer.setStretchFactor(0, 0)
+        outer.setStretchFactor(1, 1)
+        outer.setSizes([420, 1000])
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(outer)
+
+        state.dataset_changed.connect(lambda _ds: self._update_enabled())
+        self._update_enabled()
+        self.history.refresh()
+
+    # ---- state --------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.task is not None and self.task.running
+
+    def _update_enabled(self) -> None:
+        ds = self.state.dataset
+        why = ""
+        if ds is None:
+            why = "Open a data folder first (Data tab) to train a model."
+        elif "train" not in ds.splits or len(ds.splits["train"]) < 2:
+            why = f"{ds.root} has no train split to learn from."
+        if self.running:
+            why = ""
+        self.message.setText(why)
+        self.message.setVisible(bool(why))
+        self.start_btn.setEnabled(not why and not self.running)
+        self.stop_btn.setEnabled(self.running)
+        self.form.setEnabled(not self.running)
+        self.history.setEnabled(not self.running)
+
+    def on_shown(self) -> None:
+        self.history.refresh()
+        self.eval_view.on_shown()
+
+    # ---- run ----------------------------------------------------------------------------
+    def start(self) -> bool:
+        """Start a run with the form's settings; False (with a message) if it cannot."""
+        if self.running or self.state.dataset is None:
+            return False
+        try:
+            cfg = self.form.config()
+            out = runs.new_run_path()
+        except Exception as e:  # noqa: BLE001  (bad settings / unwritable models dir)
+            QMessageBox.critical(self, "Cannot start training", str(e))
+            return False
+        self.form.save()
+        self.out_path = out
+        self.last_result = None
+        self._n_events = 0
+        self._stopping = False
+        self.curves.clear()
+        self.log.clear()
+        ds = self.state.dataset
+        self._log(f"Training on {ds.root}{' (generated demo data)' if ds.is_demo else ''}")
+        self._log("Settings: " + ", ".join(f"{k} {v}" for k, v in self.form.values().items()))
+        self._log(f"Checkpoint: {out}")
+        self.progress.setRange(0, 0)  # busy until the first step reports its totals
+        self.progress.setFormat("starting…")
+        self.task = run_task(make_training_job(cfg, Path(ds.root), out),
+                             on_progress=self._on_events, on_finished=self._on_finished,
+                             on_failed=self._on_failed, on_cancelled=self._on_cancelled,
+                             min_interval_s=0.0)
+        self.task.done.connect(self._on_done)
+        self._update_enabled()
+        self.training_started.emit()
+        return True
+
+    def stop(self) -> None:
+        if self.running and self.task is not None:
+            self.task.cancel()
+            self._stopping = True
+            self.stop_btn.setEnabled(False)
+            self.progress.setFormat(self.progress.format() + " — stopping…")
+            self._log("Stop requested: finishing the current batch…")
+
+    def _on_events(self, events: object) -> None:
+        evs = list(events) if isinstance(events, list | tuple) else [events]
+        if not evs:
+            return
+        self._n_events += len(evs)
+        self.curves.add_events(evs)
+        for ev in evs:
+            if ev.kind == "epoch":
+                self._log(f"epoch {ev.epoch}/{ev.epochs}: train loss {ev.loss:.4f}, "
+                          f"acc {_pct(ev.acc)} · val loss "
+                          f"{'—' if ev.val_loss is None else f'{ev.val_loss:.4f}'}, "
+                          f"val balanced acc {_pct(ev.val_balanced_accuracy)}, "
+                          f"val acc {_pct(ev.val_accuracy)} · {ev.images_per_s:,.0f} img/s")
+        ev = evs[-1]
+        total = max(ev.epochs * ev.steps_per_epoch, 1)
+        if self.progress.maximum() != total:
+            self.progress.setRange(0, total)
+        self.progress.setValue(min(ev.global_step, total))
+        text = (f"epoch {ev.epoch}/{ev.epochs} · step {ev.step}/{ev.steps_per_epoch} · "
+                f"{ev.images_per_s:,.0f} img/s · ETA {_fmt_eta(ev.eta_s)}")
+        if self._stopping:
+            text += " — stopping…"
+        self.progress.setFormat(text)
+
+    def _on_finished(self, out: object) -> None:
+        res, loaded, path, leftover = out  # type: ignore[misc]
+        if leftover:
+            self._on_events(leftover)
+        self.curves.redraw()
+        self.last_result = res
+        m = loaded.metrics
+        if res.stopped:
+            self._log(f"Stopped after epoch {res.epochs_completed}; kept its checkpoint.")
+        self._log(f"Saved {path} ({res.epochs_completed} epochs, {res.elapsed_s:.1f} s): "
+                  f"val balanced acc {_pct(m.get('val_balanced_accuracy'))}, "
+                  f"test balanced acc {_pct(m.get('test_balanced_accuracy'))}, "
+                  f"test acc {_pct(m.get('test_accuracy'))}")
+        self.progress.setFormat(("stopped" if res.stopped else "done") +
+                                f" · {res.epochs_completed} epochs · {path.name}")
+        runs.set_current(path)
+        _remember_model(path)
+        self.state.set_model(loaded, path)
+        self.state.status_message.emit(f"Training finished: {path.name} is the current model")
+        self.history.refresh()
+
+    def _on_failed(self, e: BaseException) -> None:
+        self._log(f"Training failed: {e}")
+        self.progress.setFormat("failed")
+        self.history.refresh()
+        QMessageBox.critical(self, "Training failed", str(e))
+
+    def _on_cancelled(self) -> None:
+        self._log("Stopped before the first epoch completed: no model was saved.")
+        self.progress.setFormat("stopped · nothing saved")
+
+    def _on_done(self) -> None:
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 1)
+        self._update_enabled()
+        self.training_done.emit()
+
+    def _log(self, text: str) -> None:
+        self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {text}")
+
+    # ---- export -------------------------------------------------------------------------
+    def _export(self, kind: str) -> None:
+        name = self.out_path.stem if self.out_path else "curves"
+        f, _ = QFileDialog.getSaveFileName(self, f"Export curves as {kind.upper()}",
+                                           str(Path.home() / f"{name}-curves.{kind}"),
+                                           f"{kind.upper()} (*.{kind})")
+        if not f:
+            return
+        try:
+            (self.curves.export_csv if kind == "csv" else self.curves.export_png)(f)
+        except Exception as e:  # noqa: BLE001  (K49Error naming the file)
+            QMessageBox.critical(self, "Export failed", str(e))
+            return
+        self.state.status_message.emit(f"Curves saved to {f}")
+
+    def export_csv_dialog(self) -> None:
+        self._export("csv")
+
+    def export_png_dialog(self) -> None:
+        self._export("png")
+
+    # ---- window close -------------------------------------------------------------------
+    def shutdown(self) -> bool:
+        if self.running and self.task is not None:
+            ans = QMessageBox.question(
+                self, "Training is running", "Stop training and quit?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No)
+            if ans != QMessageBox.StandardButton.Yes:
+                return False
+            stop_and_wait(self.task)
+        self.history.shutdown()
+        self.eval_view.shutdown()
+        return True
+
+
+def _title(text: str) -> QLabel:
+    lab = QLabel(text)
+    lab.setStyleSheet("font-weight: bold; font-size: 13px; margin-top: 6px;")
+    return lab
