@@ -9,7 +9,8 @@ Modes: "ok" honours `Range: bytes=N-` with 206; "norange" ignores Range and send
 whole file; "truncated" promises the full Content-Length but sends half and closes; "wrong"
 sends a same-size body with different bytes (md5 mismatch); "404"/"500" send that status;
 "stall" sends `stall_after` bytes, then waits for `release` (set it to end the response);
-"mute" accepts the connection but answers nothing until `release`.
+"mute" accepts the connection but answers nothing until `release`; "range0" answers any
+Range with a 206 for the whole file (Content-Range "bytes 0-...").
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ class FileServer:
         start = 0
         m = re.fullmatch(r"bytes=(\d+)-", rng or "")
         if m and mode not in ("norange", "truncated"):
-            start = int(m.group(1))
+            start = 0 if mode == "range0" else int(m.group(1))
             if start >= len(data):
                 h.send_response(416)
                 h.send_header("Content-Range", f"bytes */{len(data)}")

@@ -182,11 +182,14 @@ class _Fetcher:
         if resp is None and offset < self.size:  # 416: the server's file is shorter than ours
             offset, h = self._restart(), hashlib.md5()
             resp = self._open(0)
+        if resp is not None and offset and not self._range_honoured(resp, offset):
+            offset, h = self._restart(), hashlib.md5()
+            if resp.status != 200:  # a 206 for other bytes than asked: ask for the whole file
+                resp.close()
+                resp = self._open(0)
         resumed_from = offset
         if resp is not None:
             with resp:
-                if offset and not self._range_honoured(resp, offset):
-                    offset, h, resumed_from = self._restart(), hashlib.md5(), 0
                 length = resp.headers.get("Content-Length")
                 if length is not None and length.isdigit() and offset + int(length) != self.size:
                     raise DownloadError(
@@ -222,6 +225,7 @@ class _Fetcher:
     def _range_honoured(self, resp: http.client.HTTPResponse, offset: int) -> bool:
         if resp.status != 206:
             return False  # a plain 200: the server ignored Range and sends the whole file
+        # "bytes 1000-1999/2000": the body must start where the .part ends
         cr = resp.headers.get("Content-Range", "")
         return cr.replace("=", " ").split(" ")[-1].split("-")[0] == str(offset)
 

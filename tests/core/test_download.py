@@ -116,6 +116,16 @@ def test_server_ignoring_range_restarts_from_scratch(
     assert server.bytes_served[IMGS] == len(data)
 
 
+def test_partial_content_for_other_bytes_than_asked_refetches_whole_file(
+        tmp_path: Path, server: FileServer, expected: dict, k49_files: dict) -> None:
+    data = k49_files[IMGS]
+    (tmp_path / (IMGS + ".part")).write_bytes(data[:500])
+    server.mode[IMGS] = "range0"
+    download_k49(tmp_path, base_url=server.base_url, expected=expected, files=[IMGS])
+    assert (tmp_path / IMGS).read_bytes() == data
+    assert server.requests == [(IMGS, "bytes=500-"), (IMGS, None)]
+
+
 def test_cancel_mid_file_keeps_only_the_part_and_a_rerun_resumes(
         tmp_path: Path, server: FileServer, expected: dict, k49_files: dict) -> None:
     data = k49_files[IMGS]
