@@ -1,0 +1,142 @@
+"""`k49desk find-issues`: rank suspected label errors, blank images and duplicates."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from k49desk.commands.common import (
+    add_data_dir,
+    add_json,
+    print_json,
+    progress_bar,
+    resolve_data_dir,
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "find-issues", aliases=["find_issues"],
+        help="flag suspected label errors, blank images and duplicates (CSV, most suspicious "
+             "first)",
+        description="Score every image of a split with models that never saw it (k-fold), "
+                    "flag likely label errors by confident learning (cleanlab), plus blank "
+                    "images, exact duplicates within the split and images that also appear "
+                    "(exactly or nearly) in the other split. The probabilities are cached in "
+                    "the data folder, so a second run is quick. Ctrl-C stops cleanly.")
+    add_data_dir(p)
+    p.add_argument("--split", default="train", help="split to scan (default train)")
+    p.add_argument("--folds", type=int, default=5,
+                   help="cross-validation folds for the label check; 0 skips it (default 5)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="training epochs per fold (default: by split size, 2 for full K49)")
+    p.add_argument("--out", default=None,
+                   help="CSV to write (default: flags-<split>.csv in the current folder)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="retrain the folds even when cached probabilities exist")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads for torch (default: torch's choice)")
+    add_json(p)
+    p.set_defaults(func=run)
+
+
+@contextlib.contextmanager
+def _ctrl_c_sets(flag: threading.Event) -> Iterator[None]:
+    """Ctrl-C asks the scan to stop at the next batch; a second Ctrl-C aborts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if flag.is_set():
+            raise KeyboardInterrupt
+        flag.set()
+
+    old = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def _check_out(path: Path) -> None:
+    """Fail before hours of training, not after, when the CSV cannot be written."""
+    from k49desk.core.errors import K49Error
+
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise K49Error(f"{path}: is a folder; --out needs a file name")
+    if not folder.is_dir():
+        raise K49Error(f"{path}: the folder {folder} does not exist")
+    import os
+
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise K49Error(f"{path}: not writable; choose another --out")
+
+
+def run(args: argparse.Namespace) -> int:
+    from k49desk.core.dataset import open_dataset
+    from k49desk.core.errors import Cancelled, K49Error
+    from k49desk.core.issues import find_issues, write_flags_csv
+
+    out = Path(args.out) if args.out else Path(f"flags-{args.split}.csv")
+    _check_out(out)
+    ds = open_dataset(resolve_data_dir(args.data_dir))
+    ds.split(args.split)  # a missing split fails before any work
+    cfg = None
+    if args.folds and (args.epochs is not None or args.threads):
+        from dataclasses import replace
+
+        from k49desk.core.issues import default_train_config
+
+        cfg = default_train_config(len(ds.split(args.split)))
+        try:
+            cfg = replace(cfg, epochs=args.epochs if args.epochs is not None else cfg.epochs,
+                          threads=max(0, args.threads))
+        except ValueError as e:
+            raise K49Error(f"find-issues: {e}") from e
+
+    stop = threading.Event()
+    bar = progress_bar(100, f"Finding issues in {args.split}", unit="%",
+                       bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
+
+    def progress(fraction: float, message: str) -> None:
+        bar.n = round(100 * min(max(fraction, 0.0), 1.0), 1)
+        bar.set_description_str(message, refresh=False)
+        bar.refresh()
+
+    try:
+        with _ctrl_c_sets(stop):
+            report = find_issues(ds, args.split, folds=args.folds, train_config=cfg,
+                                 progress=progress, should_stop=stop.is_set,
+                                 use_cache=not args.no_cache)
+    except Cancelled:
+        bar.close()  # before the message, so the two do not interleave on stderr
+        print("k49desk: find-issues stopped; nothing was written", file=sys.stderr)
+        return 130
+    finally:
+        bar.close()
+    write_flags_csv(report.flags, out)
+    if args.json:
+        print_json({"n_scanned": report.n_scanned, "n_flagged": report.n_flagged,
+                    "elapsed_s": round(report.elapsed_s, 3), "method": report.method,
+                    "split": args.split, "counts": report.counts(), "out": str(out),
+                    "cached": report.proba_cached})
+        return 0
+    counts = ", ".join(f"{k} {v:,d}" for k, v in report.counts().items())
+    print(f"Scanned {report.n_scanned:,d} {args.split} images in {report.elapsed_s:.1f} s: "
+          f"{report.n_flagged:,d} suspects ({counts}).")
+    print(f"Method: {report.method}")
+    print(f"Wrote {out} (most suspicious first).")
+    top = report.flags.head(10)
+    if len(top):
+        print(f"\n{'index':>7} {'issue':<21}{'given':^7}{'suggested':^11}{'quality':>8}")
+        for r in top.itertuples():
+            print(f"{r.index:>7} {r.issue:<21}{r.given_char:^7}{r.suggested_char or '-':^11}"
+                  f"{r.quality:8.3f}")
+    return 0

@@ -1,0 +1,357 @@
+"""Out-of-sample probabilities -> ranked suspects: label issues, blanks, duplicates.
+
+Label issues follow confident learning (Northcutt et al.), through cleanlab: every image of
+the split is scored by a model that never trained on it (stratified k-fold), then
+`cleanlab.filter.find_label_issues` flags images whose given label disagrees with what
+the others teach, and `cleanlab.rank.get_label_quality_scores` orders them.
+The probabilities are cached beside the data (keyed by the split's fingerprint and the
+training settings), so a second run skips the training entirely.
+
+quality (lower = more suspicious, in [0, 1]):
+- label: cleanlab's label quality score (`LABEL_QUALITY_METHOD`);
+- blank: 0.5 x ink fraction / blank threshold (an empty image is 0), or for a filled blob
+  0.5 x blob threshold / its stroke thickness (see `k49desk.core.hashing.find_blank`);
+- duplicate: `DUPLICATE_QUALITY` (0.5) for every copy after the first one of a group;
+- train_test_duplicate: `TRAIN_TEST_EXACT_QUALITY` (0.45) for a byte-identical copy in the
+  other split, `TRAIN_TEST_NEAR_QUALITY` (0.5) for a near-duplicate.
+A sample with several issues gets one row: the one with the lowest quality (ties go to the
+first in ISSUE_TYPES); `IssueReport.all_issues` keeps all of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from k49desk.core import hashing
+from k49desk.core.dataset import CACHE_DIR_NAME, K49Dataset, Split
+from k49desk.core.errors import Cancelled, K49Error
+
+if TYPE_CHECKING:  # training imports torch: only load it when the label check runs
+    from k49desk.core.training import TrainConfig, TrainEvent
+
+ISSUE_TYPES: tuple[str, ...] = ("label", "blank", "duplicate", "train_test_duplicate")
+FLAG_COLUMNS: tuple[str, ...] = ("split", "index", "issue", "given_label", "given_char",
+                                 "suggested_label", "suggested_char", "quality")
+PAIR_COLUMNS: tuple[str, ...] = ("index", "issue", "other_split", "other_index", "similarity")
+DUPLICATE_QUALITY = 0.5
+TRAIN_TEST_EXACT_QUALITY = 0.45
+TRAIN_TEST_NEAR_QUALITY = 0.5
+# Measured on real10 with 5% flips (benchmarks/bench_issues.py): see the module README there.
+FILTER_BY = "prune_by_noise_rate"
+LABEL_QUALITY_METHOD = "self_confidence"
+_CACHE_VERSION = 1
+
+Progress = Callable[[float, str], None]
+StopFn = Callable[[], bool]
+
+
+def default_train_config(n_images: int) -> TrainConfig:
+    """Settings for the fold models: tuned for speed, no validation split (val_fraction=0).
+
+    Few epochs on big splits keep 5 folds of the full train split (5 x 186k images) inside
+    the 20-minute budget on 2 CPU cores; small splits get more epochs, which cost little.
+    """
+    from k49desk.core.training import TrainConfig
+
+    epochs = 2 if n_images > 50_000 else 6 if n_images > 10_000 else 12
+    return TrainConfig(epochs=epochs, batch_size=128, lr=3e-3, augment=True,
+                       imbalance="none", val_fraction=0.0, seed=0)
+
+
+@dataclass
+class IssueReport:
+    """Flagged samples of one split, most suspicious first."""
+
+    split: str
+    flags: pd.DataFrame  # FLAG_COLUMNS, one row per flagged sample
+    proba: np.ndarray | None  # (N, n_classes) out-of-sample probabilities (None: folds=0)
+    method: str
+    elapsed_s: float
+    n_scanned: int
+    all_issues: pd.DataFrame = field(default_factory=pd.DataFrame)  # every (index, issue)
+    pairs: pd.DataFrame = field(default_factory=pd.DataFrame)  # PAIR_COLUMNS for duplicates
+    proba_cached: bool = False
+
+    @property
+    def n_flagged(self) -> int:
+        return int(len(self.flags))
+
+    def counts(self) -> dict[str, int]:
+        vc = self.flags["issue"].value_counts()
+        return {t: int(vc.get(t, 0)) for t in ISSUE_TYPES}
+
+
+# ---- out-of-sample probabilities ------------------------------------------------------------
+def stratified_folds(labels: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """Fold number (0..k-1) per sample; every class spread evenly over the folds."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    fold = np.empty(labels.shape[0], np.int64)
+    start = 0
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        idx = idx[rng.permutation(idx.size)]
+        # Continue the round-robin where the previous class stopped, so folds stay equal-sized.
+        fold[idx] = (start + np.arange(idx.size)) % k
+        start = (start + idx.size) % k
+    return fold
+
+
+def out_of_sample_proba(images: np.ndarray, labels: np.ndarray, *, folds: int,
+                        train_config: TrainConfig, progress: Progress | None = None,
+                        should_stop: StopFn | None = None) -> np.ndarray:
+    """(N, n_classes) probabilities, each row from the fold model that did not see it."""
+    from k49desk.core.model import LoadedModel
+    from k49desk.core.training import fit
+
+    labels = np.asarray(labels)
+    fold = stratified_folds(labels, folds, getattr(train_config, "seed", 0))
+    proba: np.ndarray | None = None
+    for k in range(folds):
+        if should_stop and should_stop():
+            raise Cancelled("finding issues was stopped")
+        held = np.flatnonzero(fold == k)
+        train = np.flatnonzero(fold != k)
+        if held.size == 0:
+            continue
+
+        def on_progress(ev: TrainEvent, k: int = k) -> None:
+            if progress is not None and ev.kind == "step":
+                done = ev.global_step / max(1, ev.steps_per_epoch * ev.epochs)
+                progress((k + done) / folds,
+                         f"Fold {k + 1}/{folds}: training, epoch {ev.epoch}/{ev.epochs}")
+
+        res = fit(train_config, images[train], labels[train], val=None,
+                  on_progress=on_progress, should_stop=should_stop)
+        if res.stopped:
+            raise Cancelled("finding issues was stopped")
+        loaded = LoadedModel(model=res.model, config=train_config.model)
+        if progress:
+            progress((k + 1) / folds, f"Fold {k + 1}/{folds}: scoring held-out images")
+        p = loaded.predict_proba(np.asarray(images[held]))
+        if proba is None:
+            proba = np.zeros((labels.shape[0], p.shape[1]), np.float32)
+        proba[held] = p
+    assert proba is not None
+    return proba
+
+
+def _split_fingerprint(split: Split) -> str:
+    if split.fingerprint:
+        return split.fingerprint
+    # An in-memory split (tests, benchmarks): hash its content instead.
+    h = hashlib.sha1()
+    for s in range(0, len(split), 65536):
+        h.update(np.ascontiguousarray(split.images[s:s + 65536]).tobytes())
+    h.update(np.ascontiguousarray(split.labels).tobytes())
+    return "content-" + h.hexdigest()[:16]
+
+
+def _cache_dirs(root: Path) -> list[Path]:
+    from k49desk.core.dataset import _fallback_cache_dir
+
+    return [root / CACHE_DIR_NAME, _fallback_cache_dir(root)]
+
+
+def _cache_key(split: Split, folds: int, train_config: TrainConfig) -> str:
+    blob = json.dumps({"v": _CACHE_VERSION, "split": split.name, "n": len(split),
+                       "data": _split_fingerprint(split), "folds": folds,
+                       "train": asdict(train_config)},
+                      sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:20]
+
+
+def _load_cached(root: Path, name: str, n: int) -> np.ndarray | None:
+    for d in _cache_dirs(root):
+        path = d / name
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (OSError, ValueError):
+            continue
+        if arr.ndim == 2 and arr.shape[0] == n and np.isfinite(arr).all():
+            return arr
+    return None
+
+
+def _save_cached(root: Path, name: str, arr: np.ndarray) -> None:
+    from k49desk.core.atomic import save_npy
+
+    for d in _cache_dirs(root):
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            save_npy(d / name, arr)
+            return
+        except (OSError, K49Error):
+            continue  # read-only data folder: try the user cache; neither: just don't cache
+
+
+# ---- label issues ---------------------------------------------------------------------------
+def label_issues(labels: np.ndarray, proba: np.ndarray, *, filter_by: str = FILTER_BY,
+                 quality_method: str = LABEL_QUALITY_METHOD
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(indices, quality, suggested label) of likely label errors, via cleanlab.
+
+    Only the classes present in `labels` take part: cleanlab needs every class column to
+    have examples, and a split may leave some of the 49 classes empty.
+    """
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+
+    labels = np.asarray(labels, np.int64)
+    present = np.unique(labels)
+    if present.size < 2:
+        return np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64)
+    remap = np.full(proba.shape[1], -1, np.int64)
+    remap[present] = np.arange(present.size)
+    p = np.asarray(proba, np.float64)[:, present]
+    p = np.clip(p, 1e-12, None)
+    p /= p.sum(axis=1, keepdims=True)
+    y = remap[labels]
+    mask = find_label_issues(y, p, filter_by=filter_by, n_jobs=1)
+    quality = get_label_quality_scores(y, p, method=quality_method)
+    idx = np.flatnonzero(mask)
+    return idx, np.clip(quality[idx], 0.0, 1.0), present[p[idx].argmax(axis=1)]
+
+
+# ---- the whole scan -------------------------------------------------------------------------
+def _check(should_stop: StopFn | None) -> None:
+    if should_stop is not None and should_stop():
+        raise Cancelled("finding issues was stopped")
+
+
+def cheap_checks(ds: K49Dataset, split: str, progress: Progress | None = None,
+                 should_stop: StopFn | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(issues, pairs) for blank images, duplicates within the split and across splits."""
+    s = ds.split(split)
+    images = s.images
+    rows: list[pd.DataFrame] = []
+    pairs: list[pd.DataFrame] = []
+    blank_idx, blank_q = hashing.find_blank(images)
+    rows.append(pd.DataFrame({"index": blank_idx, "issue": "blank", "quality": blank_q}))
+    _check(should_stop)
+    if progress:
+        progress(0.3, "Looking for exact duplicates")
+    groups = hashing.exact_duplicate_groups(images, exclude=blank_idx)
+    # The first copy of a group stays unflagged: removing the flagged ones leaves one copy.
+    dup = np.concatenate([g[1:] for g in groups]) if groups else np.empty(0, np.int64)
+    first = np.concatenate([np.full(g.size - 1, g[0]) for g in groups]) if groups else dup
+    rows.append(pd.DataFrame({"index": dup, "issue": "duplicate", "quality": DUPLICATE_QUALITY}))
+    pairs.append(pd.DataFrame({"index": dup, "issue": "duplicate", "other_split": split,
+                               "other_index": first, "similarity": 1.0}))
+    others = [o for o in ds.split_names if o != split]
+    for o in others:
+        _check(should_stop)
+        if progress:
+            progress(0.5, f"Comparing {split} with {o} (exact and near duplicates)")
+        other = ds.split(o)
+        o_blank, _ = hashing.find_blank(other.images)
+        qi, ri, exact, sim = hashing.cross_duplicates(images, other.images,
+                                                      query_exclude=blank_idx,
+                                                      ref_exclude=o_blank)
+        q = np.where(exact, TRAIN_TEST_EXACT_QUALITY, TRAIN_TEST_NEAR_QUALITY)
+        rows.append(pd.DataFrame({"index": qi, "issue": "train_test_duplicate", "quality": q}))
+        pairs.append(pd.DataFrame({"index": qi, "issue": "train_test_duplicate",
+                                   "other_split": o, "other_index": ri, "similarity": sim}))
+    issues = pd.concat(rows, ignore_index=True)
+    pair_df = pd.concat(pairs, ignore_index=True)[list(PAIR_COLUMNS)]
+    return issues, pair_df
+
+
+def _assemble(ds: K49Dataset, split: str, issues: pd.DataFrame,
+              proba: np.ndarray | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    labels = np.asarray(ds.split(split).labels, np.int64)
+    chars = np.array([c.char for c in ds.classes] + [""], dtype=object)
+    df = issues.copy()
+    df["index"] = df["index"].astype(np.int64)
+    df["quality"] = df["quality"].astype(np.float64).clip(0.0, 1.0)
+    if "suggested_label" not in df.columns:
+        df["suggested_label"] = -1
+    df["suggested_label"] = df["suggested_label"].fillna(-1).astype(np.int64)
+    if proba is not None and len(df):
+        present = np.unique(labels)
+        best = present[proba[:, present].argmax(axis=1)]
+        df["suggested_label"] = best[df["index"].to_numpy()]
+    df["given_label"] = labels[df["index"].to_numpy()]
+    df["given_char"] = chars[df["given_label"].to_numpy()]
+    df["suggested_char"] = chars[df["suggested_label"].to_numpy()]  # -1 -> ""
+    df["split"] = split
+    df["_order"] = df["issue"].map({t: i for i, t in enumerate(ISSUE_TYPES)})
+    df = df.sort_values(["quality", "_order", "index"], kind="stable")
+    all_issues = df[list(FLAG_COLUMNS)].reset_index(drop=True)
+    flags = df.drop_duplicates("index", keep="first")[list(FLAG_COLUMNS)].reset_index(drop=True)
+    return flags, all_issues
+
+
+def find_issues(ds: K49Dataset, split: str = "train", *, folds: int = 5,
+                train_config: TrainConfig | None = None, progress: Progress | None = None,
+                should_stop: StopFn | None = None, use_cache: bool = True) -> IssueReport:
+    """Scan one split for suspects; `folds=0` skips the label check (no training).
+
+    progress(fraction, message); should_stop() -> raise Cancelled.
+    """
+    t0 = time.perf_counter()
+    s = ds.split(split)
+    n = len(s)
+    if folds == 1 or folds < 0:
+        raise K49Error(f"--folds {folds}: need at least 2 folds (or 0 to skip label checks)")
+    if folds > 0 and n < 2 * folds:
+        raise K49Error(f"{split} split has {n} images: too few for {folds}-fold scoring")
+    cheap_share = 0.08 if folds else 1.0
+
+    def sub(lo: float, hi: float) -> Progress | None:
+        if progress is None:
+            return None
+        return lambda f, m: progress(lo + (hi - lo) * min(max(f, 0.0), 1.0), m)
+
+    if progress:
+        progress(0.0, f"Checking {split} for blank and duplicate images")
+    issues, pairs = cheap_checks(ds, split, sub(0.0, cheap_share), should_stop)
+    proba = None
+    cached = False
+    method = "checks only (blank, duplicates)"
+    if folds:
+        cfg = train_config if train_config is not None else default_train_config(n)
+        # The fold models must cover all classes of the class map, whatever the config says.
+        if cfg.model.n_classes != ds.n_classes:
+            cfg = replace(cfg, model=replace(cfg.model, n_classes=ds.n_classes))
+        name = f"issues-proba-{split}-{_cache_key(s, folds, cfg)}.npy"
+        if use_cache:
+            proba = _load_cached(Path(ds.root), name, n)
+            cached = proba is not None
+        if proba is None:
+            proba = out_of_sample_proba(s.images, s.labels, folds=folds, train_config=cfg,
+                                        progress=sub(cheap_share, 0.97), should_stop=should_stop)
+            if use_cache:
+                _save_cached(Path(ds.root), name, proba)
+        _check(should_stop)
+        if progress:
+            progress(0.97, "Ranking label issues (confident learning)")
+        idx, q, _ = label_issues(s.labels, proba)
+        issues = pd.concat([pd.DataFrame({"index": idx, "issue": "label", "quality": q}),
+                            issues], ignore_index=True)
+        method = (f"confident learning (cleanlab {FILTER_BY}, {LABEL_QUALITY_METHOD}) on "
+                  f"{folds}-fold out-of-sample probabilities ({cfg.epochs} epochs per fold"
+                  f"{', cached' if cached else ''}); blank and duplicate checks")
+    flags, all_issues = _assemble(ds, split, issues, proba)
+    if progress:
+        progress(1.0, f"{len(flags)} suspects in {split}")
+    return IssueReport(split=split, flags=flags, proba=proba, method=method,
+                       elapsed_s=time.perf_counter() - t0, n_scanned=n,
+                       all_issues=all_issues, pairs=pairs.reset_index(drop=True),
+                       proba_cached=cached)
+
+
+def write_flags_csv(flags: pd.DataFrame, path: str | Path) -> None:
+    """Write the flags table atomically; an unwritable path raises K49Error naming it."""
+    from k49desk.core.atomic import atomic_write_text
+
+    atomic_write_text(path, flags[list(FLAG_COLUMNS)].to_csv(index=False, float_format="%.6g"))
