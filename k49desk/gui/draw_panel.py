@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from k49desk.core.classes import OFFICIAL_CLASSES, ClassInfo
 from k49desk.core.inference import preprocess, topk
+from k49desk.gui import refcount_guard
 from k49desk.gui.draw_canvas import DEFAULT_PEN, MAX_PEN, MIN_PEN, DrawCanvas
 from k49desk.gui.fonts import hiragana_font
 from k49desk.gui.state import AppState, GalleryRequest
@@ -38,6 +39,8 @@ TOP_K = 5
 ACCENT = QColor("#2563eb")
 MUTED_BAR = QColor("#94a3b8")
 WARN = "#b45309"
+
+refcount_guard.install()  # PySide6 6.12 leaks None references on void calls: see the module
 
 
 def recognise(canvas_img: np.ndarray, model: Any) -> tuple[np.ndarray, list[tuple[int, float]]]:
@@ -74,20 +77,23 @@ class PixelView(QWidget):
 
     def __init__(self, scale: int = 6, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.image = np.zeros((28, 28), np.uint8)
         self.scale = scale
+        self.set_image(np.zeros((28, 28), np.uint8))
         self.setFixedSize(28 * scale + 2, 28 * scale + 2)
         self.setToolTip("The 28x28 image the model receives, each pixel enlarged "
                         f"{scale}x: white ink on black, framed like the K49 images.")
 
     def set_image(self, img: np.ndarray) -> None:
         self.image = np.ascontiguousarray(img, dtype=np.uint8)
+        # Copied in through bits(): QImage(buffer, ...) leaks references in PySide6 6.12.
+        self._qimg = QImage(28, 28, QImage.Format.Format_Grayscale8)
+        view = np.frombuffer(self._qimg.bits(), np.uint8, count=self._qimg.bytesPerLine() * 28)
+        view.reshape(28, self._qimg.bytesPerLine())[:, :28] = self.image
         self.update()
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         p = QPainter(self)
-        buf = self.image
-        qimg = QImage(buf, 28, 28, buf.strides[0], QImage.Format.Format_Grayscale8)
+        qimg = self._qimg
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
         p.drawImage(QRectF(1, 1, 28 * self.scale, 28 * self.scale), qimg)
         p.setPen(QPen(QColor(0, 0, 0, 90), 1.0))
