@@ -36,6 +36,7 @@ from k49desk.gui.worker import BackgroundTask, run_task
 
 LIVE_INTERVAL_MS = 80  # live updates while drawing: at most ~12 per second
 TOP_K = 5
+ROW_H = 50  # one candidate row
 ACCENT = QColor("#2563eb")
 MUTED_BAR = QColor("#94a3b8")
 WARN = "#b45309"
@@ -109,15 +110,15 @@ class CandidateButton(QAbstractButton):
         self.rank = rank
         self.info: ClassInfo | None = None
         self.prob = 0.0
-        self._char_font = hiragana_font(24)
+        self._char_font = hiragana_font(21)
         self._name_font = hiragana_font(10.5, bold=True)
         self._small_font = hiragana_font(9)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setFocusPolicy(Qt.FocusPolicy.TabFocus)
-        self.setMinimumHeight(58)
+        self.setFixedHeight(ROW_H)
 
     def sizeHint(self) -> QSize:  # noqa: N802
-        return QSize(300, 58)
+        return QSize(300, ROW_H)
 
     def set_candidate(self, info: ClassInfo, prob: float) -> None:
         self.info, self.prob = info, prob
@@ -149,14 +150,14 @@ class CandidateButton(QAbstractButton):
         x0 = char_box.right() + 8
         # Romaji and class number above, the probability bar and value below.
         p.setFont(self._name_font)
-        p.drawText(QRectF(x0, r.top() + 7, r.right() - x0 - 10, 18),
+        p.drawText(QRectF(x0, r.top() + 5, r.right() - x0 - 10, 18),
                    Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, self.info.romaji)
         p.setFont(self._small_font)
         p.setPen(QColor(100, 116, 139))
-        p.drawText(QRectF(x0, r.top() + 7, r.right() - x0 - 10, 18),
+        p.drawText(QRectF(x0, r.top() + 5, r.right() - x0 - 10, 18),
                    Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
                    f"{self.prob:.1%}")
-        bar = QRectF(x0, r.bottom() - 19, r.right() - x0 - 10, 8)
+        bar = QRectF(x0, r.bottom() - 16, r.right() - x0 - 10, 7)
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(QColor(226, 232, 240))
         p.drawRoundedRect(bar, 4, 4)
@@ -229,7 +230,8 @@ class DrawPanel(QWidget):
         self.message.setWordWrap(True)
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.message.setStyleSheet("color: palette(mid); font-size: 13px; padding: 16px;")
-        self.message.setMinimumHeight(5 * 62)
+        rows_h = TOP_K * ROW_H + (TOP_K - 1) * 4
+        self.message.setFixedHeight(rows_h)
         cand_box = QWidget()
         cand_lay = QVBoxLayout(cand_box)
         cand_lay.setContentsMargins(0, 0, 0, 0)
@@ -238,6 +240,7 @@ class DrawPanel(QWidget):
         for c in self.candidates:
             c.clicked.connect(lambda _=False, b=c: self._open_gallery(b))
             cand_lay.addWidget(c)
+        cand_box.setFixedHeight(rows_h)
         self.results.addWidget(self.message)
         self.results.addWidget(cand_box)
         side.addWidget(self.results)
@@ -245,8 +248,17 @@ class DrawPanel(QWidget):
         sees = QLabel("What the model sees (28×28)")
         sees.setStyleSheet("font-weight: 600; font-size: 13px;")
         side.addWidget(sees)
-        self.pixel_view = PixelView(6)
-        side.addWidget(self.pixel_view, 0, Qt.AlignmentFlag.AlignLeft)
+        self.pixel_view = PixelView(5)
+        explain = QLabel("White ink on black, the longer side filling all 28 pixels and "
+                         "strokes brought to K49 widths: the form of the training images.")
+        explain.setWordWrap(True)
+        explain.setStyleSheet("font-size: 11px; color: palette(dark);")
+        explain.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        sees_row = QHBoxLayout()
+        sees_row.setSpacing(10)
+        sees_row.addWidget(self.pixel_view, 0, Qt.AlignmentFlag.AlignTop)
+        sees_row.addWidget(explain, 1)
+        side.addLayout(sees_row)
         side.addStretch(1)
         line = QFrame()
         line.setFrameShape(QFrame.Shape.HLine)
