@@ -78,6 +78,12 @@ def run(args: argparse.Namespace) -> int:
         return 130
     finally:
         bars.close()
-    print(f"{len(paths)} files ready in {data_dir} (md5 verified). "
+    from k49desk.core.dataset import open_dataset
+
+    # Opening once checks the arrays end to end and unpacks the fast cache the app will use.
+    print("Checking the arrays and preparing the fast cache…", file=sys.stderr)
+    ds = open_dataset(data_dir)
+    counts = ", ".join(f"{s} {len(ds.splits[s]):,}" for s in ds.split_names)
+    print(f"{len(paths)} files ready in {data_dir} (md5 verified; {counts} images). "
           f"Next: k49desk info --data-dir {data_dir}")
     return 0

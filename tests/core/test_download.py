@@ -270,7 +270,8 @@ def test_cli_downloads_everything_and_says_where(
 
     monkeypatch.setattr("k49desk.core.download.EXPECTED", expected)
     assert main(["download", "--data-dir", str(tmp_path), "--base-url", server.base_url]) == 0
-    assert f"5 files ready in {tmp_path} (md5 verified)" in capsys.readouterr().out
+    assert (f"5 files ready in {tmp_path} (md5 verified; train 294, test 98 images)"
+            in capsys.readouterr().out)
     assert main(["download", "--data-dir", str(tmp_path), "--base-url", server.base_url]) == 0
     assert capsys.readouterr().err.count("already present, md5 ok (skipped)") == 5
 
