@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QListView,
     QPushButton,
     QSlider,
     QSplitter,
@@ -32,6 +31,7 @@ from k49desk.gui.gallery_delegate import ThumbDelegate
 from k49desk.gui.gallery_detail import DetailPane
 from k49desk.gui.gallery_filter import ClassFilter
 from k49desk.gui.gallery_model import SPLIT_CHOICES, GalleryModel
+from k49desk.gui.gallery_view import ThumbView
 from k49desk.gui.state import AppState, GalleryRequest
 
 # PySide6 6.12.0 leaks references to None/True/False; painting would abort the app.
@@ -41,22 +41,6 @@ DEMO_TEXT = "Generated demo data — not real K49"
 DEMO_STYLE = ("background:#fef3c7; color:#92400e; border:1px solid #f59e0b; border-radius:4px;"
               "padding:4px 8px; font-weight:600;")
 DEFAULT_ZOOM = 2  # x28 px: 56 px thumbnails fit ~13 columns beside the filter and detail pane
-
-
-class ThumbView(QListView):
-    """The virtualized grid; only visible items are ever painted."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setViewMode(QListView.ViewMode.IconMode)
-        self.setMovement(QListView.Movement.Static)
-        self.setResizeMode(QListView.ResizeMode.Adjust)
-        self.setUniformItemSizes(True)
-        self.setWrapping(True)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.setMouseTracking(False)
-        self.setSpacing(0)
 
 
 class GalleryPanel(QWidget):

@@ -40,6 +40,7 @@ class GalleryModel(QAbstractListModel):
         self._splits: list[Split] = []
         self._offsets = np.zeros(1, np.int64)  # start of each shown split in global ids
         self._rows = np.zeros(0, np.int64)  # global ids of visible rows, in display order
+        self._n = 0  # len(self._rows): QListView asks rowCount once per row while laying out
         self.split_name = "train"
         self.classes: list[int] | None = None
         self.flagged_only = False
@@ -148,6 +149,7 @@ class GalleryModel(QAbstractListModel):
     def refresh(self) -> None:
         self.beginResetModel()
         self._rows = self._compute_rows() if self._ds is not None else np.zeros(0, np.int64)
+        self._n = int(self._rows.shape[0])
         self.endResetModel()
 
     def configure(self, *, split: str | None = None, classes: list[int] | None | str = "keep",
@@ -216,7 +218,7 @@ class GalleryModel(QAbstractListModel):
 
     # ---- Qt model API --------------------------------------------------------------------
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else int(self._rows.shape[0])
+        return 0 if parent.isValid() else self._n
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < self._rows.shape[0]:
