@@ -39,6 +39,7 @@ DOWNLOAD_TEXT = f"Download Kuzushiji-49 (about {TOTAL_BYTES / 1e6:.0f} MB)"
 OFFLINE_HINT = ("Check the internet connection and try again (a stopped download resumes), "
                 "or open a folder you already have, or try the demo data.")
 
+
 def recent_folders() -> list[str]:
     """Folders opened before, most recent first (at most 8)."""
     value = settings().value(RECENT_KEY, [])
