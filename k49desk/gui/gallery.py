@@ -241,6 +241,7 @@ class GalleryPanel(QWidget):
         self.model.configure(split=req.split, classes=req.classes, flagged_only=False,
                              explicit=explicit, captions=dict(req.captions or {}))
         self._sync_split_combo()
+        self._relayout()  # captions add a line under each thumbnail
         if req.title or explicit is not None:
             n = self.model.rowCount()
             self.request_title.setText(f"{req.title or 'Selected images'}  ·  {n:,d} images")
@@ -254,6 +255,7 @@ class GalleryPanel(QWidget):
     def clear_request(self) -> None:
         self._hide_request_bar()
         self.model.configure(explicit=None, captions={})
+        self._relayout()
 
     def select(self, split: str, index: int) -> bool:
         """Select and show (split, index) if it is in the current view."""
@@ -385,6 +387,9 @@ class GalleryPanel(QWidget):
     def _hide_request_bar(self) -> None:
         self.request_bar.hide()
         self.request_title.setText("")
+        if self.model.captions:
+            self.model.captions = {}
+            self._relayout()
 
     def _set_zoom(self, z: int) -> None:
         self.delegate.thumb = 28 * int(z)

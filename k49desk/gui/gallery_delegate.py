@@ -10,7 +10,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRect, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen, QPolygonF
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetrics,
+    QImage,
+    QPainter,
+    QPalette,
+    QPen,
+    QPixmap,
+    QPolygonF,
+)
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from k49desk.gui import refcount_guard
@@ -26,7 +36,9 @@ PAD = 4  # space between the cell edge and the image
 FLAG_COLOR = QColor("#f59e0b")  # amber: flagged, not yet decided
 DECIDED_COLOR = QColor("#22c55e")  # green: a review decision exists
 SELECT_COLOR = QColor("#3b82f6")
-CAPTION_BG = QColor(17, 24, 39, 200)
+CAPTION_COLOR = QColor("#b45309")  # amber-700: readable on light and dark rows
+LABEL_H = 16
+CAPTION_H = 14
 
 
 def qimage_from_row(row: np.ndarray, invert: bool = False) -> tuple[QImage, np.ndarray]:
@@ -39,6 +51,12 @@ def qimage_from_row(row: np.ndarray, invert: bool = False) -> tuple[QImage, np.n
 
 
 class ThumbDelegate(QStyledItemDelegate):
+    """Image, flag corner, class character and (for requests) a caption line per cell.
+
+    Text is drawn once into small cached pixmaps (49 characters, a few captions): a pixmap
+    blit per cell is several times cheaper than laying out text for every thumbnail.
+    """
+
     def __init__(self, model: GalleryModel, parent: object = None) -> None:
         super().__init__(parent)
         self._model = model
@@ -48,59 +66,84 @@ class ThumbDelegate(QStyledItemDelegate):
         self._label_font = hiragana_font(9)
         self._caption_font = hiragana_font(8)
         self._caption_font.setWeight(QFont.Weight.DemiBold)
+        self._text_cache: dict[tuple[str, str, int], QPixmap] = {}
 
     def text_height(self) -> int:
-        return 16 if self.show_labels else 0
+        return LABEL_H if self.show_labels else 0
+
+    def caption_height(self) -> int:
+        return CAPTION_H if self._model.captions else 0
 
     def cell_size(self) -> QSize:
         side = self.thumb + 2 * PAD
-        return QSize(max(side, 40), side + self.text_height())
+        # Captions ("pred ね") need room for about six characters.
+        width = max(side, 40, 64 if self._model.captions else 0)
+        return QSize(width, side + self.text_height() + self.caption_height())
 
     def sizeHint(self, option: QStyleOptionViewItem,  # noqa: N802
                  index: QModelIndex | QPersistentModelIndex) -> QSize:
         return self.cell_size()
 
+    def _text_pixmap(self, text: str, kind: str, color: QColor) -> QPixmap:
+        key = (text, kind, color.rgba())
+        pm = self._text_cache.get(key)
+        if pm is None:
+            if len(self._text_cache) > 2000:  # captions are open-ended: stay bounded
+                self._text_cache.clear()
+            font = self._label_font if kind == "label" else self._caption_font
+            w = QFontMetrics(font).horizontalAdvance(text) + 4
+            h = LABEL_H if kind == "label" else CAPTION_H
+            ratio = 2.0  # drawn at 2x so it stays crisp on high-DPI screens
+            pm = QPixmap(int(w * ratio), int(h * ratio))
+            pm.setDevicePixelRatio(ratio)
+            pm.fill(Qt.GlobalColor.transparent)
+            p = QPainter(pm)
+            p.setFont(font)
+            p.setPen(color)
+            p.drawText(QRect(0, 0, w, h), Qt.AlignmentFlag.AlignCenter, text)
+            p.end()
+            self._text_cache[key] = pm
+        return pm
+
     def paint(self, painter: QPainter, option: QStyleOptionViewItem,
               index: QModelIndex | QPersistentModelIndex) -> None:
         m = self._model
-        row = index.row()
-        sp, i = m.locate(row)
+        split, i, row, label = m.paint_item(index.row())
         r: QRect = option.rect
         side = self.thumb
         x = r.x() + (r.width() - side) // 2
-        target = QRect(x, r.y() + PAD, side, side)
-        img, _buf = qimage_from_row(sp.images[i], self.invert)
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
-        painter.drawImage(target, img)
-        issue, decision = m.flag_of(sp.name, i)
+        y = r.y() + PAD
+        target = QRect(x, y, side, side)
+        buf = (255 - row) if self.invert else row
+        img = QImage(buf, 28, 28, buf.strides[0], QImage.Format.Format_Grayscale8)
+        painter.drawImage(target, img)  # SmoothPixmapTransform is off: nearest neighbour
+        y += side
+        issue, decision = m.flag_of(split, i) if m.has_flags else ("", "")
         if issue:
             # A corner triangle: visible at every zoom without hiding the character.
             k = max(8, side // 4)
-            painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(DECIDED_COLOR if decision else FLAG_COLOR)
-            tr = target.topRight()
-            x1, y0 = tr.x() + 1, tr.y()
+            x1, y0 = x + side, r.y() + PAD
             tri = [QPointF(x1 - k, y0), QPointF(x1, y0), QPointF(x1, y0 + k)]
             painter.drawPolygon(QPolygonF(tri))
-            painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
-        caption = m.caption_of(sp.name, i)
-        if caption:
-            painter.setFont(self._caption_font)
-            h = min(side, painter.fontMetrics().height() + 2)
-            band = QRect(target.x(), target.bottom() + 1 - h, side, h)
-            painter.fillRect(band, CAPTION_BG)
-            painter.setPen(QColor("#fde68a"))
-            painter.drawText(band, Qt.AlignmentFlag.AlignCenter, caption)
-        if self.show_labels and m.dataset is not None:
-            c = m.dataset.classes[int(sp.labels[i])]
-            painter.setFont(self._label_font)
-            painter.setPen(option.palette.color(option.palette.ColorRole.Text))
-            text_rect = QRect(r.x(), target.bottom() + 1, r.width(), self.text_height())
-            painter.drawText(text_rect, Qt.AlignmentFlag.AlignCenter, c.char)
+        if self.show_labels:
+            ds = m.dataset
+            char = ds.classes[label].char if ds is not None else str(label)
+            pm = self._text_pixmap(char, "label", option.palette.color(QPalette.ColorRole.Text))
+            w = int(pm.width() / pm.devicePixelRatio())
+            painter.drawPixmap(r.x() + (r.width() - w) // 2, y, pm)
+            y += LABEL_H
+        if m.captions:
+            caption = m.caption_of(split, i)
+            if caption:
+                pm = self._text_pixmap(caption, "caption", CAPTION_COLOR)
+                w = int(pm.width() / pm.devicePixelRatio())
+                painter.drawPixmap(r.x() + (r.width() - w) // 2, y, pm)
         if option.state & QStyle.StateFlag.State_Selected:
-            pen = QPen(SELECT_COLOR, 3)
-            pen.setJoinStyle(Qt.PenJoinStyle.MiterJoin)
-            painter.setPen(pen)
+            painter.setPen(self._select_pen)
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRect(target.adjusted(-2, -2, 1, 1))
+
+    _select_pen = QPen(SELECT_COLOR, 3, Qt.PenStyle.SolidLine, Qt.PenCapStyle.SquareCap,
+                       Qt.PenJoinStyle.MiterJoin)

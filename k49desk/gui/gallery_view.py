@@ -213,6 +213,9 @@ class ThumbView(QListView):
         if not rows:
             return
         painter = QPainter(self.viewport())
+        # Nearest-neighbour scaling keeps pixels exact; antialiasing only softens the markers.
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         opt = self._option
         self.initViewItemOption(opt)
         base_state = opt.state & ~QStyle.StateFlag.State_Selected & ~QStyle.StateFlag.State_HasFocus
@@ -221,13 +224,18 @@ class ThumbView(QListView):
         focus = self.hasFocus()
         off = self.verticalOffset()
         delegate = self.itemDelegate()
+        cw, ch = self._cell()
+        cols, x0 = self.columns(), self._x0()
+        sel_flag, focus_flag = QStyle.StateFlag.State_Selected, QStyle.StateFlag.State_HasFocus
+        index = m.index
         for row in rows:
-            opt.rect = self._content_rect(row).translated(0, -off)
+            r, c = divmod(row, cols)
+            opt.rect = QRect(x0 + c * cw, r * ch - off, cw, ch)
             st = base_state
             if row in selected:
-                st |= QStyle.StateFlag.State_Selected
+                st |= sel_flag
             if row == cur and focus:
-                st |= QStyle.StateFlag.State_HasFocus
+                st |= focus_flag
             opt.state = st
-            delegate.paint(painter, opt, m.index(row, 0))
+            delegate.paint(painter, opt, index(row, 0))
         painter.end()
