@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -151,6 +152,14 @@ def _stat_key(path: Path) -> dict[str, int]:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
+def _looks_writable(folder: Path) -> bool:
+    try:
+        mode = folder.stat().st_mode
+    except OSError:
+        return False
+    return bool(mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)) and os.access(folder, os.W_OK)
+
+
 def _fallback_cache_dir(root: Path) -> Path:
     import platformdirs
 
@@ -163,7 +172,10 @@ class _Cache:
 
     def __init__(self, root: Path) -> None:
         self.dir: Path | None = None
-        for cand in (root / CACHE_DIR_NAME, _fallback_cache_dir(root)):
+        cands = [root / CACHE_DIR_NAME, _fallback_cache_dir(root)]
+        if not _looks_writable(root):
+            cands = cands[1:]  # a folder marked read-only is left alone, even when root could write
+        for cand in cands:
             try:
                 cand.mkdir(parents=True, exist_ok=True)
                 probe = cand / ".probe"
