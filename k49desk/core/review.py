@@ -1,11 +1,11 @@
 """Review session: a person's decisions on flagged samples, autosaved, undoable, exportable.
 
-The session is one JSON file beside the data (`k49desk-review-<split>.json`), never the
-original .npz files. Every change is written atomically (temp + fsync + os.replace) before
-`decide`/`set_decision` return, so a killed process loses nothing. The flags part of the file
-never changes after opening, so its JSON text is built once and reused: a save only serialises
-the decisions, which keeps a keystroke-to-next-card well under the 30 ms budget even with
-thousands of flags (see benchmarks/bench_review.py).
+The session lives beside the data, never in the original .npz files: a snapshot
+`k49desk-review-<split>.json` (flags + decisions, written atomically: temp + fsync + replace)
+and a journal `k49desk-review-<split>.journal.jsonl` to which every change is appended and
+fsynced before `decide`/`set_decision` return, so a killed process loses nothing (see
+review_store for why, with figures). The flags part of the snapshot never changes, so its JSON
+text is built once and reused.
 
 Decisions: keep (the given label is right), accept (the suggestion is right), relabel (neither:
 the person picked `final_label`), unusable (the image is garbage), unsure (look again later).
@@ -13,10 +13,10 @@ the person picked `final_label`), unusable (the image is garbage), unsure (look 
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 import os
-import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,18 +25,26 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from k49desk.core import review_export
 from k49desk.core.atomic import atomic_write_text
 from k49desk.core.classes import OFFICIAL_CLASSES, ClassInfo
 from k49desk.core.errors import ReviewError
 from k49desk.core.review_export import EXPORT_COLUMNS  # noqa: F401  (re-exported)
-from k49desk.core.review_flags import (  # noqa: F401  (re-exported)
+from k49desk.core.review_flags import (  # noqa: F401  (FLAG_COLUMNS, read_flags_csv re-exported)
     FLAG_COLUMNS,
-    N_EXEMPLARS,
     check_flags,
-    class_char,
     normalize_flags,
     read_flags_csv,
-    typical_indices,
+    summarise_proba,
+)
+from k49desk.core.review_store import (
+    COMPACT_EVERY,
+    ReviewJournal,
+    back_up_corrupt,
+    journal_path,
+    read_journal,
+    session_filename,
+    session_location,
 )
 
 if TYPE_CHECKING:
@@ -56,43 +64,8 @@ class SessionCorrupt(ReviewError):
         self.backup = backup
 
 
-def session_filename(split: str) -> str:
-    return f"k49desk-review-{split}.json"
-
-
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def dir_writable(folder: Path) -> bool:
-    """Can we create files in `folder`? (A probe, because root ignores permission bits.)"""
-    try:
-        probe = folder / f".k49desk-probe-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-        return True
-    except OSError:
-        return False
-
-
-def fallback_dir(data_dir: Path) -> Path:
-    import platformdirs
-
-    key = hashlib.sha1(str(Path(data_dir).resolve()).encode()).hexdigest()[:16]
-    return Path(platformdirs.user_data_dir("k49desk")) / "reviews" / key
-
-
-def session_location(data_dir: str | os.PathLike[str], split: str) -> tuple[Path, str]:
-    """Where the session of `split` lives, plus a status-line note when not beside the data."""
-    data_dir = Path(data_dir)
-    if dir_writable(data_dir):
-        return data_dir / session_filename(split), ""
-    fb = fallback_dir(data_dir)
-    try:
-        fb.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ReviewError(f"{data_dir}: not writable, and neither is {fb} ({e.strerror})") from e
-    return fb / session_filename(split), f"data folder is read-only: review saved in {fb}"
 
 
 @dataclass
@@ -152,7 +125,19 @@ class ReviewSession:
         self._undo: list[tuple[int, Decision | None, Decision | None]] = []
         self._redo: list[tuple[int, Decision | None, Decision | None]] = []
         self._visible: np.ndarray | None = None
+        self._cols: dict[str, np.ndarray] | None = None
         self._static_json = self._build_static_json()
+        self.snapshot_id = ""
+        self.journal = ReviewJournal(journal_path(path))
+
+    def move_to(self, path: Path) -> None:
+        """Save to `path` from now on (the data folder turned out to be read-only)."""
+        self.journal.close()
+        self.path = path
+        self.journal = ReviewJournal(journal_path(path))
+
+    def close(self) -> None:
+        self.journal.close()
 
     # ---- opening ----------------------------------------------------------------------
     @classmethod
@@ -164,34 +149,31 @@ class ReviewSession:
         data_dir = Path(data_dir)
         path, note = session_location(data_dir, split)
         old = cls._load(path, data_dir, split, note) if path.exists() else None
+        moved = False
         if old is None and note and (data_dir / session_filename(split)).exists():
             old = cls._load(data_dir / session_filename(split), data_dir, split, note)
-            old.path = path
+            old.move_to(path)
+            moved = True
         if flags is None:
             if old is None:
                 old = cls(path, data_dir, split, normalize_flags(pd.DataFrame(
                     columns=list(FLAG_COLUMNS)), split), note=note)
             if labels is not None:
                 old.check_against(labels)
+            # Opening only reads (a second reader must not pull the journal from under the
+            # owner), except to move the session or fold a long journal into a snapshot.
+            if moved or old.journal.entries >= COMPACT_EVERY:
+                old.save()
             return old
         flags = normalize_flags(flags, split)
         if labels is not None:
             check_flags(flags, labels, path.name)
-        top3 = exemplars = None
-        if proba is not None:
-            proba = np.asarray(proba)
-            p = proba[flags["index"].to_numpy()]
-            top = np.argsort(-p, axis=1, kind="stable")[:, :3]
-            top3 = [[[int(c), round(float(row[c]), 4)] for c in t]
-                    for t, row in zip(top, p, strict=True)]
-            if labels is not None:
-                flagged = flags["index"].to_numpy()
-                exemplars = {c: typical_indices(labels, c, proba=proba, exclude=flagged)
-                             for c in range(proba.shape[1])}
+        top3, exemplars = summarise_proba(flags, proba, labels)
         s = cls(path, data_dir, split, flags, top3=top3, exemplars=exemplars, model=model,
                 method=method, note=note)
         if old is not None:
             s._carry_over(old)
+            old.close()
         s.save()
         return s
 
@@ -217,19 +199,34 @@ class ReviewSession:
                 final = None if final is None else int(final)
                 s.decisions[int(pos)] = Decision(dec, final, str(at))
             s.filters = Filters(**d.get("filters", {}))
-            s.position = min(max(int(d.get("position", 0)), 0), max(len(flags) - 1, 0))
+            s.position = int(d.get("position", 0))
             if s.top3 is not None and len(s.top3) != len(flags):
                 raise ValueError("top3 does not match the flags")
+            s.snapshot_id = str(d.get("snapshot_id", ""))
+            entries = read_journal(s.journal.path, s.snapshot_id) if s.snapshot_id else []
+            for e in entries:
+                s._replay(e)
+            s.journal.entries = len(entries)
+            s.position = min(max(s.position, 0), max(len(flags) - 1, 0))
         except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, ReviewError) as e:
-            backup = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-            try:
-                os.replace(path, backup)
-            except OSError:
-                backup = None
+            backup = back_up_corrupt(path)
             where = f"it was renamed to {backup.name}" if backup else "it could not be renamed"
             raise SessionCorrupt(f"{path.name}: the review session is damaged ({e}); {where} and "
                                  "a new session starts", backup) from e
         return s
+
+    def _replay(self, e: dict) -> None:
+        if "pos" in e:
+            pos, d = int(e["pos"]), e["d"]
+            if not 0 <= pos < len(self.flags) or (d is not None and d[0] not in DECISIONS):
+                raise ValueError(f"journal: bad decision {d!r} for card {pos}")
+            self._put(pos, None if d is None else
+                      Decision(d[0], None if d[1] is None else int(d[1]), str(d[2])))
+        if "position" in e:
+            self.position = int(e["position"])
+        if "filters" in e:
+            self.filters = Filters(**e["filters"])
+            self._visible = None
 
     def check_against(self, labels: np.ndarray) -> None:
         check_flags(self.flags, labels, self.path.name)
@@ -250,11 +247,12 @@ class ReviewSession:
         return len(self.flags)
 
     def flag(self, pos: int) -> dict:
-        r = self.flags.iloc[pos]
-        d = {c: r[c] for c in FLAG_COLUMNS}
-        d["index"], d["given_label"] = int(d["index"]), int(d["given_label"])
-        d["suggested_label"] = int(d["suggested_label"])
-        d["quality"] = None if pd.isna(d["quality"]) else float(d["quality"])
+        """Card `pos` as plain Python values (from numpy columns: DataFrame.iloc is slow)."""
+        if self._cols is None:
+            self._cols = {c: self.flags[c].to_numpy() for c in FLAG_COLUMNS}
+        d = {c: v[pos].item() if hasattr(v[pos], "item") else v[pos]
+             for c, v in self._cols.items()}
+        d["quality"] = None if d["quality"] != d["quality"] else d["quality"]  # NaN -> None
         d["top3"] = [(int(c), float(p)) for c, p in self.top3[pos]] if self.top3 else []
         return d
 
@@ -358,8 +356,10 @@ class ReviewSession:
             raise IndexError(f"card {pos} is outside 0..{len(self.flags) - 1}")
         old = self.decisions.get(pos)
         self._put(pos, decision)
+        d = None if decision is None else [decision.decision, decision.final_label,
+                                           decision.decided_at]
         try:
-            self.save()
+            self._record({"pos": pos, "d": d, "position": self.position})
         except ReviewError:
             self._put(pos, old)
             raise
@@ -393,12 +393,12 @@ class ReviewSession:
         self.filters = filters
         self._visible = None
         if save:
-            self.save()
+            self._record({"position": self.position, "filters": asdict(filters)})
 
     def set_position(self, pos: int, save: bool = True) -> None:
         self.position = int(pos)
         if save:
-            self.save()
+            self._record({"position": self.position, "filters": asdict(self.filters)})
 
     # ---- saving -----------------------------------------------------------------------
     def _build_static_json(self) -> str:
@@ -411,49 +411,45 @@ class ReviewSession:
                   "exemplars": {str(k): v for k, v in self.exemplars.items()}}
         return json.dumps(static, ensure_ascii=False, allow_nan=False)[:-1]
 
+    def _record(self, entry: dict) -> None:
+        """Make one change durable: a journal line now, a full snapshot now and then."""
+        if not self.snapshot_id:
+            self.save()
+            return
+        self.journal.append({"id": self.snapshot_id, **entry})
+        if self.journal.entries >= COMPACT_EVERY:
+            # The change is already durable; a failed compaction is retried next time.
+            with contextlib.suppress(ReviewError):
+                self.save()
+
     def save(self) -> None:
-        """Write the session atomically (temp + fsync + replace); ReviewError names the file."""
+        """Write a full snapshot atomically (temp + fsync + replace), then empty the journal."""
         dec = [[p, d.decision, d.final_label, d.decided_at]
                for p, d in sorted(self.decisions.items())]
-        tail = json.dumps({"updated": now_iso(), "position": self.position,
+        snap = uuid.uuid4().hex[:16]
+        tail = json.dumps({"updated": now_iso(), "snapshot_id": snap, "position": self.position,
                            "filters": asdict(self.filters), "decisions": dec},
                           ensure_ascii=False, allow_nan=False)
         atomic_write_text(self.path, self._static_json + ", " + tail[1:], error=ReviewError)
+        self.snapshot_id = snap
+        self.journal.reset()
 
-    # ---- export -----------------------------------------------------------------------
+    # ---- export (k49desk.core.review_export) ----------------------------------------------
     def export_frame(self) -> pd.DataFrame:
         """One row per flag with EXPORT_COLUMNS; decision/final_label empty while undecided."""
-        from k49desk.core.review_export import export_frame
-
-        return export_frame(self)
+        return review_export.export_frame(self)
 
     def export_csv(self, path: str | os.PathLike[str]) -> Path:
-        from k49desk.core.review_export import export_csv
-
-        return export_csv(self, Path(path))
+        return review_export.export_csv(self, Path(path))
 
     def export_json(self, path: str | os.PathLike[str]) -> Path:
-        from k49desk.core.review_export import export_json
-
-        return export_json(self, Path(path))
+        return review_export.export_json(self, Path(path))
 
     def corrected_labels(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(labels with decided changes applied, sorted unusable indices); latest decision wins."""
-        check_flags(self.flags, labels, self.path.name)
-        out = np.array(labels, dtype=np.uint8, copy=True)
-        unusable: set[int] = set()
-        idx = self.flags["index"].to_numpy()
-        for p, d in sorted(self.decisions.items(), key=lambda kv: (kv[1].decided_at, kv[0])):
-            f = self.final_label(p)
-            if d.decision == "unusable":
-                unusable.add(int(idx[p]))
-            elif f is not None:
-                out[idx[p]] = f
-        return out, np.array(sorted(unusable), dtype=np.int64)
+        return review_export.corrected_labels(self, labels)
 
     def export_corrected(self, folder: str | os.PathLike[str], ds: K49Dataset) -> list[Path]:
         """A K49 folder with corrected labels of this split, unusable-<split>.csv, the images and
         class map (hard-linked, else copied), the other split unchanged; never the data folder."""
-        from k49desk.core.review_export import write_corrected_folder
-
-        return write_corrected_folder(self, Path(folder), ds)
+        return review_export.write_corrected_folder(self, Path(folder), ds)

@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from k49desk.core.atomic import atomic_write_text, save_npz
@@ -26,7 +27,7 @@ from k49desk.core.dataset import (
     labels_file,
 )
 from k49desk.core.errors import ReviewError
-from k49desk.core.review_flags import class_char
+from k49desk.core.review_flags import check_flags, class_char
 
 if TYPE_CHECKING:
     from k49desk.core.dataset import K49Dataset
@@ -69,6 +70,21 @@ def export_json(s: ReviewSession, path: Path) -> Path:
     return path
 
 
+def corrected_labels(s: ReviewSession, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(labels with decided changes applied, sorted unusable indices); latest decision wins."""
+    check_flags(s.flags, labels, s.path.name)
+    out = np.array(labels, dtype=np.uint8, copy=True)
+    unusable: set[int] = set()
+    idx = s.flags["index"].to_numpy()
+    for p, d in sorted(s.decisions.items(), key=lambda kv: (kv[1].decided_at, kv[0])):
+        f = s.final_label(p)
+        if d.decision == "unusable":
+            unusable.add(int(idx[p]))
+        elif f is not None:
+            out[idx[p]] = f
+    return out, np.array(sorted(unusable), dtype=np.int64)
+
+
 def link_or_copy(src: Path, dst: Path) -> None:
     """Hard-link `src` to `dst` (replacing it atomically), else copy; ReviewError names dst."""
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
@@ -107,7 +123,7 @@ def write_corrected_folder(s: ReviewSession, folder: Path, ds: K49Dataset) -> li
     except OSError as e:
         raise ReviewError(f"{folder}: cannot create the export folder ({e.strerror or e})") from e
     split = ds.split(s.split)
-    labels, unusable = s.corrected_labels(split.labels)
+    labels, unusable = corrected_labels(s, split.labels)
     written: list[Path] = []
     out = folder / labels_file(s.split)
     save_npz(out, labels, error=ReviewError)

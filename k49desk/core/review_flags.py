@@ -80,6 +80,22 @@ def typical_indices(labels: np.ndarray, cls: int, k: int = N_EXEMPLARS,
 
 
 
+def summarise_proba(flags: pd.DataFrame, proba: np.ndarray | None, labels: np.ndarray | None
+                    ) -> tuple[list | None, dict[int, list[int]] | None]:
+    """Top-3 (class, p) per flag, and the most confident unflagged samples of every class."""
+    if proba is None:
+        return None, None
+    proba = np.asarray(proba)
+    idx = flags["index"].to_numpy()
+    p = proba[idx]
+    top = np.argsort(-p, axis=1, kind="stable")[:, :3]
+    top3 = [[[int(c), round(float(row[c]), 4)] for c in t] for t, row in zip(top, p, strict=True)]
+    if labels is None:
+        return top3, None
+    return top3, {c: typical_indices(labels, c, proba=proba, exclude=idx)
+                  for c in range(proba.shape[1])}
+
+
 def check_flags(flags: pd.DataFrame, labels: np.ndarray, name: str) -> None:
     if not len(flags):
         return

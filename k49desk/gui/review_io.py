@@ -80,7 +80,9 @@ class ReviewIO(QObject):
         split = p.split
 
         def work(progress, should_stop):  # noqa: ANN001, ANN202
-            return find_issues(ds, split, progress=progress, should_stop=should_stop)
+            # find_issues reports progress(fraction, message); the worker forwards one object.
+            return find_issues(ds, split, progress=lambda f, m="": progress((f, m)),
+                               should_stop=should_stop)
 
         def finished(report: object) -> None:
             self._done()

@@ -36,12 +36,17 @@ from k49desk.core.review import (
     SessionCorrupt,
     now_iso,
     read_flags_csv,
-    typical_indices,
 )
+from k49desk.core.review_flags import typical_indices
+from k49desk.gui import refcount_guard
 from k49desk.gui.review_card import CardView, RelabelBar
 from k49desk.gui.review_filters import FilterBar
 from k49desk.gui.review_io import ReviewIO
 from k49desk.gui.state import AppState
+
+# PySide6 6.12.0 leaks references to None/True/False on void calls; reviewing thousands of
+# cards makes many of them (see refcount_guard).
+refcount_guard.install()
 
 KEY_DECISIONS = {Qt.Key.Key_1: "keep", Qt.Key.Key_2: "accept", Qt.Key.Key_4: "unusable"}
 HINT = ("<b>1</b> keep given  ·  <b>2</b> accept suggestion  ·  <b>3</b> neither (type class)  ·  "
@@ -160,9 +165,14 @@ class ReviewPanel(QWidget):
     def labels(self) -> np.ndarray:
         return self.state.dataset.split(self.split).labels
 
+    def _close_session(self) -> None:
+        if self.session is not None:
+            self.session.close()
+        self.session = None
+
     def _on_dataset(self, ds: object) -> None:
         self.io.cancel()
-        self.session = None
+        self._close_session()
         self._samples.clear()
         self.undo_stack.clear()
         self.split_combo.blockSignals(True)
@@ -183,6 +193,7 @@ class ReviewPanel(QWidget):
             return False
         self._samples.clear()
         self.undo_stack.clear()
+        self._close_session()  # its journal handle; the file is reopened below
         args = dict(flags=flags, proba=proba, labels=self.labels(), model=model, method=method)
         try:
             try:
@@ -192,7 +203,6 @@ class ReviewPanel(QWidget):
                 self.set_status(str(e))
                 s = ReviewSession.open(ds.root, self.split, **args)
         except K49Error as e:
-            self.session = None
             self._show_placeholder()
             self.error("Cannot open the review session", e)
             return False
@@ -395,6 +405,8 @@ class ReviewPanel(QWidget):
     def shutdown(self) -> bool:
         self.io.cancel(wait=True)
         self.flush_flags()
+        if self.session is not None:
+            self.session.close()
         return True
 
     def read_flags(self, path: str) -> object:

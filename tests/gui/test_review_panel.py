@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from k49desk.core import review as rv
+from k49desk.core import review_store as store
 from k49desk.core.dataset import open_dataset
 from k49desk.core.errors import Cancelled
 from k49desk.core.review import Filters, ReviewSession
@@ -226,7 +226,7 @@ def test_corrupt_session_is_reported_backed_up_and_a_new_one_starts(qtbot, tiny_
 
 def test_read_only_data_folder_says_where_the_session_is(qtbot, tiny_dir, monkeypatch) -> None:  # noqa: ANN001
     monkeypatch.setenv("XDG_DATA_HOME", str(tiny_dir.parent / "xdg"))
-    monkeypatch.setattr(rv, "dir_writable", lambda d: Path(d) != tiny_dir)
+    monkeypatch.setattr(store, "dir_writable", lambda d: Path(d) != tiny_dir)
     state = AppState()
     ds = open_dataset(tiny_dir)
     state.set_dataset(ds)
@@ -277,7 +277,7 @@ def _fake_issues(monkeypatch: pytest.MonkeyPatch, labels: np.ndarray, block: boo
     def find_issues(ds, split="train", *, folds=5, progress=None, should_stop=None, **kw):  # noqa: ANN001, ANN003, ANN202
         for i in range(200 if block else 3):
             if progress:
-                progress((i / 3, f"fold {i + 1}"))
+                progress(i / 3, f"fold {i + 1}")
             if should_stop and should_stop():
                 raise Cancelled("stopped")
             time.sleep(0.02 if block else 0)
