@@ -85,15 +85,12 @@ class StatsPanel(QWidget):
         pi.showGrid(x=False, y=True, alpha=0.25)
         pi.setMenuEnabled(False)
         pi.getViewBox().setMouseEnabled(x=True, y=False)
-        self.legend = pi.addLegend(offset=(-10, 10), labelTextColor="#374151")
         tick_font = hiragana_font(10)
         pi.getAxis("bottom").setStyle(tickFont=tick_font, tickTextOffset=4)
         pi.getAxis("left").setStyle(tickFont=hiragana_font(9))
         self.under_bands = pg.BarGraphItem(x=[], height=[], width=1.0, brush=UNDER_COLOR, pen=None)
-        self.train_bars = pg.BarGraphItem(x=[], height=[], width=0.38, brush=TRAIN_COLOR, pen=None,
-                                          name="train")
-        self.test_bars = pg.BarGraphItem(x=[], height=[], width=0.38, brush=TEST_COLOR, pen=None,
-                                         name="test")
+        self.train_bars = pg.BarGraphItem(x=[], height=[], width=0.38, brush=TRAIN_COLOR, pen=None)
+        self.test_bars = pg.BarGraphItem(x=[], height=[], width=0.38, brush=TEST_COLOR, pen=None)
         for it in (self.under_bands, self.train_bars, self.test_bars):
             pi.addItem(it)
         self.threshold = pg.InfiniteLine(angle=0, pen=pg.mkPen("#ef4444", width=1,
@@ -120,6 +117,11 @@ class StatsPanel(QWidget):
         self.chart_note = QLabel("Shaded: under-represented (below half the largest class). "
                                  "Hover a bar for exact values.")
         self.chart_note.setStyleSheet("color:#6b7280;")
+        # The legend lives outside the plot: inside, it hid the last bars.
+        for name, color in (("train", TRAIN_COLOR), ("test", TEST_COLOR)):
+            key = QLabel(f'<span style="color:{color.name()}; font-size:15px;">■</span> {name}')
+            row.addWidget(key)
+        row.addSpacing(12)
         row.addWidget(self.chart_note, 1)
         row.addWidget(self.mode_combo)
         row.addWidget(self.export_chart_button)
