@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QWidget
 
@@ -48,15 +50,24 @@ class FilterBar(QWidget):
     def _emit(self, *_args: object) -> None:
         self.changed.emit(self.filters())
 
-    def set_filters(self, f: Filters, issues: list[str]) -> None:
-        """Show `f` (and the issue types present) without emitting `changed`."""
+    def set_filters(self, f: Filters, flags: pd.DataFrame | None) -> None:
+        """Show `f`, with how many flags each choice has, without emitting `changed`."""
         widgets = (self.issue_combo, self.given_combo, self.suggested_combo, self.undecided_box)
         for w in widgets:
             w.blockSignals(True)
         self.issue_combo.clear()
         self.issue_combo.addItem("all issues", None)
-        for t in issues:
-            self.issue_combo.addItem(t, t)
+        if flags is not None and len(flags):
+            for t, n in flags["issue"].value_counts().sort_index().items():
+                self.issue_combo.addItem(f"{t}  ({n})", t)
+        for combo, col in ((self.given_combo, "given_label"),
+                           (self.suggested_combo, "suggested_label")):
+            counts = (np.bincount(flags[col].to_numpy()[flags[col].to_numpy() >= 0],
+                                  minlength=len(OFFICIAL_CLASSES))
+                      if flags is not None and len(flags) else np.zeros(len(OFFICIAL_CLASSES)))
+            for c in OFFICIAL_CLASSES:
+                n = int(counts[c.index])
+                combo.setItemText(c.index + 1, f"{c.label}  ({n})" if n else c.label)
         self.issue_combo.setCurrentIndex(max(self.issue_combo.findData(f.issue), 0))
         self.given_combo.setCurrentIndex(max(self.given_combo.findData(f.given), 0))
         self.suggested_combo.setCurrentIndex(max(self.suggested_combo.findData(f.suggested), 0))

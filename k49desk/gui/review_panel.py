@@ -215,8 +215,8 @@ class ReviewPanel(QWidget):
 
     def _sync_filter_ui(self) -> None:
         s = self.session
-        issues = sorted(set(s.flags["issue"])) if s is not None else []
-        self.filter_bar.set_filters(s.filters if s is not None else Filters(), issues)
+        self.filter_bar.set_filters(s.filters if s is not None else Filters(),
+                                    s.flags if s is not None else None)
 
     def set_filters(self, filters: Filters) -> None:
         """Apply filters from code and mirror them in the widgets."""
