@@ -7,20 +7,16 @@ classes), DetailPane (one image large). See gallery_model.py for the data path.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, QSize, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QCheckBox,
-    QComboBox,
     QFrame,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
+    QMenu,
     QPushButton,
-    QSlider,
     QSplitter,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -31,6 +27,7 @@ from k49desk.gui.gallery_delegate import ThumbDelegate
 from k49desk.gui.gallery_detail import DetailPane
 from k49desk.gui.gallery_filter import ClassFilter
 from k49desk.gui.gallery_model import SPLIT_CHOICES, GalleryModel
+from k49desk.gui.gallery_toolbar import DEFAULT_ZOOM, GalleryToolbar
 from k49desk.gui.gallery_view import ThumbView
 from k49desk.gui.state import AppState, GalleryRequest
 
@@ -40,7 +37,6 @@ refcount_guard.install()
 DEMO_TEXT = "Generated demo data — not real K49"
 DEMO_STYLE = ("background:#fef3c7; color:#92400e; border:1px solid #f59e0b; border-radius:4px;"
               "padding:4px 8px; font-weight:600;")
-DEFAULT_ZOOM = 2  # x28 px: 56 px thumbnails fit ~13 columns beside the filter and detail pane
 
 
 class GalleryPanel(QWidget):
@@ -68,41 +64,12 @@ class GalleryPanel(QWidget):
         self.demo_banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.demo_banner.hide()
 
-        self.split_combo = QComboBox()
-        for s in SPLIT_CHOICES:
-            self.split_combo.addItem(s.capitalize() if s != "both" else "Train + test", s)
-        self.order_combo = QComboBox()
-        self.order_combo.addItem("Dataset order", "dataset")
-        self.order_combo.addItem("Random order", "random")
-        self.shuffle_button = QToolButton()
-        self.shuffle_button.setText("Shuffle")
-        self.shuffle_button.setToolTip("New random order (a new seed)")
-        self.flagged_check = QCheckBox("Flagged only")
-        self.flagged_check.setEnabled(False)
-        self.flagged_check.setToolTip("Only images flagged by Find label issues")
-        self.labels_check = QCheckBox("Labels")
-        self.labels_check.setChecked(True)
-        self.invert_check = QCheckBox("Ink on paper")
-        self.invert_check.setToolTip("Show dark ink on a light background (display only)")
-        self.zoom = QSlider(Qt.Orientation.Horizontal)
-        self.zoom.setRange(1, 6)
-        self.zoom.setValue(DEFAULT_ZOOM)
-        self.zoom.setFixedWidth(110)
-        self.zoom.setToolTip("Thumbnail size (multiples of 28 px, pixel-exact)")
-        self.zoom_label = QLabel()
-        self.jump_edit = QLineEdit()
-        self.jump_edit.setPlaceholderText("Go to index (e.g. 1234 or test 56)")
-        self.jump_edit.setClearButtonEnabled(True)
-        self.jump_edit.setMaximumWidth(230)
-
-        bar = QHBoxLayout()
-        bar.setContentsMargins(0, 0, 0, 0)
-        for w in (QLabel("Split:"), self.split_combo, self.order_combo, self.shuffle_button,
-                  _vline(), self.flagged_check, self.labels_check, self.invert_check, _vline(),
-                  QLabel("Zoom:"), self.zoom, self.zoom_label):
-            bar.addWidget(w)
-        bar.addStretch(1)
-        bar.addWidget(self.jump_edit)
+        self.toolbar = GalleryToolbar()
+        tb = self.toolbar
+        self.split_combo, self.order_combo = tb.split_combo, tb.order_combo
+        self.shuffle_button, self.flagged_check = tb.shuffle_button, tb.flagged_check
+        self.labels_check, self.invert_check = tb.labels_check, tb.invert_check
+        self.zoom, self.zoom_label, self.jump_edit = tb.zoom, tb.zoom_label, tb.jump_edit
 
         self.request_bar = QFrame()
         self.request_bar.setObjectName("requestBar")
@@ -146,7 +113,7 @@ class GalleryPanel(QWidget):
 
         lay = QVBoxLayout(self)
         lay.addWidget(self.demo_banner)
-        lay.addLayout(bar)
+        lay.addWidget(self.toolbar)
         lay.addWidget(self.splitter, 1)
 
     def _connect(self) -> None:
@@ -164,6 +131,9 @@ class GalleryPanel(QWidget):
         self.labels_check.toggled.connect(self._set_show_labels)
         self.invert_check.toggled.connect(self._set_invert)
         self.zoom.valueChanged.connect(self._set_zoom)
+        self.view.zoom_step.connect(lambda d: self.zoom.setValue(self.zoom.value() + d))
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
         self.jump_edit.returnPressed.connect(lambda: self.jump_to_text(self.jump_edit.text()))
         self.clear_button.clicked.connect(self.clear_request)
         self.filter.classes_changed.connect(self._on_filter_classes)
@@ -407,14 +377,26 @@ class GalleryPanel(QWidget):
     def _relayout(self) -> None:
         cell = self.delegate.cell_size()
         self.view.setGridSize(QSize(cell.width() + 4, cell.height() + 4))
+        cur = self.view.currentIndex()
+        if cur.isValid():  # zooming keeps the image you were looking at in view
+            self.view.scrollTo(cur, QAbstractItemView.ScrollHint.PositionAtCenter)
+
+    def _context_menu(self, pos: QPoint) -> None:
+        mi = self.view.indexAt(pos)
+        ds = self.model.dataset
+        if not mi.isValid() or ds is None:
+            return
+        self.view.setCurrentIndex(mi)
+        split, i, _img, label = self.model.paint_item(mi.row())
+        menu = QMenu(self)
+        menu.addAction(f"Copy index {i}", self.detail.copy_index)
+        only = ds.classes[label].label
+        menu.addAction(f"Show only {only}", lambda: self.set_class_filter([label]))
+        if self.filter.selected_classes() is not None:
+            menu.addAction("Show all classes", lambda: self.set_class_filter(None))
+        menu.exec(self.view.viewport().mapToGlobal(pos))
 
     def _focus_jump(self) -> None:
         self.jump_edit.setFocus()
         self.jump_edit.selectAll()
 
-
-def _vline() -> QFrame:
-    f = QFrame()
-    f.setFrameShape(QFrame.Shape.VLine)
-    f.setFrameShadow(QFrame.Shadow.Sunken)
-    return f

@@ -10,8 +10,16 @@ stay standard Qt; only the geometry virtuals are replaced.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, QPoint, QRect, Qt
-from PySide6.QtGui import QPainter, QPaintEvent, QRegion, QResizeEvent
+from PySide6.QtCore import (
+    QItemSelection,
+    QItemSelectionModel,
+    QModelIndex,
+    QPoint,
+    QRect,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QPainter, QPaintEvent, QRegion, QResizeEvent, QWheelEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QListView,
@@ -25,6 +33,8 @@ _ENSURE_VISIBLE = QAbstractItemView.ScrollHint.EnsureVisible
 
 class ThumbView(QListView):
     """A uniform grid of `gridSize()` cells, left to right, then top to bottom, centred."""
+
+    zoom_step = Signal(int)  # Ctrl+wheel: +1 bigger, -1 smaller
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -199,6 +209,15 @@ class ThumbView(QListView):
             for row in range(max(rng.top(), first), min(rng.bottom(), last) + 1):
                 region += self._content_rect(row).translated(0, -self.verticalOffset())
         return region
+
+    def wheelEvent(self, e: QWheelEvent) -> None:  # noqa: N802
+        if e.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            dy = e.angleDelta().y()
+            if dy:
+                self.zoom_step.emit(1 if dy > 0 else -1)
+            e.accept()
+            return
+        super().wheelEvent(e)
 
     def keyboardSearch(self, search: str) -> None:  # noqa: N802
         # The base class would ask the model for DisplayRole of every row (270k Python calls).

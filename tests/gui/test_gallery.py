@@ -365,3 +365,33 @@ def test_many_repaints_do_not_abort_on_leaked_none_references(panel) -> None:  #
         panel.view.viewport().repaint()
     assert refcount_guard.leaks_references() is False or refcount_guard.install()
     assert sys.getrefcount(None) > 1000 and before > 1000
+
+
+def test_grid_geometry_round_trips_and_end_key_reaches_the_last_image(panel, qtbot) -> None:  # noqa: ANN001
+    view, model = panel.view, panel.model
+    for row in (0, 1, 11, 12, 40):
+        rect = view.visualRect(model.index(row))
+        assert rect.isValid()
+        assert view.indexAt(rect.center()).row() == row
+    _select_row(panel, 0)
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_End)
+    last = model.rowCount() - 1
+    assert view.currentIndex().row() == last and panel.detail.index == last
+    assert view.viewport().rect().intersects(view.visualRect(model.index(last)))
+    qtbot.keyClick(view, Qt.Key.Key_Home)
+    assert view.currentIndex().row() == 0 and view.verticalScrollBar().value() == 0
+
+
+def test_ctrl_wheel_zooms_and_keeps_the_current_image_in_view(panel, qtbot) -> None:  # noqa: ANN001
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+
+    panel.jump_to(150)
+    before = panel.zoom.value()
+    ev = QWheelEvent(QPointF(50, 50), QPointF(50, 50), QPoint(0, 0), QPoint(0, 120),
+                     Qt.MouseButton.NoButton, Qt.KeyboardModifier.ControlModifier,
+                     Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(panel.view.viewport(), ev)
+    assert panel.zoom.value() == before + 1
+    assert panel.view.viewport().rect().intersects(panel.view.visualRect(panel.model.index(150)))
