@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, QPoint, Qt
-from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPixmap
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QColor, QMouseEvent, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -38,6 +38,7 @@ from k49desk.gui import refcount_guard
 from k49desk.gui.fonts import hiragana_font
 from k49desk.gui.gallery import DEMO_STYLE, DEMO_TEXT
 from k49desk.gui.state import AppState, GalleryRequest
+from k49desk.gui.stats_sheet import pick_samples, render_sheet
 
 # PySide6 6.12.0 leaks references to None/True/False; painting would abort the app.
 refcount_guard.install()
@@ -45,9 +46,6 @@ refcount_guard.install()
 TRAIN_COLOR = QColor("#2563eb")
 TEST_COLOR = QColor("#f97316")
 UNDER_COLOR = QColor(239, 68, 68, 40)
-SHEET_SCALE = 2  # sample tiles at 56 px
-SHEET_GAP = 2
-SHEET_LABEL_W = 120
 
 
 class StatsPanel(QWidget):
@@ -216,6 +214,10 @@ class StatsPanel(QWidget):
             self.sheet.setPixmap(QPixmap())
             return
         self.table = class_table(ds)
+        # Exported charts travel without the banner: the plot itself says it is demo data.
+        self.plot.getPlotItem().setTitle(
+            '<span style="color:#92400e">Generated demo data — not real K49</span>'
+            if ds.is_demo else None)
         kind = "generated demo data" if ds.is_demo else "K49 data"
         parts = [f"{s}: {len(ds.splits[s]):,d}" for s in ds.split_names]
         empty = int((self.table["total"] == 0).sum())
@@ -339,58 +341,11 @@ class StatsPanel(QWidget):
             return
         sp = ds.splits[split]
         n = self.n_spin.value()
-        rng = np.random.default_rng(self.sample_seed)
-        order = np.argsort(sp.labels, kind="stable")
-        bounds = np.searchsorted(sp.labels[order], np.arange(ds.n_classes + 1))
-        for c in range(ds.n_classes):
-            members = order[bounds[c]:bounds[c + 1]]
-            k = min(n, len(members))
-            self.samples[c] = np.sort(rng.choice(members, size=k, replace=False)) if k else members
-        self.sheet_image = self._render_sheet(split, n)
+        self.samples = pick_samples(sp.labels, ds.n_classes, n, self.sample_seed)
+        self.sheet_image, self._sheet_hits = render_sheet(
+            ds.classes, sp.images, sp.counts(ds.n_classes), self.samples, n, ds.is_demo)
         self.sheet.setPixmap(QPixmap.fromImage(self.sheet_image))
         self.sheet.setFixedSize(self.sheet_image.size())
-
-    def _render_sheet(self, split: str, n: int) -> QImage:
-        ds = self.ds
-        assert ds is not None
-        sp = ds.splits[split]
-        tile = 28 * SHEET_SCALE
-        step = tile + SHEET_GAP
-        w = SHEET_LABEL_W + n * step + 8
-        h = ds.n_classes * step + 8
-        img = QImage(w, h, QImage.Format.Format_RGB32)
-        img.fill(QColor("white"))
-        p = QPainter(img)
-        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
-        p.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
-        char_font, small = hiragana_font(20), hiragana_font(8)
-        counts = sp.counts(ds.n_classes)
-        self._sheet_hits = []
-        for c, info in enumerate(ds.classes):
-            y = 4 + c * step
-            if c % 2:
-                p.fillRect(0, y - 1, w, step, QColor("#f9fafb"))
-            p.setPen(QColor("#111827") if counts[c] else QColor("#9ca3af"))
-            p.setFont(char_font)
-            p.drawText(6, y, 40, tile, Qt.AlignmentFlag.AlignCenter, info.char)
-            p.setFont(small)
-            p.drawText(50, y + 8, SHEET_LABEL_W - 54, 16, Qt.AlignmentFlag.AlignLeft, info.romaji)
-            p.drawText(50, y + 26, SHEET_LABEL_W - 54, 16, Qt.AlignmentFlag.AlignLeft,
-                       f"{int(counts[c]):,d}")
-            idx = self.samples.get(c, np.zeros(0, np.int64))
-            if not len(idx):
-                p.drawText(SHEET_LABEL_W, y, 300, tile, Qt.AlignmentFlag.AlignVCenter,
-                           "no images of this class in this split")
-                continue
-            block = np.ascontiguousarray(sp.images[idx])  # fancy indexing copies: k x 28 x 28
-            for j in range(len(idx)):
-                x = SHEET_LABEL_W + j * step
-                row = block[j]
-                q = QImage(row, 28, 28, row.strides[0], QImage.Format.Format_Grayscale8)
-                p.drawImage(QPoint(0, 0) + QPoint(x, y), q.scaled(tile, tile))
-                self._sheet_hits.append((x, y, tile, tile, c, int(idx[j])))
-        p.end()
-        return img
 
     def eventFilter(self, obj: QObject, ev: QEvent) -> bool:  # noqa: N802
         if obj is self.sheet and ev.type() == QEvent.Type.MouseButtonRelease:

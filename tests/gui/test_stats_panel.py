@@ -139,5 +139,9 @@ def test_demo_data_is_labelled_and_no_data_is_harmless(qtbot, tmp_path, imbalanc
     state.set_dataset(open_dataset(imbalanced))
     assert p.demo_banner.isVisible() and "Generated demo data" in p.demo_banner.text()
     assert "generated demo data" in p.summary.text()
+    # Exports carry the label too: the chart's title and a banner on the samples sheet.
+    assert "Generated demo data" in p.plot.getPlotItem().titleLabel.text
+    sheet = QImage(str(p.export_png(tmp_path / "sheet.png", "sheet")))
+    assert sheet.pixelColor(5, 5).name() == "#fef3c7"
     state.set_dataset(None)
     assert p.table is None and p.under_table.rowCount() == 0
