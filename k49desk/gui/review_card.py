@@ -49,8 +49,11 @@ class PixelImage(QWidget):
     blitted unscaled: QPainter's scaled drawImage cost ~0.3 ms per thumbnail per paint.
     """
 
-    def __init__(self, min_scale: int = 3, frame: int = 0, parent: QWidget | None = None) -> None:
+    def __init__(self, min_scale: int = 3, frame: int = 0, hint_scale: int | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        hint = hint_scale or min_scale
+        self._hint = QSize(28 * hint + 2 * frame, 28 * hint + 2 * frame)
         self._arr: np.ndarray | None = None
         self._scaled: tuple[int, QImage] | None = None
         self._min_scale = min_scale
@@ -59,7 +62,13 @@ class PixelImage(QWidget):
         self.setMinimumSize(28 * min_scale + 2 * frame, 28 * min_scale + 2 * frame)
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt override)
-        return self.minimumSize()
+        return self._hint
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 (Qt override)
+        return True
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802 (Qt override)
+        return width  # square: a narrow window must not leave a tall empty frame
 
     def set_image(self, arr: np.ndarray | None) -> None:
         self._arr = None if arr is None else np.asarray(arr, dtype=np.uint8)
@@ -122,7 +131,7 @@ class ClassBox(QFrame):
         lay.addWidget(self.title, 0, Qt.AlignmentFlag.AlignHCenter)
         lay.addWidget(self.char)
         lay.addWidget(self.detail)
-        self.setMinimumWidth(170)
+        self.setMinimumWidth(130)
 
     def set_class(self, info: ClassInfo | None, prob: float | None) -> None:
         if info is None:
@@ -148,7 +157,7 @@ class ExemplarStrip(QWidget):
         super().__init__(parent)
         self.caption = QLabel("")
         self.caption.setFont(hiragana_font(11))
-        self.images = [PixelImage(min_scale=3) for _ in range(n)]
+        self.images = [PixelImage(min_scale=2, hint_scale=3) for _ in range(n)]
         row = QHBoxLayout()
         row.setSpacing(4)
         for im in self.images:
@@ -249,8 +258,11 @@ class CardView(QWidget):
     def __init__(self, classes: tuple[ClassInfo, ...], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.classes = classes
-        self.image = PixelImage(min_scale=14, frame=6)
-        self.image.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        # 14x (392 px) when there is room, never below 8x: always integer, never smoothed.
+        self.image = PixelImage(min_scale=8, frame=6, hint_scale=14)
+        policy = QSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Maximum)
+        policy.setHeightForWidth(True)
+        self.image.setSizePolicy(policy)
         self.where = QLabel("")
         self.where.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.given = ClassBox("GIVEN LABEL")

@@ -40,7 +40,7 @@ class FilterBar(QWidget):
             lay.addWidget(w)
         lay.addWidget(self.undecided_box)
         lay.addStretch(1)
-        lay.addWidget(self.counter)
+        # self.counter is placed by the panel (its own row, so narrow windows still fit)
 
     def filters(self) -> Filters:
         return Filters(issue=self.issue_combo.currentData(), given=self.given_combo.currentData(),

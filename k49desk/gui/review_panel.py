@@ -15,12 +15,14 @@ from PySide6.QtGui import QKeyEvent, QKeySequence, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QStackedWidget,
     QToolButton,
     QVBoxLayout,
@@ -102,6 +104,7 @@ class ReviewPanel(QWidget):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setMaximumWidth(260)
+        self.progress.setMinimumWidth(80)
         self.progress_text = QLabel("")
         for w in (self.cancel_btn, self.progress, self.progress_text):
             w.setVisible(False)
@@ -138,13 +141,20 @@ class ReviewPanel(QWidget):
         self.placeholder.setStyleSheet("font-size: 16px; color: palette(mid);")
         self.stack = QStackedWidget()
         self.stack.addWidget(self.placeholder)
-        self.stack.addWidget(self.card)
+        scroll = QScrollArea()  # small windows scroll the card rather than clip or grow
+        scroll.setWidget(self.card)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.stack.addWidget(scroll)
+        self._card_page = scroll
         self.relabel = RelabelBar(OFFICIAL_CLASSES)
         self.relabel.setVisible(False)
         self.relabel.chosen.connect(lambda c: self.decide("relabel", c))
         self.relabel.cancelled.connect(lambda: self.setFocus(Qt.FocusReason.OtherFocusReason))
         self.hint = QLabel(HINT)
         self.hint.setStyleSheet("color: palette(mid);")
+        self.hint.setWordWrap(True)
         self.status = QLabel("")
         self.status.setWordWrap(True)
 
@@ -153,6 +163,7 @@ class ReviewPanel(QWidget):
         lay.addWidget(self.filter_bar)
         lay.addWidget(self.stack, 1)
         lay.addWidget(self.relabel)
+        lay.addWidget(self.filter_bar.counter)
         lay.addWidget(self.hint)
         lay.addWidget(self.status)
         self._show_placeholder()
@@ -284,7 +295,7 @@ class ReviewPanel(QWidget):
         self.card.show_card(flag, d.decision if d else "", s.final_label(pos),
                             images[flag["index"]], self._sample_images(flag["given_label"]),
                             self._sample_images(sug) if sug >= 0 else [])
-        self.stack.setCurrentWidget(self.card)
+        self.stack.setCurrentWidget(self._card_page)
         self._update_counter()
 
     def _update_counter(self) -> None:
@@ -301,7 +312,7 @@ class ReviewPanel(QWidget):
     def decide(self, decision: str, final_label: int | None = None) -> bool:
         """Decide on the current card, save, push on the undo stack, open the next open card."""
         s = self.session
-        if s is None or not len(s) or self.stack.currentWidget() is not self.card:
+        if s is None or not len(s) or self.stack.currentWidget() is not self._card_page:
             return False
         pos = s.position
         if decision == "accept" and s.flag(pos)["suggested_label"] < 0:
@@ -348,7 +359,7 @@ class ReviewPanel(QWidget):
                 self.show_pos(nxt)
 
     def start_relabel(self) -> None:
-        if self.session is not None and self.stack.currentWidget() is self.card:
+        if self.session is not None and self.stack.currentWidget() is self._card_page:
             self.relabel.start()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt override)
