@@ -26,39 +26,12 @@ from PIL import Image, ImageFilter
 from k49desk.core.classes import OFFICIAL_CLASSES
 from k49desk.core.dataset import read_npz_array
 from k49desk.core.inference import image_stats, preprocess
+from k49desk.gui.draw_glyphs import thin  # numpy only, no Qt
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 KEYS = ("mean_ink", "frac_ink", "bbox_h", "bbox_w", "centre_y", "centre_x", "stroke_width")
 CANVAS = 280
 GLYPH = 220  # glyphs are rendered at this size, thinned, then scaled onto the canvas
-
-
-def thin(mask: np.ndarray) -> np.ndarray:
-    """Zhang-Suen thinning (vectorised): a one-pixel skeleton of a binary image."""
-    m = np.pad(mask.astype(np.uint8), 1)
-    while True:
-        changed = False
-        for step in (0, 1):
-            p = m
-            n = [np.roll(np.roll(p, dy, 0), dx, 1) for dy, dx in
-                 ((1, 0), (1, -1), (0, -1), (-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1))]
-            # n[0]=P2 (north) ... clockwise, as in the paper
-            b = sum(n)
-            seq = n + [n[0]]
-            a = sum(((seq[i] == 0) & (seq[i + 1] == 1)).astype(np.uint8) for i in range(8))
-            if step == 0:
-                c1 = n[0] * n[2] * n[4]
-                c2 = n[2] * n[4] * n[6]
-            else:
-                c1 = n[0] * n[2] * n[6]
-                c2 = n[0] * n[4] * n[6]
-            kill = (p == 1) & (b >= 2) & (b <= 6) & (a == 1) & (c1 == 0) & (c2 == 0)
-            if kill.any():
-                m = m.copy()
-                m[kill] = 0
-                changed = True
-        if not changed:
-            return m[1:-1, 1:-1].astype(bool)
 
 
 def pen_redraw(skel: np.ndarray, pen: float) -> np.ndarray:

@@ -29,7 +29,14 @@ from PySide6.QtWidgets import (
 from k49desk.core.classes import OFFICIAL_CLASSES, ClassInfo
 from k49desk.core.inference import preprocess, topk
 from k49desk.gui import refcount_guard
-from k49desk.gui.draw_canvas import DEFAULT_PEN, MAX_PEN, MIN_PEN, DrawCanvas
+from k49desk.gui.draw_canvas import (
+    DEFAULT_PEN,
+    MAX_PEN,
+    MIN_PEN,
+    REFERENCE_SIDE,
+    DrawCanvas,
+    Stroke,
+)
 from k49desk.gui.fonts import hiragana_font
 from k49desk.gui.state import AppState, GalleryRequest
 from k49desk.gui.worker import BackgroundTask, run_task
@@ -415,6 +422,18 @@ class DrawPanel(QWidget):
         self.state.show_in_gallery(GalleryRequest(
             split="train", classes=[btn.info.index],
             title=f"Training images of {btn.info.label} (from the drawing pad)"))
+
+    def draw_class(self, label: int, font_index: int = 0) -> None:
+        """Draw class `label`'s character from a bundled font as pen strokes (screenshots,
+        demos): its skeleton, traced into strokes, drawn with the current pen."""
+        from k49desk.core.demo import render_char
+        from k49desk.gui.draw_glyphs import glyph_strokes
+
+        glyph = render_char(OFFICIAL_CLASSES[label].char, 140, font_index)
+        width = self.canvas.pen_width / REFERENCE_SIDE
+        self.canvas.set_strokes([Stroke(width, pts) for pts in glyph_strokes(glyph)])
+        self._sync_buttons()
+        self.request_recognition()
 
     def on_shown(self) -> None:
         self.canvas.setFocus()

@@ -212,8 +212,10 @@ def font_glyphs_on_canvas(font_index: int, rng: np.random.Generator) -> np.ndarr
     return np.stack(out)
 
 
-# Measured with models/k49desk-default.pt: see the report / commit message for the figures.
-MIN_TOP5_FRACTION = 0.8
+# A demo-trained model (6 epochs, 120 images per class) scored 392/392 here, while framing by a
+# plain resize of the canvas scored 349/392 (0.89) with the same model: 0.95 separates a
+# working preprocess from a broken one and leaves room for a differently trained default.
+MIN_TOP5_FRACTION = 0.95
 
 
 def test_font_characters_drawn_on_the_canvas_are_in_the_default_models_top5() -> None:

@@ -238,3 +238,38 @@ def test_render_array_is_white_ink_on_black_with_round_antialiased_strokes(qtbot
     edge = img[(img > 0) & (img < 255)]
     assert edge.size > 20  # anti-aliased rim
     assert (img > 127).sum() == pytest.approx(math.pi * 10 ** 2, rel=0.15)
+
+
+def test_draw_class_traces_a_font_character_into_pen_strokes(qtbot, panel: DrawPanel) -> None:  # noqa: ANN001
+    from k49desk.core.demo import render_char
+    from k49desk.core.inference import preprocess
+
+    panel.draw_class(0)  # あ
+    assert 2 <= len(panel.canvas.strokes) <= 8 and panel.canvas.can_undo()
+    qtbot.waitUntil(lambda: panel._task is None and len(panel.last_topk) == 5, timeout=10000)
+    glyph = preprocess(render_char("あ", 140, 0))
+    # The traced, pen-drawn version looks like the glyph once both are preprocessed.
+    assert np.corrcoef(glyph.ravel(), panel.last_image28.ravel())[0, 1] > 0.6
+
+
+def test_default_model_recognises_font_characters_drawn_with_the_pen(qtbot) -> None:  # noqa: ANN001
+    from k49desk.core.inference import preprocess
+    from k49desk.core.model import load_checkpoint
+    from k49desk.paths import DEFAULT_MODEL
+
+    if not DEFAULT_MODEL.exists():
+        pytest.skip(f"{DEFAULT_MODEL} is not there yet")
+    state = AppState()
+    state.set_model(load_checkpoint(DEFAULT_MODEL), DEFAULT_MODEL)
+    p = DrawPanel(state)
+    qtbot.addWidget(p)
+    imgs = []
+    for c in OFFICIAL_CLASSES:  # the plain font: the shape people learn to write
+        p.draw_class(c.index, font_index=0)
+        imgs.append(preprocess(p.canvas.render_array(), invert=False))
+    p.shutdown()
+    proba = state.model.predict_proba(np.stack(imgs))
+    top5 = np.argsort(-proba, axis=1)[:, :5]
+    hits = int((top5 == np.arange(49)[:, None]).any(1).sum())
+    print(f"default model: {hits}/49 pen-drawn font characters in the top-5")
+    assert hits >= 45  # a demo-trained model scored 49/49 with pens 8, 14 and 24 px
