@@ -14,6 +14,7 @@ the person picked `final_label`), unusable (the image is garbage), unsure (look 
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import uuid
@@ -138,6 +139,13 @@ class ReviewSession:
 
     def close(self) -> None:
         self.journal.close()
+
+    def frozen(self) -> ReviewSession:
+        """A read-only view of the current decisions, for an export running on another thread
+        while the person keeps deciding (it must never write the session)."""
+        c = copy.copy(self)
+        c.decisions = dict(self.decisions)
+        return c
 
     # ---- opening ----------------------------------------------------------------------
     @classmethod

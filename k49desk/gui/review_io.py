@@ -148,6 +148,7 @@ class ReviewIO(QObject):
         s, ds = p.session, p.state.dataset
         if s is None or ds is None or not len(s) or self.busy:
             return
+        s = s.frozen()  # the person may keep deciding while the files are written
         if not folder:
             folder = QFileDialog.getExistingDirectory(
                 p, "Folder for the corrected dataset", str(Path(ds.root).parent))

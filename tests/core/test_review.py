@@ -376,3 +376,13 @@ def test_journal_is_compacted_into_a_snapshot_now_and_then(ds, session, monkeypa
     snap = json.loads(session.path.read_text())
     assert len(snap["decisions"]) == 5 and snap["snapshot_id"] == session.snapshot_id
     assert len(ReviewSession.open(ds.root, "train").decisions) == 7
+
+
+def test_frozen_copy_keeps_the_decisions_of_the_moment(session) -> None:  # noqa: ANN001
+    session.decide(0, "accept")
+    frozen = session.frozen()
+    session.decide(1, "unusable")
+    session.undo()
+    session.undo()
+    assert list(frozen.decisions) == [0] and session.decisions == {}
+    assert frozen.export_frame()["decision"].iat[0] == "accept"
