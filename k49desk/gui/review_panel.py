@@ -279,7 +279,8 @@ class ReviewPanel(QWidget):
             self._show_placeholder()
             return
         if not len(s.visible()):
-            self._show_placeholder("No card matches these filters.")
+            self._show_placeholder(f"No card matches these filters.\n\nSet Issue, Given and "
+                                   f"Suggested back to “any” to see all {len(s)} suspects.")
             return
         pos = min(max(int(pos), 0), len(s) - 1)
         if save and pos != s.position:
