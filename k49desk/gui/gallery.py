@@ -320,6 +320,11 @@ class GalleryPanel(QWidget):
 
     def _on_current(self, cur: QModelIndex, _prev: QModelIndex) -> None:
         if cur.isValid():
+            sm = self.view.selectionModel()
+            if not sm.isSelected(cur):
+                # Focus-in makes an item current without selecting it; the frame should
+                # mark the image the detail pane shows.
+                sm.select(cur, QItemSelectionModel.SelectionFlag.ClearAndSelect)
             self._show_row(cur.row())
 
     def _show_current(self) -> None:
