@@ -157,13 +157,17 @@ class CandidateButton(QAbstractButton):
         x0 = char_box.right() + 8
         # Romaji and class number above, the probability bar and value below.
         p.setFont(self._name_font)
-        p.drawText(QRectF(x0, r.top() + 5, r.right() - x0 - 10, 18),
-                   Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, self.info.romaji)
+        line = QRectF(x0, r.top() + 5, r.right() - x0 - 10, 18)
+        name_w = p.fontMetrics().horizontalAdvance(self.info.romaji)
+        p.drawText(line, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                   self.info.romaji)
         p.setFont(self._small_font)
         p.setPen(QColor(100, 116, 139))
-        p.drawText(QRectF(x0, r.top() + 5, r.right() - x0 - 10, 18),
-                   Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                   f"{self.prob:.1%}")
+        p.drawText(line.adjusted(name_w + 6, 0, 0, 0),
+                   Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                   f"class {self.info.index}")
+        prob = f"{self.prob:.1%}" if self.prob >= 0.001 else "<0.1%"
+        p.drawText(line, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, prob)
         bar = QRectF(x0, r.bottom() - 16, r.right() - x0 - 10, 7)
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(QColor(226, 232, 240))
