@@ -112,6 +112,33 @@ def _bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
+def _ink_box(ink: np.ndarray, trim: float = 0.002) -> tuple[int, int, int, int] | None:
+    """Bounding box of the ink, ignoring stray specks: each side is pulled in past rows or
+    columns that together hold less than `trim` of all the ink (dust on a photo, a stray
+    click on the canvas), but never into the character itself."""
+    mask = ink > _INK_THRESHOLD
+    box = _bbox(mask)
+    if box is None:
+        return None
+    w = np.where(mask, ink, 0.0)
+    total = float(w.sum())
+    out = []
+    for axis in (1, 0):  # rows, then columns
+        prof = w.sum(axis=axis)
+        c = np.cumsum(prof)
+        lo = int(np.searchsorted(c, trim * total, side="right"))
+        hi = int(np.searchsorted(c, (1.0 - trim) * total, side="left")) + 1
+        # Keep the exact extent unless the outer part is a separate, tiny speck: the stroke
+        # tips of a real character are thin but connected (no empty gap before them).
+        first, last = np.flatnonzero(prof)[[0, -1]]
+        lo = first if not (prof[first:lo] == 0).any() else lo
+        hi = last + 1 if not (prof[hi:last + 1] == 0).any() else hi
+        lo = int(np.flatnonzero(prof[lo:])[0]) + lo if prof[lo:].any() else lo
+        hi = int(np.flatnonzero(prof[:hi])[-1]) + 1 if prof[:hi].any() else hi
+        out += [lo, hi]
+    return out[0], out[1], out[2], out[3]
+
+
 def _square_frame(ink: np.ndarray, box: tuple[int, int, int, int], side: int,
                   margin: int = 0) -> np.ndarray:
     """Crop `box`, scale its longer side to `side` pixels (aspect kept), centre it on a square
@@ -170,9 +197,12 @@ def preprocess(image: np.ndarray, *, invert: bool | None = None) -> np.ndarray:
         return np.zeros((SIZE, SIZE), np.uint8)
     ink = np.clip((ink - bg) / (hi - bg), 0.0, 1.0)
     ink[ink < _INK_THRESHOLD] = 0.0
-    box = _bbox(ink > _INK_THRESHOLD)
+    box = _ink_box(ink)
     if box is None:
         return np.zeros((SIZE, SIZE), np.uint8)
+    y0, y1, x0, x1 = box
+    ink = np.ascontiguousarray(ink[y0:y1, x0:x1])  # specks outside the box are dropped too
+    box = (0, y1 - y0, 0, x1 - x0)
 
     # Framing at 4x resolution with room around it for dilation.
     margin = 2 * _SCALE

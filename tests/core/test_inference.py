@@ -75,6 +75,20 @@ def test_stroke_width_is_brought_into_the_k49_range(pen: int) -> None:
     assert lo - 0.25 <= width <= hi + 0.25
 
 
+def test_a_stray_speck_far_from_the_character_does_not_change_the_framing() -> None:
+    img = drawn(size=(400, 400))
+    ref = preprocess(img)
+    dusty = img.copy()
+    dusty[380:383, 390:393] = 255  # a 3x3 speck in the corner
+    dusty[5, 5] = 200
+    assert np.abs(preprocess(dusty).astype(int) - ref).max() <= 2
+    # A separate but substantial part (like the top stroke of う) still counts.
+    two_part = img.copy()
+    two_part[330:345, 100:220] = 255
+    assert image_stats(preprocess(two_part))["bbox_h"] == 28
+    assert image_stats(preprocess(two_part))["bbox_w"] < image_stats(ref)["bbox_w"]
+
+
 def test_dark_ink_on_light_paper_is_detected_and_inverted() -> None:
     light = drawn()
     dark_on_light = 255 - light
