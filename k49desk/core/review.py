@@ -42,6 +42,7 @@ from k49desk.core.review_store import (
     COMPACT_EVERY,
     ReviewJournal,
     back_up_corrupt,
+    fallback_dir,
     journal_path,
     read_journal,
     session_filename,
@@ -158,8 +159,10 @@ class ReviewSession:
         path, note = session_location(data_dir, split)
         old = cls._load(path, data_dir, split, note) if path.exists() else None
         moved = False
-        if old is None and note and (data_dir / session_filename(split)).exists():
-            old = cls._load(data_dir / session_filename(split), data_dir, split, note)
+        # The other place: beside the data (now read-only), or the fallback (now writable).
+        other = (data_dir if note else fallback_dir(data_dir)) / session_filename(split)
+        if old is None and other.exists():
+            old = cls._load(other, data_dir, split, note)
             old.move_to(path)
             moved = True
         if flags is None:
@@ -172,6 +175,8 @@ class ReviewSession:
             # owner), except to move the session or fold a long journal into a snapshot.
             if moved or old.journal.entries >= COMPACT_EVERY:
                 old.save()
+            if moved:  # keep the copy left behind, renamed so it is never resumed by mistake
+                back_up_corrupt(other, suffix="moved")
             return old
         flags = normalize_flags(flags, split)
         if labels is not None:

@@ -61,15 +61,15 @@ def session_location(data_dir: str | os.PathLike[str], split: str) -> tuple[Path
     return fb / session_filename(split), f"data folder is read-only: review saved in {fb}"
 
 
-def back_up_corrupt(path: Path) -> Path | None:
+def back_up_corrupt(path: Path, suffix: str = "corrupt") -> Path | None:
     """Rename a damaged session (and its journal) to *.corrupt-<timestamp>; never delete it."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    backup = path.with_name(f"{path.name}.corrupt-{stamp}")
+    backup = path.with_name(f"{path.name}.{suffix}-{stamp}")
     jpath = journal_path(path)
     try:
         os.replace(path, backup)
         if jpath.exists():
-            os.replace(jpath, jpath.with_name(f"{jpath.name}.corrupt-{stamp}"))
+            os.replace(jpath, jpath.with_name(f"{jpath.name}.{suffix}-{stamp}"))
     except OSError:
         return None
     return backup

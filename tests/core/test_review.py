@@ -196,6 +196,11 @@ def test_read_only_data_folder_falls_back_to_user_data_dir(ds, monkeypatch, tmp_
     assert str(s.path).startswith(str(tmp_path / "xdg")) and "read-only" in s.note
     assert not (root / "k49desk-review-train.json").exists()
     assert ReviewSession.open(root, "train").decision(0).decision == "keep"
+    monkeypatch.setattr(store, "dir_writable", lambda d: True)  # the folder became writable
+    back = ReviewSession.open(root, "train")
+    assert back.path == root / "k49desk-review-train.json" and back.note == ""
+    assert back.decision(0).decision == "keep" and back.path.exists()
+    assert not s.path.exists() and list(s.path.parent.glob("*.json.moved-*"))
 
 
 def test_failed_save_rolls_back_the_decision(session, monkeypatch) -> None:  # noqa: ANN001
