@@ -102,7 +102,7 @@ def test_images_are_white_ink_on_black_centred_and_fill_the_frame_like_k49(demo_
     assert (f["big"] >= 20).mean() > 0.95
     assert abs(np.median(f["cy"]) - 13.7) < 1.0 and abs(np.median(f["cx"]) - 13.3) < 1.0
     assert 30 < f["mean"].mean() < 70  # real K49 mean is about 47
-    assert (f["ink"] > 0.03).all()  # no blank images
+    assert (f["ink"] > 0.015).all()  # no blank images (a thin し covers ~3%)
 
 
 def test_images_differ_within_a_class(demo_dir: Path) -> None:
