@@ -321,3 +321,44 @@ def test_panel_renders_a_card(panel, tmp_path) -> None:  # noqa: ANN001
     assert panel.card.given.char.text() == panel.state.dataset.classes[
         panel.session.flag(0)["given_label"]].char
     assert panel.shutdown() is True
+
+
+def test_app_killed_with_sigkill_loses_no_decision(tiny_dir) -> None:  # noqa: ANN001
+    import os
+    import signal
+    import subprocess
+
+    labels = open_dataset(tiny_dir).split("train").labels
+    ReviewSession.open(tiny_dir, "train", make_flags(labels)).close()
+    code = (
+        "import os, sys\n"
+        "os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+        "from PySide6.QtCore import Qt\n"
+        "from PySide6.QtTest import QTest\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "from k49desk.core.dataset import open_dataset\n"
+        "from k49desk.gui.review_panel import ReviewPanel\n"
+        "from k49desk.gui.state import AppState\n"
+        "st = AppState(); st.set_dataset(open_dataset(sys.argv[1]))\n"
+        "p = ReviewPanel(st); p.show()\n"
+        "keys = [Qt.Key.Key_1, Qt.Key.Key_4, Qt.Key.Key_Question]\n"
+        "for i in range(30):\n"
+        "    QTest.keyClick(p, keys[i % 3]); p.repaint()\n"
+        "    print(i, flush=True)\n"
+        "    if i >= 7: QTest.qWait(100)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tiny_dir)], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        for line in proc.stdout:
+            if int(line) == 7:
+                break
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(60)
+    s = ReviewSession.open(tiny_dir, "train")
+    decided = [s.decision(i).decision for i in range(len(s.decisions))]
+    assert len(decided) >= 8
+    assert decided == ["keep", "unusable", "unsure"] * (len(decided) // 3) + \
+        ["keep", "unusable", "unsure"][: len(decided) % 3]
