@@ -153,7 +153,7 @@ class ReviewPanel(QWidget):
         self.relabel.chosen.connect(lambda c: self.decide("relabel", c))
         self.relabel.cancelled.connect(lambda: self.setFocus(Qt.FocusReason.OtherFocusReason))
         self.hint = QLabel(HINT)
-        self.hint.setStyleSheet("color: palette(mid);")
+        self.hint.setStyleSheet("color: #4b5563;")
         self.hint.setWordWrap(True)
         self.status = QLabel("")
         self.status.setWordWrap(True)
