@@ -8,10 +8,11 @@ ms, and the pen must never wait for it (see benchmarks/bench_draw.py for the fig
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QEventLoop, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QImage, QKeySequence, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -445,6 +446,18 @@ class DrawPanel(QWidget):
     def shutdown(self) -> bool:
         self._live_timer.stop()
         self._pending = False
-        if self._task is not None:
-            self._task.cancel_and_wait(5000)
+        task = self._task
+        if task is None:
+            return True
+        task.cancel()
+        # Not task.cancel_and_wait(): the worker's done -> thread.quit connection is queued to
+        # this (GUI) thread, so blocking in QThread.wait() here always runs into its timeout.
+        # Pump events until the task reports done (one inference: milliseconds), then wait.
+        deadline = time.monotonic() + 5.0
+        while self._task is task and time.monotonic() < deadline:
+            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+        try:
+            task.thread.wait(2000)
+        except RuntimeError:  # the QThread was already deleted: it has finished
+            pass
         return True

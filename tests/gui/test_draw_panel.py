@@ -273,3 +273,19 @@ def test_default_model_recognises_font_characters_drawn_with_the_pen(qtbot) -> N
     hits = int((top5 == np.arange(49)[:, None]).any(1).sum())
     print(f"default model: {hits}/49 pen-drawn font characters in the top-5")
     assert hits >= 45  # a demo-trained model scored 49/49 with pens 8, 14 and 24 px
+
+
+def test_shutdown_with_a_recognition_in_flight_leaves_no_thread_running(qtbot) -> None:  # noqa: ANN001
+    state = AppState()
+    state.set_model(tiny_model(), None)
+    p = DrawPanel(state)
+    qtbot.addWidget(p)
+    draw(qtbot, p.canvas, LOOP)  # the stroke end starts a worker
+    task = p._task
+    assert task is not None
+    assert p.shutdown() is True
+    assert p._task is None
+    try:
+        assert task.thread.isFinished()
+    except RuntimeError:  # already deleted by deleteLater: finished too
+        pass
