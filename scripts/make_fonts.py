@@ -170,7 +170,18 @@ def readme(rows: list[tuple[FontSpec, Path]]) -> str:
     for spec, p in rows:
         lines.append(f"| {p.name} | {spec.family} | {spec.style} | {spec.licence} | "
                      f"LICENSE-{spec.slug}.txt |")
-    lines += ["", "sha256 of each file:", ""]
+    lines += [
+        "",
+        "Sources: `apt-get install " + " ".join(sorted({s.package for s, _ in rows})) + "`.",
+        "Licences were checked in `/usr/share/doc/<package>/copyright` (copied verbatim into",
+        "each LICENSE file). The OFL fonts (Noto Sans CJK: only Reserved Font Name is Adobe's",
+        "\"Source\"; Seto: none) are renamed \"... K49 Subset\" because a subset is a Modified",
+        "Version. Not bundled: IPAex (IPA licence: derived fonts must not reuse the name and",
+        "carry extra terms), YOzFont (OFL with a broad Reserved Font Name), Hanazono (Mincho).",
+        "",
+        "sha256 of each file:",
+        "",
+    ]
     lines += [f"    {hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}" for _, p in rows]
     return "\n".join(lines) + "\n"
 
