@@ -395,3 +395,24 @@ def test_ctrl_wheel_zooms_and_keeps_the_current_image_in_view(panel, qtbot) -> N
     QApplication.sendEvent(panel.view.viewport(), ev)
     assert panel.zoom.value() == before + 1
     assert panel.view.viewport().rect().intersects(panel.view.visualRect(panel.model.index(150)))
+
+
+def test_flag_marker_is_painted_amber_then_green_once_decided(panel) -> None:  # noqa: ANN001
+    from k49desk.gui.gallery_delegate import DECIDED_COLOR, FLAG_COLOR
+    from k49desk.gui.gallery_model import DecisionRole
+
+    def corner_color(row: int) -> str:
+        img = panel.view.viewport().grab().toImage()
+        r = panel.view.visualRect(panel.model.index(row))
+        side = panel.delegate.thumb
+        x = r.x() + (r.width() - side) // 2 + side - 3  # just inside the top-right corner
+        return img.pixelColor(x, r.y() + 4 + 2).name()
+
+    flags = pd.DataFrame({"split": ["train", "train"], "index": [1, 2],
+                          "issue": ["label", "label"], "decision": [None, "keep"]})
+    panel.state.set_flags(flags)
+    assert panel.model.data(panel.model.index(1), DecisionRole) is None
+    assert panel.model.data(panel.model.index(2), DecisionRole) == "keep"
+    assert corner_color(1) == FLAG_COLOR.name()
+    assert corner_color(2) == DECIDED_COLOR.name()
+    assert corner_color(0) not in (FLAG_COLOR.name(), DECIDED_COLOR.name())
