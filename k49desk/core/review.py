@@ -18,8 +18,7 @@ import copy
 import json
 import os
 import uuid
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,10 +30,16 @@ from k49desk.core.atomic import atomic_write_text
 from k49desk.core.classes import OFFICIAL_CLASSES, ClassInfo
 from k49desk.core.errors import ReviewError
 from k49desk.core.review_export import EXPORT_COLUMNS  # noqa: F401  (re-exported)
-from k49desk.core.review_flags import (  # noqa: F401  (FLAG_COLUMNS, read_flags_csv re-exported)
+from k49desk.core.review_flags import (  # noqa: F401  (decision types re-exported)
+    DECISIONS,
+    ERROR_DECISIONS,
     FLAG_COLUMNS,
+    Decision,
+    Filters,
+    ReviewStats,
     check_flags,
     normalize_flags,
+    now_iso,  # noqa: F401  (FLAG_COLUMNS, read_flags_csv re-exported)
     read_flags_csv,
     summarise_proba,
 )
@@ -52,8 +57,6 @@ from k49desk.core.review_store import (
 if TYPE_CHECKING:
     from k49desk.core.dataset import K49Dataset
 
-DECISIONS: tuple[str, ...] = ("keep", "accept", "relabel", "unusable", "unsure")
-ERROR_DECISIONS: tuple[str, ...] = ("accept", "relabel", "unusable")  # the flag was right
 FORMAT = "k49desk-review"
 VERSION = 1
 
@@ -64,42 +67,6 @@ class SessionCorrupt(ReviewError):
     def __init__(self, message: str, backup: Path | None) -> None:
         super().__init__(message)
         self.backup = backup
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-@dataclass
-class Decision:
-    decision: str
-    final_label: int | None = None
-    decided_at: str = ""
-
-
-@dataclass
-class Filters:
-    issue: str | None = None
-    given: int | None = None  # given label
-    suggested: int | None = None  # suggested label
-    undecided_only: bool = False  # "open" cards: no decision yet, or unsure
-
-
-@dataclass
-class ReviewStats:
-    total: int = 0
-    decided: int = 0  # decisions other than unsure
-    unsure: int = 0
-    counts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def confirmed_errors(self) -> int:
-        return sum(self.counts.get(d, 0) for d in ERROR_DECISIONS)
-
-    @property
-    def precision(self) -> float | None:
-        """The detector's observed precision: confirmed errors / decided (unsure excluded)."""
-        return self.confirmed_errors / self.decided if self.decided else None
 
 
 class ReviewSession:

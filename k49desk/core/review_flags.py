@@ -1,8 +1,11 @@
-"""Flag tables for the review: normalising, reading find-issues CSVs, typical samples, checks."""
+"""Flag tables and decision records for the review: normalising, reading find-issues CSVs,
+typical samples, checks."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +17,44 @@ from k49desk.core.errors import ReviewError
 FLAG_COLUMNS: tuple[str, ...] = ("split", "index", "issue", "given_label", "given_char",
                                  "suggested_label", "suggested_char", "quality")
 N_EXEMPLARS = 8
+DECISIONS: tuple[str, ...] = ("keep", "accept", "relabel", "unusable", "unsure")
+ERROR_DECISIONS: tuple[str, ...] = ("accept", "relabel", "unusable")  # the flag was right
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class Decision:
+    decision: str
+    final_label: int | None = None
+    decided_at: str = ""
+
+
+@dataclass
+class Filters:
+    issue: str | None = None
+    given: int | None = None  # given label
+    suggested: int | None = None  # suggested label
+    undecided_only: bool = False  # "open" cards: no decision yet, or unsure
+
+
+@dataclass
+class ReviewStats:
+    total: int = 0
+    decided: int = 0  # decisions other than unsure
+    unsure: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def confirmed_errors(self) -> int:
+        return sum(self.counts.get(d, 0) for d in ERROR_DECISIONS)
+
+    @property
+    def precision(self) -> float | None:
+        """The detector's observed precision: confirmed errors / decided (unsure excluded)."""
+        return self.confirmed_errors / self.decided if self.decided else None
 
 
 def class_char(label: int | None, classes: tuple[ClassInfo, ...]) -> str:

@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QWidget
 
 from k49desk.core.classes import OFFICIAL_CLASSES
-from k49desk.core.review import Filters, ReviewStats
+from k49desk.core.review import Filters, ReviewSession, ReviewStats
 from k49desk.gui.review_card import DECISION_COLORS
 
 
@@ -74,6 +74,17 @@ class FilterBar(QWidget):
         self.undecided_box.setChecked(f.undecided_only)
         for w in widgets:
             w.blockSignals(False)
+
+    def show_counts(self, s: ReviewSession | None) -> None:
+        """Where we are among the visible cards, decided / total, confirmed errors, precision."""
+        if s is None or not len(s):
+            self.set_counter(None)
+            return
+        vis = s.visible()
+        i = int(np.searchsorted(vis, s.position))
+        shown = i < len(vis) and vis[i] == s.position
+        self.set_counter(s.stats(), f"card {i + 1} of {len(vis)}" if shown else
+                         f"{len(vis)} shown")
 
     def set_counter(self, st: ReviewStats | None, where: str = "") -> None:
         if st is None:

@@ -9,6 +9,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog
 
 from k49desk.core.errors import K49Error
+from k49desk.core.review import read_flags_csv
 from k49desk.gui.worker import BackgroundTask, run_task
 
 if TYPE_CHECKING:
@@ -66,6 +67,13 @@ class ReviewIO(QObject):
         if self.task is not None:
             self.task.cancel_and_wait() if wait else self.task.cancel()
 
+    def choose_file(self, save: bool, title: str, name: str, filt: str) -> str:
+        ds = self.panel.state.dataset
+        start = str(Path(ds.root) / name) if ds is not None else name
+        fn = QFileDialog.getSaveFileName if save else QFileDialog.getOpenFileName
+        path, _ = fn(self.panel, title, start, filt)
+        return path
+
     # ---- find suspects ------------------------------------------------------------------
     def find_suspects(self) -> None:
         p = self.panel
@@ -109,12 +117,12 @@ class ReviewIO(QObject):
         p = self.panel
         if p.state.dataset is None:
             return False
-        path = path or p.choose_file(False, "Load flags written by k49desk find-issues",
+        path = path or self.choose_file(False, "Load flags written by k49desk find-issues",
                                      "", "CSV files (*.csv);;All files (*)")
         if not path:
             return False
         try:
-            flags = p.read_flags(path)
+            flags = read_flags_csv(path, p.split)
         except K49Error as e:
             p.error("Cannot load the flags", e)
             return False
@@ -130,7 +138,7 @@ class ReviewIO(QObject):
         if s is None or not len(s):
             p.set_status("Nothing to export yet: find or load suspects first.")
             return False
-        path = path or p.choose_file(True, f"Export decisions as {kind.upper()}",
+        path = path or self.choose_file(True, f"Export decisions as {kind.upper()}",
                                      f"review-{s.split}.{kind}", f"{kind.upper()} (*.{kind})")
         if not path:
             return False

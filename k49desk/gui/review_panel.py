@@ -7,14 +7,11 @@ saves every decision before the next card is shown; this panel only displays and
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QKeyEvent, QKeySequence, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -37,7 +34,6 @@ from k49desk.core.review import (
     ReviewSession,
     SessionCorrupt,
     now_iso,
-    read_flags_csv,
 )
 from k49desk.core.review_flags import typical_indices
 from k49desk.gui import refcount_guard
@@ -300,15 +296,7 @@ class ReviewPanel(QWidget):
         self._update_counter()
 
     def _update_counter(self) -> None:
-        s = self.session
-        if s is None or not len(s):
-            self.filter_bar.set_counter(None)
-            return
-        vis = s.visible()
-        i = int(np.searchsorted(vis, s.position))
-        shown = i < len(vis) and vis[i] == s.position
-        self.filter_bar.set_counter(s.stats(), f"card {i + 1} of {len(vis)}" if shown else
-                                    f"{len(vis)} shown")
+        self.filter_bar.show_counts(self.session)
 
     def decide(self, decision: str, final_label: int | None = None) -> bool:
         """Decide on the current card, save, push on the undo stack, open the next open card."""
@@ -405,12 +393,6 @@ class ReviewPanel(QWidget):
         self.set_status(f"{title}: {e}")
         QMessageBox.critical(self, title, str(e))
 
-    def choose_file(self, save: bool, title: str, name: str, filt: str) -> str:
-        start = str(Path(self.state.dataset.root) / name) if self.state.dataset else name
-        fn = QFileDialog.getSaveFileName if save else QFileDialog.getOpenFileName
-        path, _ = fn(self, title, start, filt)
-        return path
-
     def on_shown(self) -> None:
         self.setFocus(Qt.FocusReason.OtherFocusReason)
 
@@ -420,6 +402,3 @@ class ReviewPanel(QWidget):
         if self.session is not None:
             self.session.close()
         return True
-
-    def read_flags(self, path: str) -> object:
-        return read_flags_csv(path, self.split)
