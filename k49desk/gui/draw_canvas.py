@@ -70,6 +70,15 @@ def stroke_path(points: Sequence[tuple[float, float]], scale: float) -> QPainter
     return path
 
 
+def _mid(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
+    return (a[0] + b[0]) / 2, (a[1] + b[1]) / 2
+
+
+def _pen(color: QColor, width: float) -> QPen:
+    return QPen(color, max(width, 1.0), Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap,
+                Qt.PenJoinStyle.RoundJoin)
+
+
 def paint_strokes(painter: QPainter, strokes: Sequence[Stroke], side: float,
                   color: QColor) -> None:
     painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
@@ -83,9 +92,7 @@ def paint_strokes(painter: QPainter, strokes: Sequence[Stroke], side: float,
             painter.drawEllipse(QPointF(x * side, y * side), w / 2, w / 2)
             painter.setBrush(Qt.BrushStyle.NoBrush)
             continue
-        pen = QPen(color, w, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap,
-                   Qt.PenJoinStyle.RoundJoin)
-        painter.setPen(pen)
+        painter.setPen(_pen(color, w))
         painter.drawPath(stroke_path(s.points, side))
 
 
@@ -113,6 +120,7 @@ class DrawCanvas(QWidget):
         self._current: Stroke | None = None
         self._pen_px = float(DEFAULT_PEN)
         self._backing: QImage | None = None
+        self._live_tail: tuple[tuple[float, float], tuple[float, float]] | None = None
         self.setAttribute(Qt.WidgetAttribute.WA_AcceptTouchEvents, True)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -182,6 +190,7 @@ class DrawCanvas(QWidget):
         self._undo = list(self.strokes)
         self._redo = []
         self._current = None
+        self._live_tail = None
         self._rebuild()
 
     def all_strokes(self) -> list[Stroke]:
@@ -232,6 +241,7 @@ class DrawCanvas(QWidget):
         self.strokes.append(self._current)
         self._undo.append(self._current)
         self._current = None
+        self._live_tail = None
         # Redraw the finished stroke as one smooth path: live painting drew it piecewise.
         if self._backing is not None:
             self._redraw_backing()
@@ -239,30 +249,63 @@ class DrawCanvas(QWidget):
         self.stroke_finished.emit()
 
     def _paint_tail(self) -> None:
-        """Paint only the newest piece of the current stroke on the backing image."""
+        """Paint only what the newest point settled, and repaint only around it.
+
+        The smooth path is moveTo p0, quadTo(p_i, mid(p_i, p_i+1))..., lineTo(last). A new
+        point settles one quad piece for good: that goes onto the backing image. The straight
+        end piece to the pen still changes with the next point, so it is drawn as an overlay
+        in paintEvent (never baked in, so no corners are left behind) and ink reaches the pen.
+        """
         s = self._current
         if s is None:
             return
-        img = self._ensure_backing()
         side = float(self.paper_rect().width())
         pts = s.points
-        # The smooth path's last piece runs from the previous midpoint to the new point; the
-        # final lineTo is replaced by the next quadTo, so repaint the last three samples.
-        tail = pts[-3:] if len(pts) >= 3 else pts
-        if len(pts) >= 3:
-            a, b = pts[-3], pts[-2]
-            tail = [((a[0] + b[0]) / 2, (a[1] + b[1]) / 2), b, pts[-1]]
-        p = QPainter(img)
-        p.scale(img.devicePixelRatio(), img.devicePixelRatio())
-        paint_strokes(p, [Stroke(s.width, tail)], side, INK)
-        p.end()
+        n = len(pts)
+        touched: list[tuple[float, float]] = []
+        if n == 1:
+            self._bake([pts[0]], None, s.width, side)
+            touched = [pts[0]]
+        elif n >= 3:
+            i = n - 2
+            start = pts[0] if i == 1 else _mid(pts[i - 1], pts[i])
+            end = _mid(pts[i], pts[i + 1])
+            self._bake([start, end], pts[i], s.width, side)
+            touched = [start, pts[i], end]
+        old_tail = self._live_tail
+        self._live_tail = None
+        if n >= 2:
+            self._live_tail = (pts[0] if n == 2 else _mid(pts[-2], pts[-1]), pts[-1])
+        for t in (old_tail, self._live_tail):
+            if t is not None:
+                touched += list(t)
+        if not touched:
+            return
         r = self.paper_rect()
         w = s.width * side + 4
-        xs = [x * side for x, _ in tail]
-        ys = [y * side for _, y in tail]
+        xs = [x * side for x, _ in touched]
+        ys = [y * side for _, y in touched]
         dirty = QRectF(min(xs) - w, min(ys) - w, max(xs) - min(xs) + 2 * w,
                        max(ys) - min(ys) + 2 * w).toAlignedRect()
         self.update(dirty.translated(r.topLeft()))
+
+    def _bake(self, ends: list[tuple[float, float]], ctrl: tuple[float, float] | None,
+              width: float, side: float) -> None:
+        """Draw a dot (one point) or one quadratic piece onto the backing image."""
+        img = self._ensure_backing()
+        p = QPainter(img)
+        p.scale(img.devicePixelRatio(), img.devicePixelRatio())
+        if ctrl is None:
+            paint_strokes(p, [Stroke(width, ends)], side, INK)
+        else:
+            path = QPainterPath(QPointF(ends[0][0] * side, ends[0][1] * side))
+            path.quadTo(QPointF(ctrl[0] * side, ctrl[1] * side),
+                        QPointF(ends[1][0] * side, ends[1][1] * side))
+            p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+            p.setPen(_pen(INK, width * side))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawPath(path)
+        p.end()
 
     # --- painting --------------------------------------------------------------------------
     def _ensure_backing(self) -> QImage:
@@ -303,6 +346,14 @@ class DrawCanvas(QWidget):
         p.fillRect(event.rect(), self.palette().window())
         r = self.paper_rect()
         p.drawImage(r.topLeft(), self._ensure_backing())
+        if self._live_tail is not None and self._current is not None:
+            side = float(r.width())
+            (x0, y0), (x1, y1) = self._live_tail
+            p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+            p.setPen(_pen(INK, self._current.width * side))
+            p.drawLine(QPointF(r.x() + x0 * side, r.y() + y0 * side),
+                       QPointF(r.x() + x1 * side, r.y() + y1 * side))
+            p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         p.setPen(QPen(QColor(0, 0, 0, 40), 1.0))
         p.setBrush(Qt.BrushStyle.NoBrush)
         p.drawRect(r.adjusted(0, 0, -1, -1))

@@ -289,3 +289,26 @@ def test_shutdown_with_a_recognition_in_flight_leaves_no_thread_running(qtbot) -
         assert task.thread.isFinished()
     except RuntimeError:  # already deleted by deleteLater: finished too
         pass
+
+
+def test_ink_painted_while_drawing_matches_the_finished_smooth_stroke(qtbot) -> None:  # noqa: ANN001
+    c = DrawCanvas()
+    qtbot.addWidget(c)
+    c.resize(400, 400)
+    c.show()
+    qtbot.waitExposed(c)
+    circle = [(0.5 + 0.35 * math.cos(a / 5), 0.5 + 0.35 * math.sin(a / 5)) for a in range(40)]
+    draw(qtbot, c, circle, release=False)
+    live = c.grab().toImage().convertToFormat(c.grab().toImage().Format.Format_Grayscale8)
+    qtbot.mouseRelease(c, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                       to_widget(c, *circle[-1]))
+    done = c.grab().toImage().convertToFormat(live.format())
+
+    def arr(img) -> np.ndarray:  # noqa: ANN001
+        a = np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), img.bytesPerLine())
+        return a[:, :img.width()].astype(int)
+
+    diff = np.abs(arr(live) - arr(done))
+    # Only anti-aliasing differences: no corners left at the mouse samples, no gaps.
+    assert (diff > 64).sum() < 20
+    assert (arr(done) < 100).sum() > 3000  # there is a thick ring of ink
