@@ -288,11 +288,15 @@ class GalleryPanel(QWidget):
         self.model.set_flags(self.state.flags)
         has = self.model.has_flags
         self.flagged_check.setEnabled(has)
-        n = int(sum(int(self.model.flagged_mask(s).sum()) for s in self.model.shown_split_names()
-                    if self.model.flagged_mask(s) is not None))
-        self.flagged_check.setText(f"Flagged only ({n:,d})" if has else "Flagged only")
         if not has and self.flagged_check.isChecked():
             self.flagged_check.setChecked(False)
+        self._update_flag_count()
+
+    def _update_flag_count(self) -> None:
+        masks = [self.model.flagged_mask(s) for s in self.model.shown_split_names()]
+        n = sum(int(m.sum()) for m in masks if m is not None)
+        self.flagged_check.setText(f"Flagged only ({n:,d})" if self.model.has_flags
+                                   else "Flagged only")
 
     def _after_reset(self) -> None:
         n = self.model.rowCount()
@@ -345,6 +349,7 @@ class GalleryPanel(QWidget):
         self.current_changed.emit((sp.name, i))
 
     def _update_counts(self) -> None:
+        self._update_flag_count()
         ds = self.model.dataset
         counts = np.zeros(ds.n_classes if ds else N_CLASSES, np.int64)
         if ds is not None:
@@ -377,6 +382,8 @@ class GalleryPanel(QWidget):
 
     def _set_invert(self, on: bool) -> None:
         self.delegate.invert = on
+        self.detail.invert = on
+        self._show_current()
         self.view.viewport().update()
 
     def _relayout(self) -> None:

@@ -38,6 +38,7 @@ DECIDED_COLOR = QColor("#22c55e")  # green: a review decision exists
 SELECT_COLOR = QColor("#3b82f6")
 CAPTION_COLOR = QColor("#b45309")  # amber-700: readable on light and dark rows
 LABEL_H = 16
+TILE_EDGE = QColor("#d1d5db")
 CAPTION_H = 14
 
 
@@ -117,6 +118,10 @@ class ThumbDelegate(QStyledItemDelegate):
         buf = (255 - row) if self.invert else row
         img = QImage(buf, 28, 28, buf.strides[0], QImage.Format.Format_Grayscale8)
         painter.drawImage(target, img)  # SmoothPixmapTransform is off: nearest neighbour
+        if self.invert:  # white paper on a white view needs an edge
+            painter.setPen(TILE_EDGE)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(target.adjusted(0, 0, -1, -1))
         y += side
         issue, decision = m.flag_of(split, i) if m.has_flags else ("", "")
         if issue:

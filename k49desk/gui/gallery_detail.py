@@ -35,12 +35,13 @@ class DetailPane(QFrame):
         self.setMinimumWidth(BIG + 40)
         self.split: str | None = None
         self.index: int | None = None
+        self.invert = False  # follows the Gallery's "Ink on paper" display option
         self.label: int | None = None
         self.top5: list[tuple[int, float]] = []
         self.image = QLabel()
-        self.image.setFixedSize(BIG, BIG)
+        self.image.setFixedSize(BIG + 2, BIG + 2)  # + the 1 px border: the pixmap is never clipped
         self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.image.setStyleSheet("background:#111827; border-radius:4px;")
+        self.image.setStyleSheet("background:#111827; border:1px solid #9ca3af;")
         self.char = QLabel("")
         self.char.setFont(hiragana_font(36))
         self.char.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -114,7 +115,7 @@ class DetailPane(QFrame):
                   flag: str = "", decision: str = "", caption: str = "", demo: bool = False,
                   model: Any = None) -> None:
         self.split, self.index, self.label = split, int(index), cls.index
-        img, buf = qimage_from_row(np.asarray(image))
+        img, buf = qimage_from_row(np.asarray(image), self.invert)
         # FastTransformation = nearest neighbour: the pane shows the data, not a blurred guess.
         pm = QPixmap.fromImage(img.copy()).scaled(BIG, BIG, Qt.AspectRatioMode.KeepAspectRatio,
                                                   Qt.TransformationMode.FastTransformation)
