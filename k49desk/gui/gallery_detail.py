@@ -22,6 +22,8 @@ from k49desk.core.classes import ClassInfo
 from k49desk.gui.fonts import hiragana_font
 from k49desk.gui.gallery_delegate import qimage_from_row
 
+_EMPTY_STYLE = "background:#f3f4f6; color:#9ca3af; border:1px dashed #d1d5db;"
+_IMAGE_STYLE = "background:#111827; border:1px solid #9ca3af;"
 BIG = 224  # 8x: large enough to see strokes, an integer factor so every pixel is a square
 
 
@@ -41,7 +43,7 @@ class DetailPane(QFrame):
         self.image = QLabel()
         self.image.setFixedSize(BIG + 2, BIG + 2)  # + the 1 px border: the pixmap is never clipped
         self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.image.setStyleSheet("background:#111827; border:1px solid #9ca3af;")
+        self.image.setStyleSheet(_EMPTY_STYLE)
         self.char = QLabel("")
         self.char.setFont(hiragana_font(36))
         self.char.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -104,6 +106,8 @@ class DetailPane(QFrame):
         self.split = self.index = self.label = None
         self.top5 = []
         self.image.setPixmap(QPixmap())
+        self.image.setStyleSheet(_EMPTY_STYLE)
+        self.image.setText("No image selected")
         self.char.setText("")
         self.title.setText("Click a thumbnail to see it here")
         for lab in self.fields.values():
@@ -120,6 +124,7 @@ class DetailPane(QFrame):
         pm = QPixmap.fromImage(img.copy()).scaled(BIG, BIG, Qt.AspectRatioMode.KeepAspectRatio,
                                                   Qt.TransformationMode.FastTransformation)
         del buf
+        self.image.setStyleSheet(_IMAGE_STYLE)
         self.image.setPixmap(pm)
         self.char.setText(cls.char)
         self.title.setText(f"{split} #{index:,d}" + ("  (generated demo data)" if demo else ""))
