@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="generate demo data in the K49 format (no download needed)",
         description="Write generated images of the 49 classes, rendered from bundled fonts "
                     "with handwriting-like variation, in the official file format. "
-                    "1%% of the train labels are wrong on purpose; demo-truth.csv lists them.",
+                    "1% of the train labels are wrong on purpose; demo-truth.csv lists them.",
     )
     add_data_dir(p)
     size = p.add_mutually_exclusive_group()

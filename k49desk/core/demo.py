@@ -1,13 +1,14 @@
 """Demo data: K49-format folders of generated hiragana, so everything works without a download.
 
-Each character is rendered once per bundled font (Pillow, `resources/fonts/`) into a 64x64
-template, in a few stroke widths. Samples are then made in vectorized torch batches: a random
-affine (rotation, shear, aspect), a smooth random elastic displacement, re-framing like K49
-(the larger side of the ink box fills the 28 px frame, centred), blur and ink contrast, then
-an area downsample to 28x28 uint8, white on black. Exactly `noise_fraction` of the train
-labels are replaced by another class, and `demo-truth.csv` lists them so that the review mode
-can be checked against the truth.
-"""
+Each character is rendered once per bundled font (Pillow, `resources/fonts/`) into a 48x48
+template (ink box scaled to fill it), in five stroke widths, pre-blurred against aliasing.
+Samples are then drawn straight at 28x28 in vectorized torch batches: a random affine
+(rotation, shear, aspect), a smooth random elastic displacement, re-framing like K49 (the
+larger side of the ink box spans the frame, centred), sometimes a neighbour's stroke poking
+in at the top or bottom (K49 crops come from lines of text), blur and ink contrast; uint8,
+white on black, background exactly 0. Exactly round(noise_fraction * n_train) train labels
+are replaced by another class, and `demo-truth.csv` lists them so that the review mode can
+be checked against the truth. Same seed, same arrays (also across torch thread counts)."""
 
 from __future__ import annotations
 
