@@ -38,6 +38,7 @@ DECIDED_COLOR = QColor("#22c55e")  # green: a review decision exists
 SELECT_COLOR = QColor("#3b82f6")
 CAPTION_COLOR = QColor("#b45309")  # amber-700: readable on light and dark rows
 LABEL_H = 16
+MAX_CAPTION_W = 150
 TILE_EDGE = QColor("#d1d5db")
 CAPTION_H = 14
 
@@ -68,6 +69,7 @@ class ThumbDelegate(QStyledItemDelegate):
         self._caption_font = hiragana_font(8)
         self._caption_font.setWeight(QFont.Weight.DemiBold)
         self._text_cache: dict[tuple[str, str, int], QPixmap] = {}
+        self._caption_w: tuple[object, int] = (None, 0)
 
     def text_height(self) -> int:
         return LABEL_H if self.show_labels else 0
@@ -75,10 +77,21 @@ class ThumbDelegate(QStyledItemDelegate):
     def caption_height(self) -> int:
         return CAPTION_H if self._model.captions else 0
 
+    def caption_width(self) -> int:
+        """Width the longest caption needs ("pred ね / true お"), capped at MAX_CAPTION_W."""
+        caps = self._model.captions
+        if not caps:
+            return 0
+        if self._caption_w[0] is not caps:
+            fm = QFontMetrics(self._caption_font)
+            texts = set(list(caps.values())[:500])  # captions repeat; a sample is enough
+            need = max((fm.horizontalAdvance(s) for s in texts), default=0) + 6
+            self._caption_w = (caps, min(need, MAX_CAPTION_W))
+        return self._caption_w[1]
+
     def cell_size(self) -> QSize:
         side = self.thumb + 2 * PAD
-        # Captions ("pred ね") need room for about six characters.
-        width = max(side, 40, 64 if self._model.captions else 0)
+        width = max(side, 40, self.caption_width())
         return QSize(width, side + self.text_height() + self.caption_height())
 
     def sizeHint(self, option: QStyleOptionViewItem,  # noqa: N802
@@ -142,6 +155,9 @@ class ThumbDelegate(QStyledItemDelegate):
         if m.captions:
             caption = m.caption_of(split, i)
             if caption:
+                if r.width() < MAX_CAPTION_W:  # longer than the cell: elide, never overlap
+                    fm = QFontMetrics(self._caption_font)
+                    caption = fm.elidedText(caption, Qt.TextElideMode.ElideRight, r.width() - 4)
                 pm = self._text_pixmap(caption, "caption", CAPTION_COLOR)
                 w = int(pm.width() / pm.devicePixelRatio())
                 painter.drawPixmap(r.x() + (r.width() - w) // 2, y, pm)

@@ -416,3 +416,16 @@ def test_flag_marker_is_painted_amber_then_green_once_decided(panel) -> None:  #
     assert corner_color(1) == FLAG_COLOR.name()
     assert corner_color(2) == DECIDED_COLOR.name()
     assert corner_color(0) not in (FLAG_COLOR.name(), DECIDED_COLOR.name())
+
+
+def test_long_captions_widen_the_cells_instead_of_overlapping(panel) -> None:  # noqa: ANN001
+    from PySide6.QtGui import QFontMetrics
+
+    narrow = panel.view.gridSize().width()
+    text = "pred ね / true お"
+    panel.apply_request(GalleryRequest(split="test", indices=np.arange(10),
+                                       captions={i: text for i in range(10)}, title="errors"))
+    need = QFontMetrics(panel.delegate._caption_font).horizontalAdvance(text)
+    assert panel.view.gridSize().width() >= need > narrow - 8
+    panel.clear_request()
+    assert panel.view.gridSize().width() == narrow
