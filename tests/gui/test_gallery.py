@@ -133,6 +133,12 @@ def test_flagged_only_shows_flagged_images_and_marks_them(panel, ds) -> None:  #
     assert panel.model.data(panel.model.index(41), FlagRole) is None
     panel.set_flagged_only(True)
     np.testing.assert_array_equal(panel.current_indices(), [3, 40, 100])
+    assert panel.flagged_check.text() == "Flagged only (3)"
+    panel.set_split("both")  # train flags, then test flags
+    np.testing.assert_array_equal(panel.current_indices(), [3, 40, 100, 2])
+    np.testing.assert_array_equal(panel.model.split_codes(), [0, 0, 0, 1])
+    assert panel.flagged_check.text() == "Flagged only (4)"
+    panel.set_split("train")
     panel.set_class_filter([int(labels[40])])
     np.testing.assert_array_equal(
         panel.current_indices(), [i for i in (3, 40, 100) if labels[i] == labels[40]])
