@@ -15,7 +15,10 @@ from __future__ import annotations
 import csv
 import io
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
@@ -31,6 +34,7 @@ from k49desk.core.classes import (
     OFFICIAL_TRAIN_COUNTS,
 )
 from k49desk.core.dataset import (
+    CLASSMAP_FILE,
     DEMO_TRUTH_FILE,
     OFFICIAL_FILES,
     images_file,
@@ -145,7 +149,8 @@ def _templates() -> tuple[torch.Tensor, np.ndarray, np.ndarray, np.ndarray, tupl
         variants.append(v)
     # (F*49, V, T, T) -> flat index ((f*49 + c) * V + v)
     sharp = torch.stack(variants, 1).reshape(-1, 1, TEMPLATE, TEMPLATE)
-    tpl = _gauss_blur(sharp, _ANTIALIAS_SIGMA).contiguous()
+    k = torch.from_numpy(_blur_matrices(np.array([_ANTIALIAS_SIGMA]), TEMPLATE)[0])
+    tpl = (k @ sharp @ k.T).contiguous()
     arr = sharp[:, 0].numpy()
     ink_np = arr > 0.5
     ink_np[~ink_np.any((1, 2)), TEMPLATE // 2, TEMPLATE // 2] = True  # never happens; be safe
@@ -162,25 +167,6 @@ def _templates() -> tuple[torch.Tensor, np.ndarray, np.ndarray, np.ndarray, tupl
     return tpl, hulls, width, weights / weights.sum(), stems
 
 
-@lru_cache(maxsize=8)
-def _blur_kernel(sigma: float) -> torch.Tensor:
-    r = max(1, int(np.ceil(2.5 * sigma)))
-    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
-    return torch.from_numpy((k / k.sum()).astype(np.float32))
-
-
-def _gauss_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable gaussian blur of (B, H, W) as shifted sums: for these tiny kernels and
-    images this is several times faster than conv2d on CPU."""
-    k = _blur_kernel(sigma)
-    r = (len(k) - 1) // 2
-    h, w = x.shape[-2:]
-    p = F.pad(x, (r, r))
-    x = sum(float(k[i]) * p[..., :, i:i + w] for i in range(2 * r + 1))
-    p = F.pad(x, (0, 0, r, r))
-    return sum(float(k[i]) * p[..., i:i + h, :] for i in range(2 * r + 1))
-
-
 @lru_cache(maxsize=2)
 def _grid_basis(n: int, k: int = 4) -> torch.Tensor:
     """(n*n, 3 + k*k): for each output pixel, its (x, y, 1) in grid_sample's [-1, 1] coords
@@ -195,13 +181,14 @@ def _grid_basis(n: int, k: int = 4) -> torch.Tensor:
     return torch.cat([xx.reshape(-1, 1), yy.reshape(-1, 1), torch.ones(n * n, 1), smooth], 1)
 
 
-def _blur_matrices(sigma: np.ndarray) -> np.ndarray:
-    """(n, 28, 28) float32 gaussian band matrices (identity where sigma=0), normalised by the
-    untruncated kernel sum, i.e. zero padding at the border."""
+def _blur_matrices(sigma: np.ndarray, size: int = OUT) -> np.ndarray:
+    """(n, size, size) float32 gaussian band matrices K (identity where sigma=0), normalised by
+    the untruncated kernel sum (zero padding at the border): K @ img @ K^T blurs img. For
+    small images two batched matmuls beat per-sample convolutions by far."""
     s = np.maximum(sigma, 1e-3).astype(np.float32)[:, None]
-    taps = np.exp(-0.5 * (np.arange(OUT, dtype=np.float32)[None, :] / s) ** 2)  # (n, 28)
+    taps = np.exp(-0.5 * (np.arange(size, dtype=np.float32)[None, :] / s) ** 2)  # (n, size)
     taps /= 2.0 * taps.sum(1, keepdims=True) - taps[:, :1]
-    d = np.abs(np.arange(OUT)[:, None] - np.arange(OUT)[None, :])
+    d = np.abs(np.arange(size)[:, None] - np.arange(size)[None, :])
     return np.ascontiguousarray(taps[:, d])  # fancy indexing may return a transposed layout
 
 
@@ -286,8 +273,7 @@ def make_samples(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         fj = np.stack([frag_dx, frag_side * frag_gap], 1)
         piece = _draw(tpl, hulls, fidx, a[frag], frag_ext, fj, field[frag])
         img[torch.from_numpy(frag)] = torch.maximum(img[torch.from_numpy(frag)], piece)
-    # pen/scan blur with a per-sample sigma: K @ img @ K^T, K a (28, 28) gaussian band matrix
-    # (two batched matmuls beat per-sample convolutions by far)
+    # pen/scan blur with a per-sample sigma
     k = torch.from_numpy(_blur_matrices(blur))
     img = torch.bmm(torch.bmm(k, img), k.transpose(1, 2))
     # ink contrast: min(img * gain, 1) * peak, in 0..255; img >= 0 already
@@ -316,6 +302,16 @@ def _truth_csv(split: str, given: np.ndarray, true: np.ndarray) -> str:
     return buf.getvalue()
 
 
+def _noisy_labels(true: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """A copy of `true` with exactly round(fraction * n) labels, chosen uniformly, changed to a
+    uniformly random *other* class."""
+    given = true.copy()
+    n_wrong = int(round(fraction * len(given)))
+    wrong = rng.choice(len(given), size=n_wrong, replace=False)
+    given[wrong] = (true[wrong].astype(np.int64) + rng.integers(1, N_CLASSES, n_wrong)) % N_CLASSES
+    return given
+
+
 def generate_demo(root: str | os.PathLike[str], *, per_class: int | None = 200, full: bool = False,
                   seed: int = 0, noise_fraction: float = 0.01, progress: Progress | None = None,
                   should_stop: Callable[[], bool] | None = None) -> Path:
@@ -324,7 +320,8 @@ def generate_demo(root: str | os.PathLike[str], *, per_class: int | None = 200, 
     `full`: the official class counts (train 232,365 / test 38,547). Otherwise `per_class`
     train and max(1, per_class // 6) test images per class. round(noise_fraction * n_train)
     train labels are wrong on purpose, listed in demo-truth.csv. Same seed, same arrays.
-    Raises Cancelled (writing nothing) when should_stop() turns true while generating.
+    Files are staged in a hidden subfolder and moved in at the end, so a cancel (Cancelled)
+    or an error leaves the folder as it was. Refuses folders holding non-demo K49 files.
     """
     root = Path(root)
     if not 0.0 <= noise_fraction < 1.0:
@@ -334,58 +331,69 @@ def generate_demo(root: str | os.PathLike[str], *, per_class: int | None = 200, 
         raise DataError(f"{root}: exists and is not a folder")
     # never overwrite real K49 files with generated ones
     if root.is_dir() and not (root / DEMO_TRUTH_FILE).exists():
-        real = [f for f in OFFICIAL_FILES if f != "k49_classmap.csv" and (root / f).exists()]
+        real = [f for f in OFFICIAL_FILES if f != CLASSMAP_FILE and (root / f).exists()]
         if real:
             raise DataError(f"{root}: holds {real[0]}, which is not demo data; choose an empty "
                             "folder for demo data")
     try:
         root.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=".k49desk-demo-", dir=root))
     except OSError as e:
-        raise DataError(f"{root}: cannot create the folder ({e.strerror or e})") from e
+        raise DataError(f"{root}: cannot write there ({e.strerror or e})") from e
+    try:
+        _generate_into(stage, counts, seed, noise_fraction, progress, should_stop)
+        # the truth file goes first: a folder left half-moved by a crash still says "demo"
+        for name in (DEMO_TRUTH_FILE, *OFFICIAL_FILES):
+            os.replace(stage / name, root / name)
+    except OSError as e:
+        raise DataError(f"{root}: cannot write the demo files ({e.strerror or e})") from e
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    if progress is not None:
+        progress(1.0, "Demo data written")
+    return root
 
+
+def _generate_into(stage: Path, counts: dict[str, np.ndarray], seed: int, noise_fraction: float,
+                   progress: Progress | None, should_stop: Callable[[], bool] | None) -> None:
     ss = np.random.SeedSequence(seed)
     s_order, s_noise, s_train, s_test = ss.spawn(4)
     total = int(sum(c.sum() for c in counts.values()))
     done = 0
     _templates()  # build before the first progress tick so the bar moves steadily afterwards
-    arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     order_rng = np.random.default_rng(s_order)
-    for split, s_img in (("train", s_train), ("test", s_test)):
-        true = np.repeat(np.arange(N_CLASSES, dtype=np.uint8), counts[split])
-        true = true[order_rng.permutation(len(true))]
-        images = np.empty((len(true), OUT, OUT), np.uint8)
-        rng = np.random.default_rng(s_img)
-        for start in range(0, len(true), BATCH):
-            if should_stop is not None and should_stop():
-                raise Cancelled(f"{root}: demo data generation stopped; nothing was written")
-            stop = min(start + BATCH, len(true))
-            images[start:stop] = make_samples(true[start:stop], rng)
-            done += stop - start
-            if progress is not None:
-                progress(done / total * 0.9,
-                         f"Generating {split} images ({stop:,d}/{len(true):,d})")
-        arrays[split] = (images, true)
-
-    train_true = arrays["train"][1]
-    given = train_true.copy()
-    n_wrong = int(round(noise_fraction * len(given)))
-    nrng = np.random.default_rng(s_noise)
-    wrong = nrng.choice(len(given), size=n_wrong, replace=False)
-    # a uniformly random *other* class
-    given[wrong] = (train_true[wrong].astype(np.int64)
-                    + nrng.integers(1, N_CLASSES, n_wrong)) % N_CLASSES
-    if should_stop is not None and should_stop():
-        raise Cancelled(f"{root}: demo data generation stopped; nothing was written")
-    # the truth file goes first: a folder left half-written by a crash still says "demo"
-    atomic_write_text(root / DEMO_TRUTH_FILE, _truth_csv("train", given, train_true),
-                      error=DataError)
-    if progress is not None:
-        progress(0.92, f"Writing {images_file('train')}")
-    write_split(root, "train", arrays["train"][0], given)
-    if progress is not None:
-        progress(0.98, f"Writing {images_file('test')}")
-    write_split(root, "test", *arrays["test"])
-    write_classmap(root)
-    if progress is not None:
-        progress(1.0, "Demo data written")
-    return root
+    writer = ThreadPoolExecutor(max_workers=1)
+    pending = None
+    try:
+        for split, s_img in (("train", s_train), ("test", s_test)):
+            true = np.repeat(np.arange(N_CLASSES, dtype=np.uint8), counts[split])
+            true = true[order_rng.permutation(len(true))]
+            images = np.empty((len(true), OUT, OUT), np.uint8)
+            rng = np.random.default_rng(s_img)
+            for start in range(0, len(true), BATCH):
+                if should_stop is not None and should_stop():
+                    raise Cancelled(f"{stage.parent}: demo data generation stopped; "
+                                    "the folder was left as it was")
+                stop = min(start + BATCH, len(true))
+                images[start:stop] = make_samples(true[start:stop], rng)
+                done += stop - start
+                if progress is not None:
+                    progress(done / total * 0.9,
+                             f"Generating {split} images ({stop:,d}/{len(true):,d})")
+            if split == "train":
+                given = _noisy_labels(true, noise_fraction, np.random.default_rng(s_noise))
+                atomic_write_text(stage / DEMO_TRUTH_FILE, _truth_csv("train", given, true),
+                                  error=DataError)
+                # compress the big train file on another core while the test split is drawn
+                # (zlib and torch both release the GIL)
+                pending = writer.submit(write_split, stage, "train", images, given)
+            else:
+                if progress is not None:
+                    progress(0.9, f"Writing {images_file('train')} and {images_file('test')}")
+                write_split(stage, "test", images, true)
+                write_classmap(stage)
+        assert pending is not None
+        pending.result()
+    finally:
+        # on cancel or error too: the train writer must finish before the stage is removed
+        writer.shutdown(wait=True)

@@ -123,15 +123,29 @@ def test_generated_framing_statistics_are_close_to_real_k49(demo_dir: Path, firs
     assert abs(gen["cx"].mean() - real["cx"].mean()) < 1.0
 
 
-def test_cancel_raises_and_writes_no_files(tmp_path: Path) -> None:
+def test_cancel_raises_and_leaves_an_empty_folder_empty(tmp_path: Path) -> None:
     calls: list[float] = []
     out = tmp_path / "cancelled"
     with pytest.raises(Cancelled):
         generate_demo(out, per_class=100, progress=lambda f, m: calls.append(f),
                       should_stop=lambda: len(calls) >= 1)
-    assert not any(p.name in OFFICIAL_FILES or p.name == DEMO_TRUTH_FILE
-                   for p in out.iterdir())
+    assert list(out.iterdir()) == []  # not even the hidden staging folder
     assert calls and calls[0] < 1.0
+
+
+def test_cancelled_regeneration_keeps_the_previous_demo_data_intact(tmp_path: Path) -> None:
+    d = generate_demo(tmp_path / "keep", per_class=3, seed=0)
+    before = {p.name: p.read_bytes() for p in d.iterdir() if p.is_file()}
+    messages: list[str] = []
+    # 2,940 train images = 2 batches: stop right after them, while the train file is being
+    # written in the background
+    with pytest.raises(Cancelled):
+        generate_demo(d, per_class=60, seed=1, progress=lambda f, m: messages.append(m),
+                      should_stop=lambda: len(messages) >= 2)
+    assert messages[-1].startswith("Generating train images (2,940/2,940)")
+    after = {p.name: p.read_bytes() for p in d.iterdir()}
+    assert after == before
+    assert open_dataset(d, use_cache=False).split("train").images.shape[0] == 49 * 3
 
 
 def test_progress_reaches_one_and_never_goes_back(tmp_path: Path) -> None:
