@@ -242,11 +242,12 @@ class DrawCanvas(QWidget):
         self._undo.append(self._current)
         self._current = None
         self._live_tail = None
+        # Recognition first (it reads the strokes, not the screen), then the repaint.
+        self.stroke_finished.emit()
         # Redraw the finished stroke as one smooth path: live painting drew it piecewise.
         if self._backing is not None:
             self._redraw_backing()
             self.update()
-        self.stroke_finished.emit()
 
     def _paint_tail(self) -> None:
         """Paint only what the newest point settled, and repaint only around it.

@@ -1,18 +1,18 @@
 """Draw tab: a canvas, live top-5 recognition, and the 28x28 image the model is given.
 
-Recognition runs on a worker thread (`run_task`), latest-request-wins: while one inference
-is running, further requests collapse into one that starts when it ends. Preprocessing plus
-one forward pass is a few ms, but on a shared 2-core machine a single call can take tens of
-ms, and the pen must never wait for it (see benchmarks/bench_draw.py for the figures).
+Recognition runs on the panel's own worker thread (`Recogniser`), latest request wins: while
+one inference runs, further requests collapse into one that starts when it ends.
+Preprocessing plus one forward pass is a few ms, but on a shared 2-core machine a single call
+can take tens of ms, and the pen must never wait for it (benchmarks/bench_draw.py).
 """
 
 from __future__ import annotations
 
-import time
+import atexit
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QEventLoop, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QRectF, QSize, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QColor, QImage, QKeySequence, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -40,7 +40,6 @@ from k49desk.gui.draw_canvas import (
 )
 from k49desk.gui.fonts import hiragana_font
 from k49desk.gui.state import AppState, GalleryRequest
-from k49desk.gui.worker import BackgroundTask, run_task
 
 LIVE_INTERVAL_MS = 80  # live updates while drawing: at most ~12 per second
 TOP_K = 5
@@ -50,6 +49,15 @@ MUTED_BAR = QColor("#94a3b8")
 WARN = "#b45309"
 
 refcount_guard.install()  # PySide6 6.12 leaks None references on void calls: see the module
+
+_THREADS: set[QThread] = set()  # recogniser threads still running
+
+
+@atexit.register
+def _stop_threads() -> None:
+    for t in list(_THREADS):
+        t.quit()
+        t.wait(2000)
 
 
 def recognise(canvas_img: np.ndarray, model: Any) -> tuple[np.ndarray, list[tuple[int, float]]]:
@@ -180,8 +188,30 @@ class CandidateButton(QAbstractButton):
         p.end()
 
 
+class Recogniser(QObject):
+    """Lives on the panel's own long-lived QThread and runs `recognise` for each request.
+
+    One thread for the panel's lifetime instead of `run_task` per request: measured under
+    load, starting a thread per stroke cost ~4 ms plus torch's per-thread set-up inside
+    the ~12 ms compute, and stroke end -> top-5 went over the 30 ms budget.
+    """
+
+    finished = Signal(int, object)  # seq, (img28, top-k)
+    failed = Signal(int, object)  # seq, exception
+
+    @Slot(int, object, object)
+    def run(self, seq: int, img: np.ndarray, model: Any) -> None:
+        try:
+            result = recognise(img, model)
+        except Exception as e:  # noqa: BLE001  (shown in the panel, never lost)
+            self.failed.emit(seq, e)
+        else:
+            self.finished.emit(seq, result)
+
+
 class DrawPanel(QWidget):
     predictions_updated = Signal()  # the top-5 and the 28x28 view show a new result
+    _request = Signal(int, object, object)  # seq, canvas image, model -> Recogniser.run
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -189,7 +219,7 @@ class DrawPanel(QWidget):
         self.use_worker = True  # False: compute on the GUI thread (benchmarks compare both)
         self.last_image28 = np.zeros((28, 28), np.uint8)
         self.last_topk: list[tuple[int, float]] = []
-        self._task: BackgroundTask | None = None
+        self._busy = False  # a request is on the recogniser's thread
         self._pending = False
         self._seq = 0  # bumped on every request
         self._valid_from = 0  # results of older requests are dropped (e.g. after a clear)
@@ -197,6 +227,21 @@ class DrawPanel(QWidget):
         self._live_timer.setSingleShot(True)
         self._live_timer.setInterval(LIVE_INTERVAL_MS)
         self._live_timer.timeout.connect(self.request_recognition)
+        # No Qt parent: a running QThread deleted with its parent aborts the process. Kept in
+        # _THREADS until it has finished; stopped by shutdown(), the panel's destruction, or
+        # at interpreter exit, whichever comes first.
+        self._thread = QThread()
+        _THREADS.add(self._thread)
+        self.destroyed.connect(self._thread.quit)
+        self._recogniser = Recogniser()
+        self._recogniser.moveToThread(self._thread)
+        self._request.connect(self._recogniser.run)  # queued: runs on the thread
+        self._recogniser.finished.connect(self._on_finished)
+        self._recogniser.failed.connect(self._on_recognise_failed)
+        self._thread.finished.connect(self._recogniser.deleteLater)
+        thread = self._thread
+        self._thread.finished.connect(lambda: _THREADS.discard(thread))
+        self._thread.start()
         self._build_ui()
         self._connect()
         self._on_model_changed(state.model)
@@ -339,10 +384,15 @@ class DrawPanel(QWidget):
             self._valid_from = self._seq
             self._show(np.zeros((28, 28), np.uint8), [])
             return
-        if self._task is not None and self._task.running:
+        if self._busy:
             self._pending = True
             return
         self._start()
+
+    @property
+    def busy(self) -> bool:
+        """True while a recognition is running or waiting to run."""
+        return self._busy or self._pending
 
     def _start(self) -> None:
         self._pending = False
@@ -352,15 +402,22 @@ class DrawPanel(QWidget):
         if not self.use_worker:
             self._on_result(seq, recognise(img, model))
             return
-        task = run_task(lambda _progress, _stop: recognise(img, model),
-                        on_finished=lambda r: self._on_result(seq, r),
-                        on_failed=self._on_failed, parent=self)
-        task.done.connect(self._on_task_done)
-        self._task = task
+        if not self._thread.isRunning():  # shut down: nobody would answer
+            return
+        self._busy = True
+        self._request.emit(seq, img, model)
 
-    def _on_task_done(self) -> None:
-        self._task = None
-        if self._pending:
+    def _on_finished(self, seq: int, result: tuple[np.ndarray, list[tuple[int, float]]]) -> None:
+        self._on_result(seq, result)
+        self._next()
+
+    def _on_recognise_failed(self, seq: int, e: BaseException) -> None:
+        self._on_failed(e)
+        self._next()
+
+    def _next(self) -> None:
+        self._busy = False
+        if self._pending and self._thread.isRunning():
             self._start()
 
     def _on_result(self, seq: int, result: tuple[np.ndarray, list[tuple[int, float]]]) -> None:
@@ -446,18 +503,8 @@ class DrawPanel(QWidget):
     def shutdown(self) -> bool:
         self._live_timer.stop()
         self._pending = False
-        task = self._task
-        if task is None:
-            return True
-        task.cancel()
-        # Not task.cancel_and_wait(): the worker's done -> thread.quit connection is queued to
-        # this (GUI) thread, so blocking in QThread.wait() here always runs into its timeout.
-        # Pump events until the task reports done (one inference: milliseconds), then wait.
-        deadline = time.monotonic() + 5.0
-        while self._task is task and time.monotonic() < deadline:
-            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
-        try:
-            task.thread.wait(2000)
-        except RuntimeError:  # the QThread was already deleted: it has finished
-            pass
+        # quit() is thread-safe and ends the thread's event loop after the running request.
+        self._thread.quit()
+        self._thread.wait(5000)
+        self._busy = False  # an answer still queued to this thread is no longer awaited
         return True

@@ -64,7 +64,7 @@ def draw(qtbot, canvas: DrawCanvas, pts: Pts, release: bool = True) -> None:  # 
 def draw_and_wait(qtbot, panel: DrawPanel, pts: Pts) -> None:  # noqa: ANN001
     with qtbot.waitSignal(panel.predictions_updated, timeout=10000):
         draw(qtbot, panel.canvas, pts)
-    qtbot.waitUntil(lambda: panel._task is None, timeout=10000)  # the last request is shown
+    qtbot.waitUntil(lambda: not panel.busy, timeout=10000)  # the last request is shown
 
 
 def test_drawing_shows_five_candidates_and_the_model_input(qtbot, panel: DrawPanel) -> None:  # noqa: ANN001
@@ -114,11 +114,11 @@ def test_undo_redo_and_clear_by_keyboard_and_buttons(qtbot, panel: DrawPanel) ->
     ctrl = Qt.KeyboardModifier.ControlModifier
     qtbot.keyClick(c, Qt.Key.Key_Z, ctrl)
     assert len(c.strokes) == 1 and c.can_redo()
-    qtbot.waitUntil(lambda: panel._task is None)
+    qtbot.waitUntil(lambda: not panel.busy)
     assert not np.array_equal(two, panel.last_image28)
     qtbot.keyClick(c, Qt.Key.Key_Z, ctrl | Qt.KeyboardModifier.ShiftModifier)
     assert len(c.strokes) == 2 and not c.can_redo()
-    qtbot.waitUntil(lambda: panel._task is None)
+    qtbot.waitUntil(lambda: not panel.busy)
     assert np.array_equal(two, panel.last_image28)  # redo gives back exactly the same input
     qtbot.keyClick(c, Qt.Key.Key_Escape)
     assert c.is_empty() and not panel.last_image28.any() and panel.last_topk == []
@@ -134,7 +134,7 @@ def test_undo_redo_and_clear_by_keyboard_and_buttons(qtbot, panel: DrawPanel) ->
 def test_a_result_that_arrives_after_clear_is_not_shown(qtbot, panel: DrawPanel) -> None:  # noqa: ANN001
     draw(qtbot, panel.canvas, LOOP)  # starts an inference on the worker
     panel.canvas.clear()
-    qtbot.waitUntil(lambda: panel._task is None, timeout=10000)
+    qtbot.waitUntil(lambda: not panel.busy, timeout=10000)
     assert not panel.last_image28.any() and panel.last_topk == []
 
 
@@ -154,7 +154,7 @@ def test_without_a_model_drawing_works_and_a_message_explains(qtbot) -> None:  #
     qtbot.addWidget(p)
     p.show()
     draw(qtbot, p.canvas, BAR)
-    qtbot.waitUntil(lambda: p.last_image28.any() and p._task is None, timeout=10000)
+    qtbot.waitUntil(lambda: p.last_image28.any() and not p.busy, timeout=10000)
     assert p.results.currentWidget() is p.message
     assert "No model" in p.message.text()
     assert p.card_label.text() == "Model: none" and p.card_warning.isHidden()
@@ -246,7 +246,7 @@ def test_draw_class_traces_a_font_character_into_pen_strokes(qtbot, panel: DrawP
 
     panel.draw_class(0)  # あ
     assert 2 <= len(panel.canvas.strokes) <= 8 and panel.canvas.can_undo()
-    qtbot.waitUntil(lambda: panel._task is None and len(panel.last_topk) == 5, timeout=10000)
+    qtbot.waitUntil(lambda: not panel.busy and len(panel.last_topk) == 5, timeout=10000)
     glyph = preprocess(render_char("あ", 140, 0))
     # The traced, pen-drawn version looks like the glyph once both are preprocessed.
     assert np.corrcoef(glyph.ravel(), panel.last_image28.ravel())[0, 1] > 0.6
@@ -280,15 +280,12 @@ def test_shutdown_with_a_recognition_in_flight_leaves_no_thread_running(qtbot) -
     state.set_model(tiny_model(), None)
     p = DrawPanel(state)
     qtbot.addWidget(p)
-    draw(qtbot, p.canvas, LOOP)  # the stroke end starts a worker
-    task = p._task
-    assert task is not None
+    draw(qtbot, p.canvas, LOOP)  # the stroke end sends a request to the recogniser thread
+    assert p.busy
     assert p.shutdown() is True
-    assert p._task is None
-    try:
-        assert task.thread.isFinished()
-    except RuntimeError:  # already deleted by deleteLater: finished too
-        pass
+    assert p._thread.isFinished()
+    p.request_recognition()  # after shutdown: nothing is queued to a dead thread
+    assert not p.busy
 
 
 def test_ink_painted_while_drawing_matches_the_finished_smooth_stroke(qtbot) -> None:  # noqa: ANN001
