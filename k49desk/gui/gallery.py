@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMenu,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -77,6 +78,7 @@ class GalleryPanel(QWidget):
                                        "border-radius:4px;}")
         self.request_title = QLabel()
         self.request_title.setStyleSheet("font-weight:600; color:#1e3a8a;")
+        self.request_title.setWordWrap(True)
         self.clear_button = QPushButton("Clear")
         self.clear_button.setToolTip("Back to the whole split")
         rl = QHBoxLayout(self.request_bar)
@@ -87,9 +89,11 @@ class GalleryPanel(QWidget):
 
         self.count_label = QLabel()
         self.count_label.setStyleSheet("color:#4b5563;")
+        self.count_label.setWordWrap(True)
         self.empty_label = QLabel()
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_label.setStyleSheet("color:#6b7280; font-size:14px;")
+        self.empty_label.setWordWrap(True)
         self.empty_label.hide()
 
         center = QWidget()
@@ -100,15 +104,22 @@ class GalleryPanel(QWidget):
         cl.addWidget(self.view, 1)
         cl.addWidget(self.empty_label, 1)
 
-        self.filter.setMinimumWidth(210)
+        self.filter.setMinimumWidth(200)
+        self.view.setMinimumSize(150, 120)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.filter)
         self.splitter.addWidget(center)
-        self.splitter.addWidget(self.detail)
+        # Scrollable so the pane never sets the window's minimum height (small screens).
+        self.detail_scroll = QScrollArea()
+        self.detail_scroll.setWidget(self.detail)
+        self.detail_scroll.setWidgetResizable(True)
+        self.detail_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.detail_scroll.setMinimumWidth(180)
+        self.splitter.addWidget(self.detail_scroll)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setStretchFactor(2, 0)
-        self.splitter.setSizes([250, 850, 300])
+        self.splitter.setSizes([250, 850, 290])
         self.splitter.setChildrenCollapsible(False)
 
         lay = QVBoxLayout(self)

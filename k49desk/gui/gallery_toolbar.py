@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QSizePolicy,
     QSlider,
     QToolButton,
     QWidget,
@@ -53,6 +54,9 @@ class GalleryToolbar(QWidget):
         self.jump_edit.setToolTip("Ctrl+G")
         self.jump_edit.setClearButtonEnabled(True)
         self.jump_edit.setMaximumWidth(230)
+        # The toolbar may clip on a narrow window rather than force the window wider.
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.jump_edit.setMinimumWidth(90)
         bar = QHBoxLayout(self)
         bar.setContentsMargins(0, 0, 0, 0)
         for w in (QLabel("Split:"), self.split_combo, self.order_combo, self.shuffle_button,

@@ -78,7 +78,7 @@ class StatsPanel(QWidget):
         self.value_axis = _ValueAxis("left")
         self.value_axis.enableAutoSIPrefix(False)
         self.plot = pg.PlotWidget(axisItems={"left": self.value_axis})
-        self.plot.setMinimumHeight(260)
+        self.plot.setMinimumHeight(140)
         pi = self.plot.getPlotItem()
         pi.showGrid(x=False, y=True, alpha=0.25)
         pi.setMenuEnabled(False)
@@ -115,6 +115,7 @@ class StatsPanel(QWidget):
         self.chart_note = QLabel("Shaded: under-represented (below half the largest class). "
                                  "Hover a bar for exact values.")
         self.chart_note.setStyleSheet("color:#6b7280;")
+        self.chart_note.setWordWrap(True)
         # The legend lives outside the plot: inside, it hid the last bars.
         for name, color in (("train", TRAIN_COLOR), ("test", TEST_COLOR)):
             key = QLabel(f'<span style="color:{color.name()}; font-size:15px;">■</span> {name}')
