@@ -16,6 +16,7 @@ from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QColor, QMouseEvent, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QGroupBox,
@@ -38,7 +39,7 @@ from k49desk.gui import refcount_guard
 from k49desk.gui.fonts import hiragana_font
 from k49desk.gui.gallery import DEMO_STYLE, DEMO_TEXT
 from k49desk.gui.state import AppState, GalleryRequest
-from k49desk.gui.stats_sheet import pick_samples, render_sheet
+from k49desk.gui.stats_sheet import class_means, pick_samples, render_sheet
 
 # PySide6 6.12.0 leaks references to None/True/False; painting would abort the app.
 refcount_guard.install()
@@ -158,6 +159,12 @@ class StatsPanel(QWidget):
         self.n_spin.setValue(12)
         self.n_spin.setSuffix(" per class")
         self.n_spin.valueChanged.connect(lambda _v: self.resample(keep_seed=True))
+        self.mean_check = QCheckBox("Mean image")
+        self.mean_check.setChecked(True)
+        self.mean_check.setToolTip("Average of 300 random images of each class")
+        self.mean_check.toggled.connect(lambda _on: self.resample(keep_seed=True))
+        self._means: dict[int, np.ndarray] = {}
+        self._means_key: tuple[int, str] | None = None
         self.resample_button = QPushButton("Resample")
         self.resample_button.setToolTip("Draw new random samples")
         self.resample_button.clicked.connect(lambda: self.resample())
@@ -176,6 +183,7 @@ class StatsPanel(QWidget):
         r3 = QHBoxLayout()
         r3.addWidget(self.sheet_split)
         r3.addWidget(self.n_spin)
+        r3.addWidget(self.mean_check)
         r3.addStretch(1)
         r3.addWidget(self.resample_button)
         r3.addWidget(self.export_sheet_button)
@@ -343,8 +351,15 @@ class StatsPanel(QWidget):
         sp = ds.splits[split]
         n = self.n_spin.value()
         self.samples = pick_samples(sp.labels, ds.n_classes, n, self.sample_seed)
+        means = None
+        if self.mean_check.isChecked():
+            key = (id(sp), split)
+            if self._means_key != key:  # the means do not change on resample: keep them
+                self._means = class_means(sp.labels, sp.images, ds.n_classes)
+                self._means_key = key
+            means = self._means
         self.sheet_image, self._sheet_hits = render_sheet(
-            ds.classes, sp.images, sp.counts(ds.n_classes), self.samples, n, ds.is_demo)
+            ds.classes, sp.images, sp.counts(ds.n_classes), self.samples, n, ds.is_demo, means)
         self.sheet.setPixmap(QPixmap.fromImage(self.sheet_image))
         self.sheet.setFixedSize(self.sheet_image.size())
 

@@ -145,3 +145,16 @@ def test_demo_data_is_labelled_and_no_data_is_harmless(qtbot, tmp_path, imbalanc
     assert sheet.pixelColor(5, 5).name() == "#fef3c7"
     state.set_dataset(None)
     assert p.table is None and p.under_table.rowCount() == 0
+
+
+def test_mean_image_per_class_is_the_pixel_average(panel) -> None:  # noqa: ANN001
+    sp = panel.ds.splits["train"]
+    labels, images = sp.labels, sp.images
+    assert panel.mean_check.isChecked()
+    for c in (0, 3, 45):  # fewer than 300 images each: the mean is exact
+        want = images[labels == c].astype(np.float64).mean(axis=0).round()
+        np.testing.assert_array_equal(panel._means[c], want.astype(np.uint8))
+    assert 7 not in panel._means  # the empty class has no mean
+    with_mean = panel.sheet.pixmap().width()
+    panel.mean_check.setChecked(False)
+    assert panel.sheet.pixmap().width() < with_mean
