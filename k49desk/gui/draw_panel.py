@@ -20,8 +20,10 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QScrollArea,
     QSlider,
     QStackedWidget,
+    QStyle,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -44,6 +46,7 @@ from k49desk.gui.state import AppState, GalleryRequest
 LIVE_INTERVAL_MS = 80  # live updates while drawing: at most ~12 per second
 TOP_K = 5
 ROW_H = 50  # one candidate row
+SIDE_W = 280  # the predictions column
 ACCENT = QColor("#2563eb")
 MUTED_BAR = QColor("#94a3b8")
 WARN = "#b45309"
@@ -134,7 +137,7 @@ class CandidateButton(QAbstractButton):
         self.setFixedHeight(ROW_H)
 
     def sizeHint(self) -> QSize:  # noqa: N802
-        return QSize(300, ROW_H)
+        return QSize(SIDE_W, ROW_H)
 
     def set_candidate(self, info: ClassInfo, prob: float) -> None:
         self.info, self.prob = info, prob
@@ -332,12 +335,22 @@ class DrawPanel(QWidget):
         side.addWidget(self.card_warning)
         side_w = QWidget()
         side_w.setLayout(side)
-        side_w.setFixedWidth(300)
+        # In a short window the predictions scroll instead of forcing a tall minimum size.
+        scroll = QScrollArea()
+        scroll.setWidget(side_w)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        side_w.setFixedWidth(SIDE_W)
+        bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+        scroll.setFixedWidth(SIDE_W + bar + 2)  # room for a vertical scroll bar
+        scroll.setMinimumHeight(200)
 
         root = QHBoxLayout(self)
+        root.setContentsMargins(8, 8, 4, 8)
         root.addLayout(left, 1)
-        root.addSpacing(8)
-        root.addWidget(side_w)
+        root.addSpacing(4)
+        root.addWidget(scroll)
 
     def _tool(self, text: str, tip: str, slot: Any) -> QToolButton:
         b = QToolButton()
