@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -40,6 +40,7 @@ from k49desk.gui.fonts import hiragana_font
 from k49desk.gui.gallery import DEMO_STYLE, DEMO_TEXT
 from k49desk.gui.state import AppState, GalleryRequest
 from k49desk.gui.stats_sheet import class_means, pick_samples, render_sheet
+from k49desk.gui.worker import BackgroundTask, run_task
 
 # PySide6 6.12.0 leaks references to None/True/False; painting would abort the app.
 refcount_guard.install()
@@ -50,6 +51,7 @@ UNDER_COLOR = QColor(239, 68, 68, 40)
 
 
 class StatsPanel(QWidget):
+    sheet_ready = Signal()  # the samples sheet was (re)drawn
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
@@ -58,6 +60,9 @@ class StatsPanel(QWidget):
         self.under: pd.DataFrame | None = None
         self.hover_text = ""
         self.sample_seed = 0
+        self.sheet_pending = False
+        self._sheet_gen = 0
+        self._sheet_task: BackgroundTask | None = None
         self.samples: dict[int, np.ndarray] = {}  # class -> dataset indices shown in the sheet
         self._sheet_hits: list[tuple[int, int, int, int, int, int]] = []  # x, y, w, h, cls, idx
         pg.setConfigOptions(antialias=True, background="w", foreground="#374151")
@@ -341,27 +346,53 @@ class StatsPanel(QWidget):
 
     # ---- samples sheet -------------------------------------------------------------------
     def resample(self, keep_seed: bool = False) -> None:
+        """Draw the samples (and class means) on a worker thread, then render the sheet."""
         if not keep_seed:
             self.sample_seed += 1
         ds, split = self.ds, self.sheet_split.currentData()
-        self.samples = {}
+        self._sheet_gen += 1  # results of older requests are dropped when they arrive
         if ds is None or split is None:
+            self.samples = {}
+            self.sheet_pending = False
             self.sheet.setPixmap(QPixmap())
             return
-        sp = ds.splits[split]
-        n = self.n_spin.value()
-        self.samples = pick_samples(sp.labels, ds.n_classes, n, self.sample_seed)
-        means = None
-        if self.mean_check.isChecked():
-            key = (id(sp), split)
-            if self._means_key != key:  # the means do not change on resample: keep them
-                self._means = class_means(sp.labels, sp.images, ds.n_classes)
-                self._means_key = key
-            means = self._means
+        sp, n, seed, gen = ds.splits[split], self.n_spin.value(), self.sample_seed, self._sheet_gen
+        key = (id(sp), split)
+        want_means = self.mean_check.isChecked()
+        cached = self._means if self._means_key == key else None
+
+        def work(_progress: object, _should_stop: object) -> tuple:
+            samples = pick_samples(sp.labels, ds.n_classes, n, seed)
+            means = cached
+            if want_means and means is None:
+                means = class_means(sp.labels, sp.images, ds.n_classes)
+            return gen, key, samples, means
+
+        self.sheet_pending = True
+        self._sheet_task = run_task(work, on_finished=self._sheet_computed,
+                                    on_failed=self._sheet_failed)
+
+    def _sheet_computed(self, result: tuple) -> None:
+        gen, key, samples, means = result
+        ds = self.ds
+        if gen != self._sheet_gen or ds is None:
+            return
+        if means is not None:
+            self._means, self._means_key = means, key
+        split = key[1]
+        sp, n = ds.splits[split], self.n_spin.value()
+        self.samples = samples
         self.sheet_image, self._sheet_hits = render_sheet(
-            ds.classes, sp.images, sp.counts(ds.n_classes), self.samples, n, ds.is_demo, means)
+            ds.classes, sp.images, sp.counts(ds.n_classes), samples, n, ds.is_demo,
+            means if self.mean_check.isChecked() else None)
         self.sheet.setPixmap(QPixmap.fromImage(self.sheet_image))
         self.sheet.setFixedSize(self.sheet_image.size())
+        self.sheet_pending = False
+        self.sheet_ready.emit()
+
+    def _sheet_failed(self, e: BaseException) -> None:
+        self.sheet_pending = False
+        self.state.status_message.emit(f"Samples per class: {e}")
 
     def eventFilter(self, obj: QObject, ev: QEvent) -> bool:  # noqa: N802
         if obj is self.sheet and ev.type() == QEvent.Type.MouseButtonRelease:
@@ -413,6 +444,9 @@ class StatsPanel(QWidget):
         pass
 
     def shutdown(self) -> bool:
+        task = self._sheet_task
+        if task is not None and task.running:
+            task.cancel_and_wait()
         return True
 
 

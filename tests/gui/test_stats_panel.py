@@ -41,7 +41,13 @@ def panel(qtbot, imbalanced):  # noqa: ANN001, ANN201
     p.resize(1400, 900)
     p.show()
     qtbot.waitExposed(p)
+    _wait_sheet(qtbot, p)
     return p
+
+
+def _wait_sheet(qtbot, p: StatsPanel) -> None:  # noqa: ANN001
+    # The samples are drawn on a worker thread; the sheet is rendered when they arrive.
+    qtbot.waitUntil(lambda: not p.sheet_pending, timeout=10000)
 
 
 def test_bars_equal_class_table_shares_and_counts(panel) -> None:  # noqa: ANN001
@@ -94,16 +100,18 @@ def test_chart_and_sheet_export_non_blank_png(panel, tmp_path) -> None:  # noqa:
         panel.export_png(tmp_path / "missing" / "x.png")
 
 
-def test_samples_sheet_has_n_images_of_each_class_and_resamples(panel) -> None:  # noqa: ANN001
+def test_samples_sheet_has_n_images_of_each_class_and_resamples(panel, qtbot) -> None:  # noqa: ANN001
     labels = panel.ds.splits["train"].labels
     panel.n_spin.setValue(5)
+    _wait_sheet(qtbot, panel)
     first = {c: v.copy() for c, v in panel.samples.items()}
     for c in range(49):
         n = int((labels == c).sum())
         assert len(first[c]) == min(5, n)
         assert (labels[first[c]] == c).all()
         assert len(set(first[c].tolist())) == len(first[c])
-    panel.resample()
+    with qtbot.waitSignal(panel.sheet_ready, timeout=10000):
+        panel.resample()
     assert any(not np.array_equal(first[c], panel.samples[c]) for c in range(49))
     assert panel.sheet.pixmap().height() >= 49 * 56
 
@@ -124,6 +132,7 @@ def test_real_data_summary_counts_empty_classes(qtbot, real10) -> None:  # noqa:
     state.set_dataset(open_dataset(real10))
     p = StatsPanel(state)
     qtbot.addWidget(p)
+    _wait_sheet(qtbot, p)
     assert "5,000 images" in p.summary.text() and "39</b> with no images" in p.summary.text()
     assert p.under_table.rowCount() == 39
     assert len(p.samples[4]) == p.n_spin.value() and len(p.samples[0]) == 0
@@ -137,6 +146,7 @@ def test_demo_data_is_labelled_and_no_data_is_harmless(qtbot, tmp_path, imbalanc
     p.show()
     assert "No data folder" in p.summary.text()
     state.set_dataset(open_dataset(imbalanced))
+    _wait_sheet(qtbot, p)
     assert p.demo_banner.isVisible() and "Generated demo data" in p.demo_banner.text()
     assert "generated demo data" in p.summary.text()
     # Exports carry the label too: the chart's title and a banner on the samples sheet.
@@ -147,7 +157,7 @@ def test_demo_data_is_labelled_and_no_data_is_harmless(qtbot, tmp_path, imbalanc
     assert p.table is None and p.under_table.rowCount() == 0
 
 
-def test_mean_image_per_class_is_the_pixel_average(panel) -> None:  # noqa: ANN001
+def test_mean_image_per_class_is_the_pixel_average(panel, qtbot) -> None:  # noqa: ANN001
     sp = panel.ds.splits["train"]
     labels, images = sp.labels, sp.images
     assert panel.mean_check.isChecked()
@@ -156,5 +166,20 @@ def test_mean_image_per_class_is_the_pixel_average(panel) -> None:  # noqa: ANN0
         np.testing.assert_array_equal(panel._means[c], want.astype(np.uint8))
     assert 7 not in panel._means  # the empty class has no mean
     with_mean = panel.sheet.pixmap().width()
-    panel.mean_check.setChecked(False)
+    with qtbot.waitSignal(panel.sheet_ready, timeout=10000):
+        panel.mean_check.setChecked(False)
     assert panel.sheet.pixmap().width() < with_mean
+
+
+def test_rapid_resamples_show_the_last_draw(panel, qtbot) -> None:  # noqa: ANN001
+    from k49desk.gui.stats_sheet import pick_samples
+
+    panel.resample()
+    panel.resample()
+    assert panel.sheet_pending
+    _wait_sheet(qtbot, panel)
+    labels = panel.ds.splits["train"].labels
+    want = pick_samples(labels, 49, panel.n_spin.value(), panel.sample_seed)
+    for c in range(49):
+        np.testing.assert_array_equal(panel.samples[c], want[c])
+    assert panel.shutdown() is True
