@@ -90,6 +90,22 @@ def test_same_seed_gives_identical_data_and_another_seed_differs(tmp_path: Path)
                               read_npz_array(c / "k49-train-imgs.npz"))
 
 
+def test_parallel_drawing_gives_the_same_bytes_as_one_thread(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import k49desk.core.demo as demo
+
+    monkeypatch.setattr(demo, "BATCH", 256)  # several batches on tiny data
+    monkeypatch.setattr(demo, "_worker_count", lambda: 1)
+    one = generate_demo(tmp_path / "one", per_class=12, seed=5)
+    monkeypatch.setattr(demo, "_worker_count", lambda: 3)
+    three = generate_demo(tmp_path / "three", per_class=12, seed=5)
+    for f in ("k49-train-imgs.npz", "k49-test-imgs.npz", "k49-train-labels.npz"):
+        assert np.array_equal(read_npz_array(one / f), read_npz_array(three / f)), f
+    import torch
+
+    assert torch.get_num_threads() == 1  # restored for the caller (conftest sets 1)
+
+
 def test_images_are_white_ink_on_black_centred_and_fill_the_frame_like_k49(demo_dir: Path) -> None:
     imgs = read_npz_array(demo_dir / "k49-train-imgs.npz")
     border = np.concatenate([imgs[:, :2].ravel(), imgs[:, -2:].ravel(),
