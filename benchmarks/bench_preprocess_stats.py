@@ -8,6 +8,7 @@ Real images: ../shared/data/kuzushiji-real10 (train + test, 5,000) and k49-test-
             canvas, at a random offset: a character filled like a brush wrote it;
   pen N:    the same glyph thinned to its skeleton and re-drawn with a round pen N px wide
             (the canvas's pen widths), which is what a mouse or stylus produces.
+"real10 pre": every 5th real10 image through `preprocess` (it should change little).
 Per set: mean and standard deviation of mean ink (mean pixel / 255), fraction of pixels > 127,
 bbox height/width and bbox centre (of pixels > 127) and stroke width (2 * area / perimeter,
 see `k49desk.core.inference.stroke_width`).
@@ -95,6 +96,8 @@ def main() -> int:
         if args.quick:
             imgs = imgs[:: max(1, len(imgs) // 1000)]
         sets[name] = stats_of(imgs)
+        if name == "real10":  # real images through preprocess: it should leave them alone
+            sets["real10 pre"] = stats_of([preprocess(im) for im in imgs[::5]])
     n_fonts = min(args.fonts, len(font_files()))
     rng = np.random.default_rng(0)
     glyphs = [(c.index, f, render_char(c.char, GLYPH, f)) for f in range(n_fonts)
