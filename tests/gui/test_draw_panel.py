@@ -309,3 +309,24 @@ def test_ink_painted_while_drawing_matches_the_finished_smooth_stroke(qtbot) -> 
     # Only anti-aliasing differences: no corners left at the mouse samples, no gaps.
     assert (diff > 64).sum() < 20
     assert (arr(done) < 100).sum() > 3000  # there is a thick ring of ink
+
+
+def test_in_the_main_window_the_draw_tab_takes_keyboard_shortcuts(qtbot) -> None:  # noqa: ANN001
+    from k49desk.gui.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    with qtbot.waitActive(w):  # shortcuts only reach the active window
+        w.show()
+        w.activateWindow()
+    w.show_panel("draw")
+    panel = w.panels["draw"]
+    assert isinstance(panel, DrawPanel)
+    draw(qtbot, panel.canvas, BAR)
+    draw(qtbot, panel.canvas, CROSS)
+    qtbot.keyClick(panel.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert len(panel.canvas.strokes) == 1  # no other tab's shortcut took Ctrl+Z
+    qtbot.keyClick(panel.canvas, Qt.Key.Key_Escape)
+    assert panel.canvas.is_empty()
+    w.close()
+    assert not panel._thread.isRunning()  # the window's close shut the panel down
