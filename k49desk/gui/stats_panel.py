@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QColor, QMouseEvent, QPixmap
+from PySide6.QtGui import QMouseEvent, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -39,15 +38,13 @@ from k49desk.gui import refcount_guard
 from k49desk.gui.fonts import hiragana_font
 from k49desk.gui.gallery import DEMO_STYLE, DEMO_TEXT
 from k49desk.gui.state import AppState, GalleryRequest
+from k49desk.gui.stats_chart import ClassChart
 from k49desk.gui.stats_sheet import class_means, pick_samples, render_sheet
 from k49desk.gui.worker import BackgroundTask, run_task
 
 # PySide6 6.12.0 leaks references to None/True/False; painting would abort the app.
 refcount_guard.install()
 
-TRAIN_COLOR = QColor("#2563eb")
-TEST_COLOR = QColor("#f97316")
-UNDER_COLOR = QColor(239, 68, 68, 40)
 
 
 class StatsPanel(QWidget):
@@ -58,14 +55,12 @@ class StatsPanel(QWidget):
         self.ds: K49Dataset | None = None
         self.table: pd.DataFrame | None = None
         self.under: pd.DataFrame | None = None
-        self.hover_text = ""
         self.sample_seed = 0
         self.sheet_pending = False
         self._sheet_gen = 0
         self._sheet_task: BackgroundTask | None = None
         self.samples: dict[int, np.ndarray] = {}  # class -> dataset indices shown in the sheet
         self._sheet_hits: list[tuple[int, int, int, int, int, int]] = []  # x, y, w, h, cls, idx
-        pg.setConfigOptions(antialias=True, background="w", foreground="#374151")
         self._build_ui()
         state.dataset_changed.connect(self.set_dataset)
         self.set_dataset(state.dataset)
@@ -81,57 +76,14 @@ class StatsPanel(QWidget):
         self.summary.setWordWrap(True)
 
         # Images per class.
-        self.value_axis = _ValueAxis("left")
-        self.value_axis.enableAutoSIPrefix(False)
-        self.plot = pg.PlotWidget(axisItems={"left": self.value_axis})
-        self.plot.setMinimumHeight(140)
-        pi = self.plot.getPlotItem()
-        pi.showGrid(x=False, y=True, alpha=0.25)
-        pi.setMenuEnabled(False)
-        pi.getViewBox().setMouseEnabled(x=True, y=False)
-        tick_font = hiragana_font(10)
-        pi.getAxis("bottom").setStyle(tickFont=tick_font, tickTextOffset=4)
-        pi.getAxis("left").setStyle(tickFont=hiragana_font(9))
-        self.under_bands = pg.BarGraphItem(x=[], height=[], width=1.0, brush=UNDER_COLOR, pen=None)
-        self.train_bars = pg.BarGraphItem(x=[], height=[], width=0.38, brush=TRAIN_COLOR, pen=None)
-        self.test_bars = pg.BarGraphItem(x=[], height=[], width=0.38, brush=TEST_COLOR, pen=None)
-        for it in (self.under_bands, self.train_bars, self.test_bars):
-            pi.addItem(it)
-        self.threshold = pg.InfiniteLine(angle=0, pen=pg.mkPen("#ef4444", width=1,
-                                                               style=Qt.PenStyle.DashLine))
-        pi.addItem(self.threshold)
-        self.hover_label = pg.TextItem("", anchor=(0, 1), color="#111827",
-                                       fill=pg.mkBrush(255, 255, 255, 230),
-                                       border=pg.mkPen("#9ca3af"))
-        self.hover_label.setFont(hiragana_font(10))
-        self.hover_label.setZValue(10)
-        self.hover_label.hide()
-        pi.addItem(self.hover_label, ignoreBounds=True)
-        self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
-
-        self.mode_combo = QComboBox()
-        self.mode_combo.addItem("Share of split", "share")
-        self.mode_combo.addItem("Image count", "count")
-        self.mode_combo.currentIndexChanged.connect(lambda _i: self._draw_bars())
-        self.export_chart_button = QPushButton("Export PNG…")
+        self.chart = ClassChart()
+        c = self.chart
+        self.plot, self.value_axis, self.mode_combo = c.plot, c.value_axis, c.mode_combo
+        self.train_bars, self.test_bars, self.under_bands = c.train_bars, c.test_bars, c.under_bands
+        self.hover_label, self.threshold = c.hover_label, c.threshold
+        self.export_chart_button = c.export_button
         self.export_chart_button.clicked.connect(lambda: self._export_dialog("chart"))
-        chart_box = QGroupBox("Images per class")
-        cb = QVBoxLayout(chart_box)
-        row = QHBoxLayout()
-        self.chart_note = QLabel("Shaded: under-represented (below half the largest class). "
-                                 "Hover a bar for exact values.")
-        self.chart_note.setStyleSheet("color:#6b7280;")
-        self.chart_note.setWordWrap(True)
-        # The legend lives outside the plot: inside, it hid the last bars.
-        for name, color in (("train", TRAIN_COLOR), ("test", TEST_COLOR)):
-            key = QLabel(f'<span style="color:{color.name()}; font-size:15px;">■</span> {name}')
-            row.addWidget(key)
-        row.addSpacing(12)
-        row.addWidget(self.chart_note, 1)
-        row.addWidget(self.mode_combo)
-        row.addWidget(self.export_chart_button)
-        cb.addLayout(row)
-        cb.addWidget(self.plot, 1)
+        chart_box = c
 
         # Under-represented classes.
         self.under_split = QComboBox()
@@ -228,10 +180,6 @@ class StatsPanel(QWidget):
             self.sheet.setPixmap(QPixmap())
             return
         self.table = class_table(ds)
-        # Exported charts travel without the banner: the plot itself says it is demo data.
-        self.plot.getPlotItem().setTitle(
-            '<span style="color:#92400e">Generated demo data — not real K49</span>'
-            if ds.is_demo else None)
         kind = "generated demo data" if ds.is_demo else "K49 data"
         parts = [f"{s}: {len(ds.splits[s]):,d}" for s in ds.split_names]
         empty = int((self.table["total"] == 0).sum())
@@ -245,69 +193,23 @@ class StatsPanel(QWidget):
         self.resample(keep_seed=True)
 
     def _draw_bars(self) -> None:
-        pi = self.plot.getPlotItem()
-        t = self.table
-        if t is None:
-            for b in (self.train_bars, self.test_bars, self.under_bands):
-                b.setOpts(x=[], height=[])
-            self.threshold.hide()
-            return
-        share = self.mode_combo.currentData() == "share"
-        x = t["index"].to_numpy(float)
-        col = "{}_share" if share else "{}"
-        train = t[col.format("train")].to_numpy(float)
-        test = t[col.format("test")].to_numpy(float)
-        self.train_bars.setOpts(x=x - 0.2, height=train, width=0.38)
-        self.test_bars.setOpts(x=x + 0.2, height=test, width=0.38)
-        top = float(max(train.max(initial=0), test.max(initial=0))) or 1.0
-        ur = under_represented(self.ds) if self.ds is not None else None  # type: ignore[arg-type]
-        ux = ur["index"].to_numpy(float) if ur is not None else np.zeros(0)
-        self.under_bands.setOpts(x=ux, height=np.full(len(ux), top * 1.08), width=0.96)
-        base = "train" if "train" in self.ds.splits else self.ds.split_names[0]  # type: ignore[union-attr]
-        self.threshold.setValue(float(t[col.format(base)].max()) * UNDER_REPRESENTED_RATIO)
-        self.threshold.show()
-        ticks = [(float(i), ch) for i, ch in zip(t["index"], t["char"], strict=True)]
-        pi.getAxis("bottom").setTicks([ticks, []])
-        pi.setLabel("left", "share of split" if share else "images")
-        self.value_axis.percent = share
-        pi.setXRange(-0.7, len(t) - 0.3, padding=0)
-        pi.setYRange(0, top * 1.1, padding=0)
-        self.value_axis.picture = None
-        self.value_axis.update()
+        ds = self.ds
+        under: set[int] = set()
+        if ds is not None and ds.splits:
+            under = {int(i) for i in under_represented(ds)["index"]}
+        self.chart.set_data(self.table, ds.split_names if ds is not None else [], under,
+                            bool(ds is not None and ds.is_demo))
+
+    @property
+    def hover_text(self) -> str:
+        return self.chart.hover_text
 
     def hover_at(self, cls: int) -> str:
         """The exact values shown when hovering class `cls` (also used by tests)."""
-        t = self.table
-        if t is None or not 0 <= cls < len(t):
-            return ""
-        r = t.iloc[cls]
-        lines = [f"{r['char']} ({r['romaji']})  class {int(r['index'])}"]
-        for s in ("train", "test"):
-            if self.ds is not None and s in self.ds.splits:
-                lines.append(f"{s}: {int(r[s]):,d} images ({r[f'{s}_share']:.2%} of {s})")
-        if self.under is not None and cls in set(self.under["index"]):
-            lines.append("under-represented")
-        return "\n".join(lines)
+        return self.chart.hover_at(cls)
 
     def _on_mouse_moved(self, pos: object) -> None:
-        vb = self.plot.getPlotItem().getViewBox()
-        if self.table is None or not self.plot.sceneBoundingRect().contains(pos):
-            self.hover_label.hide()
-            return
-        p = vb.mapSceneToView(pos)
-        cls = int(round(p.x()))
-        if not 0 <= cls < len(self.table) or abs(p.x() - cls) > 0.45:
-            self.hover_label.hide()
-            self.hover_text = ""
-            return
-        self.hover_text = self.hover_at(cls)
-        self.hover_label.setText(self.hover_text)
-        # Keep the box inside the chart: left of the cursor on the right half.
-        xr = vb.viewRange()[0]
-        right_half = p.x() > (xr[0] + xr[1]) / 2
-        self.hover_label.setAnchor((1, 0) if right_half else (0, 0))
-        self.hover_label.setPos(p.x(), vb.viewRange()[1][1] * 0.97)
-        self.hover_label.show()
+        self.chart.on_mouse_moved(pos)
 
     def _fill_under(self) -> None:
         split = self.under_split.currentData()
@@ -448,14 +350,3 @@ class StatsPanel(QWidget):
         if task is not None and task.running:
             task.cancel_and_wait()
         return True
-
-
-class _ValueAxis(pg.AxisItem):
-    """Left axis that reads 2.5% for shares and 6,000 for counts."""
-
-    percent = True
-
-    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802
-        if self.percent:
-            return [f"{v:.1%}" if spacing < 0.01 else f"{v:.0%}" for v in values]
-        return [f"{int(round(v)):,d}" for v in values]
