@@ -12,10 +12,8 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
-    QHBoxLayout,
     QLabel,
     QMenu,
-    QPushButton,
     QScrollArea,
     QSplitter,
     QVBoxLayout,
@@ -28,7 +26,7 @@ from k49desk.gui.gallery_delegate import ThumbDelegate
 from k49desk.gui.gallery_detail import DetailPane
 from k49desk.gui.gallery_filter import ClassFilter
 from k49desk.gui.gallery_model import SPLIT_CHOICES, GalleryModel
-from k49desk.gui.gallery_toolbar import DEFAULT_ZOOM, GalleryToolbar
+from k49desk.gui.gallery_toolbar import DEFAULT_ZOOM, GalleryToolbar, RequestBar
 from k49desk.gui.gallery_view import ThumbView
 from k49desk.gui.state import AppState, GalleryRequest
 
@@ -72,20 +70,9 @@ class GalleryPanel(QWidget):
         self.labels_check, self.invert_check = tb.labels_check, tb.invert_check
         self.zoom, self.zoom_label, self.jump_edit = tb.zoom, tb.zoom_label, tb.jump_edit
 
-        self.request_bar = QFrame()
-        self.request_bar.setObjectName("requestBar")
-        self.request_bar.setStyleSheet("#requestBar{background:#dbeafe; border:1px solid #93c5fd;"
-                                       "border-radius:4px;}")
-        self.request_title = QLabel()
-        self.request_title.setStyleSheet("font-weight:600; color:#1e3a8a;")
-        self.request_title.setWordWrap(True)
-        self.clear_button = QPushButton("Clear")
-        self.clear_button.setToolTip("Back to the whole split")
-        rl = QHBoxLayout(self.request_bar)
-        rl.setContentsMargins(8, 2, 4, 2)
-        rl.addWidget(self.request_title, 1)
-        rl.addWidget(self.clear_button)
-        self.request_bar.hide()
+        self.request_bar = RequestBar()
+        self.request_title = self.request_bar.title
+        self.clear_button = self.request_bar.clear_button
 
         self.count_label = QLabel()
         self.count_label.setStyleSheet("color:#4b5563;")
@@ -312,14 +299,7 @@ class GalleryPanel(QWidget):
     def _after_reset(self) -> None:
         n = self.model.rowCount()
         ds = self.model.dataset
-        total = sum(len(ds.splits[s]) for s in self.model.shown_split_names()) if ds else 0
-        where = self.model.split_name if self.model.split_name != "both" else "train + test"
-        bits = [f"Showing {n:,d} of {total:,d} {where} images"]
-        if self.model.order == "random":
-            bits.append(f"random order (seed {self.model.seed})")
-        if ds is not None and ds.is_demo:
-            bits.append("generated demo data")
-        self.count_label.setText("  ·  ".join(bits))
+        self.count_label.setText(self.model.summary())
         if ds is None:
             self.empty_label.setText(
                 "No data folder open.\nOpen a K49 folder or generate demo data.")

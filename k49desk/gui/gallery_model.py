@@ -184,6 +184,18 @@ class GalleryModel(QAbstractListModel):
             self.captions = dict(captions)
         self.refresh()
 
+    def summary(self) -> str:
+        """"Showing 6,000 of 232,365 train images · random order (seed 3)" for the header."""
+        ds = self._ds
+        total = sum(len(ds.splits[s]) for s in self.shown_split_names()) if ds else 0
+        where = self.split_name if self.split_name != "both" else "train + test"
+        bits = [f"Showing {self._n:,d} of {total:,d} {where} images"]
+        if self.order == "random":
+            bits.append(f"random order (seed {self.seed})")
+        if ds is not None and ds.is_demo:
+            bits.append("generated demo data")
+        return "  ·  ".join(bits)
+
     # ---- lookups -------------------------------------------------------------------------
     def indices(self) -> np.ndarray:
         """Dataset indices of the visible rows (within their own split)."""

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPushButton,
     QSizePolicy,
     QSlider,
     QToolButton,
@@ -65,6 +66,26 @@ class GalleryToolbar(QWidget):
             bar.addWidget(w)
         bar.addStretch(1)
         bar.addWidget(self.jump_edit)
+
+
+class RequestBar(QFrame):
+    """Title of what another panel asked the Gallery to show, with a way back."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("requestBar")
+        self.setStyleSheet("#requestBar{background:#dbeafe; border:1px solid #93c5fd;"
+                           "border-radius:4px;}")
+        self.title = QLabel()
+        self.title.setStyleSheet("font-weight:600; color:#1e3a8a;")
+        self.title.setWordWrap(True)
+        self.clear_button = QPushButton("Clear")
+        self.clear_button.setToolTip("Back to the whole split")
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(8, 2, 4, 2)
+        lay.addWidget(self.title, 1)
+        lay.addWidget(self.clear_button)
+        self.hide()
 
 
 def _vline() -> QFrame:
