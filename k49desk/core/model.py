@@ -9,6 +9,7 @@ lists and dicts: nothing that needs pickle's code execution.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import io
 import os
@@ -138,6 +139,10 @@ class LoadedModel:
             v = self.metrics.get(key)
             if isinstance(v, int | float):
                 card[label] = f"{v:.2%}"
+        data = self.metrics.get("data")
+        if isinstance(data, dict) and data.get("is_demo"):
+            card["Note"] = ("trained on generated demo data, not on K49: the scores above are "
+                            "on demo images; expect much less on real Kuzushiji")
         if "epochs_completed" in self.metrics:
             card["Epochs"] = str(self.metrics["epochs_completed"])
         tc = self.train_config
@@ -207,6 +212,10 @@ def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, cfg: ModelCo
         except OSError as e:
             raise CheckpointError(f"{path.parent}: cannot create the folder ({e.strerror})") from e
     atomic_write_bytes(path, buf.getvalue(), error=CheckpointError)
+    # mkstemp made the file 0600; a model is meant to be shared like any document.
+    # (Not umask-based: reading the umask means setting it, which races with other threads.)
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o644)
 
 
 def _check_zip(path: Path) -> None:

@@ -156,3 +156,28 @@ def test_failed_save_names_the_file_and_leaves_no_temp_file(tmp_path: Path) -> N
     with pytest.raises(CheckpointError, match="adir.pt"):
         _save(target)
     assert sorted(f.name for f in tmp_path.iterdir()) == ["adir.pt", "afile"]
+
+
+def test_shipped_default_model_is_small_loads_and_says_it_saw_demo_data() -> None:
+    from k49desk.paths import DEFAULT_MODEL
+
+    if not DEFAULT_MODEL.exists():
+        pytest.skip("models/k49desk-default.pt is not in this checkout")
+    assert DEFAULT_MODEL.stat().st_size < 5_000_000
+    lm = load_checkpoint(DEFAULT_MODEL)
+    assert lm.metrics["data"]["is_demo"] is True
+    assert "generated demo data" in lm.trained_on
+    assert "not on K49" in lm.card()["Note"]
+
+
+def test_default_model_scores_well_above_chance_on_real_images(first100: Path) -> None:
+    from k49desk.core.dataset import open_dataset
+    from k49desk.core.training import evaluate
+    from k49desk.paths import DEFAULT_MODEL
+
+    if not DEFAULT_MODEL.exists():
+        pytest.skip("models/k49desk-default.pt is not in this checkout")
+    test = open_dataset(first100).split("test")
+    r = evaluate(load_checkpoint(DEFAULT_MODEL), test.images, test.labels)
+    # trained only on generated data: modest on real Kuzushiji, but far above 1/49 chance
+    assert r.n == 100 and r.balanced_accuracy > 0.15
