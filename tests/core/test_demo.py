@@ -78,14 +78,12 @@ def test_noise_count_rounds_and_zero_noise_writes_empty_truth(tmp_path: Path) ->
     assert len(read_npz_array(d0 / "k49-test-labels.npz")) == 49  # max(1, 1 // 6) = 1
 
 
-def test_same_seed_gives_identical_data_and_another_seed_differs(tmp_path: Path) -> None:
+def test_same_seed_gives_identical_bytes_and_another_seed_differs(tmp_path: Path) -> None:
     a = generate_demo(tmp_path / "a", per_class=4, seed=7)
     b = generate_demo(tmp_path / "b", per_class=4, seed=7)
     c = generate_demo(tmp_path / "c", per_class=4, seed=8)
-    for f in ("k49-train-imgs.npz", "k49-train-labels.npz", "k49-test-imgs.npz",
-              "k49-test-labels.npz"):
-        assert np.array_equal(read_npz_array(a / f), read_npz_array(b / f)), f
-    assert (a / DEMO_TRUTH_FILE).read_bytes() == (b / DEMO_TRUTH_FILE).read_bytes()
+    for f in (*OFFICIAL_FILES, DEMO_TRUTH_FILE):  # numpy's zip entries carry a fixed date
+        assert (a / f).read_bytes() == (b / f).read_bytes(), f
     assert not np.array_equal(read_npz_array(a / "k49-train-imgs.npz"),
                               read_npz_array(c / "k49-train-imgs.npz"))
 
