@@ -435,3 +435,16 @@ def test_long_captions_widen_the_cells_instead_of_overlapping(panel) -> None:  #
     assert panel.view.gridSize().width() >= need > narrow - 8
     panel.clear_request()
     assert panel.view.gridSize().width() == narrow
+
+
+def test_a_broken_model_does_not_break_browsing(panel) -> None:  # noqa: ANN001
+    class Broken:
+        classes = None
+
+        def predict_proba(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+            raise RuntimeError("shape mismatch in conv1")
+
+    panel.state.set_model(Broken())
+    _select_row(panel, 3)
+    assert panel.detail.index == 3 and panel.detail.top5 == []
+    assert "Prediction failed: shape mismatch in conv1" in panel.detail.pred_note.text()
