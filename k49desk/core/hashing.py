@@ -30,13 +30,19 @@ INK_LEVEL = 64
 BLANK_MAX_INK = 0.015
 # A filled blob instead of strokes: mean ink thickness (2 * area / boundary) of real
 # characters stays below 7 px; the near-blank blob in the official test split measures 10.7.
+# But that blob is labelled ゝ, and the iteration mark, a single short dab, is often drawn
+# as a blob (half the demo ゝ measure 8-11 px): a blob labelled ゝ is not flagged.
 BLOB_MIN_THICKNESS = 9.0
+BLOB_OK_LABELS: tuple[int, ...] = (48,)
 # Normalised correlation (over +-1 px shifts) at or above which two images are the same image.
-NEAR_DUP_MIN_CORR = 0.95
+# Measured: distinct real10 train/test pairs reach 0.91 at most; demo data, rendered from a
+# few fonts, has 15% of train images >= 0.95 to some test image, 3.5% >= 0.97.
+NEAR_DUP_MIN_CORR = 0.97
 _PROBE_BITS = 6  # 2**6 = 64 buckets probed per query and hash
 _FFT_K = 4  # Fourier frequencies 0..3 in each direction -> 27 magnitudes (DC dropped)
 _DCT_N = 5  # 5x5 lowest DCT frequencies -> 24 sign bits (DC dropped)
-_PREFILTER_DIST = 0.25  # near-duplicates measured <= 0.16 in that feature space
+_PREFILTER_DIST = 0.2  # near-duplicates measured <= 0.16 in that feature space
+_MAX_BUCKET = 32
 _CHUNK = 8192
 
 Progress = Callable[[float, str], None]
@@ -63,8 +69,11 @@ def ink_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return frac, thick
 
 
-def find_blank(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def find_blank(images: np.ndarray, labels: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
     """Indices of blank, near-blank or blob-only images, and a quality in [0, 0.5] for each.
+
+    With `labels`, blobs labelled with one of BLOB_OK_LABELS (ゝ) are not flagged.
 
     Quality: an empty image scores 0; one just under the ink threshold ~0.5; a blob scores
     0.5 * BLOB_MIN_THICKNESS / thickness (thicker blobs are more suspicious).
@@ -72,6 +81,8 @@ def find_blank(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     frac, thick = ink_stats(images)
     blank = frac < BLANK_MAX_INK
     blob = ~blank & (thick >= BLOB_MIN_THICKNESS)
+    if labels is not None:
+        blob &= ~np.isin(np.asarray(labels), BLOB_OK_LABELS)
     quality = np.full(frac.shape, np.nan)
     quality[blank] = 0.5 * frac[blank] / BLANK_MAX_INK
     quality[blob] = 0.5 * BLOB_MIN_THICKNESS / thick[blob]
@@ -208,40 +219,63 @@ def _probe_keys(h: np.ndarray, margin: np.ndarray) -> np.ndarray:
     return h[:, None] ^ flips
 
 
-def _bucket_pairs(qkey: np.ndarray, qmargin: np.ndarray, rkey: np.ndarray) -> np.ndarray:
-    """(M, 2) (query position, ref position) pairs sharing a probed bucket."""
+def _bucket_pairs(qkey: np.ndarray, qmargin: np.ndarray, rkey: np.ndarray,
+                  qfeat: np.ndarray, rfeat: np.ndarray) -> np.ndarray:
+    """(M, 2) (query position, ref position) pairs sharing a probed bucket whose Fourier
+    features are close. Buckets holding more than `_MAX_BUCKET` refs are skipped: a crowded
+    bucket is a common shape, not a copy, and would cost quadratic time (demo data, rendered
+    from a few fonts, has such buckets)."""
     order = np.argsort(rkey, kind="stable")
     rs = rkey[order]
     out = []
-    for sl in _chunks(qkey.shape[0], 16384):
+    for sl in _chunks(qkey.shape[0], 4096):
         keys = _probe_keys(qkey[sl], qmargin[sl])
         flat = keys.ravel()
         lo = np.searchsorted(rs, flat, "left")
         cnt = np.searchsorted(rs, flat, "right") - lo
+        cnt[cnt > _MAX_BUCKET] = 0
         total = int(cnt.sum())
         if total == 0:
             continue
         q = np.repeat(np.repeat(np.arange(sl.start, sl.stop), keys.shape[1]), cnt)
         offs = np.arange(total) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-        out.append(np.stack([q, order[np.repeat(lo, cnt) + offs]], axis=1))
+        r = order[np.repeat(lo, cnt) + offs]
+        d = qfeat[q] - rfeat[r]
+        close = np.einsum("ij,ij->i", d, d) <= _PREFILTER_DIST ** 2
+        if close.any():
+            out.append(np.unique(np.stack([q[close], r[close]], axis=1), axis=0))
     return np.concatenate(out) if out else np.empty((0, 2), np.int64)
+
+
+def centred_u8(images: np.ndarray) -> np.ndarray:
+    """`centred` for many images, chunked, kept as uint8 (the pixels are only moved)."""
+    out = np.empty(images.shape, np.uint8)
+    for sl in _chunks(images.shape[0]):
+        out[sl] = centred(images[sl])
+    return out
+
+
+def _shift_corr(ca: np.ndarray, cb: np.ndarray) -> np.ndarray:
+    """Best Pearson correlation of already centred pairs over +-1 px shifts of cb."""
+    za = ca.reshape(len(ca), -1).astype(np.float32)
+    za -= za.mean(axis=1, keepdims=True)
+    na = np.linalg.norm(za, axis=1)
+    pb = np.pad(cb.astype(np.float32), ((0, 0), (1, 1), (1, 1)))
+    best = np.full(len(ca), -1.0)
+    for dy, dx in itertools.product((0, 1, 2), repeat=2):
+        zb = pb[:, dy:dy + 28, dx:dx + 28].reshape(len(cb), -1)
+        zb = zb - zb.mean(axis=1, keepdims=True)
+        den = na * np.linalg.norm(zb, axis=1)
+        corr = np.einsum("ij,ij->i", za, zb) / np.maximum(den, 1e-12)
+        best = np.maximum(best, np.where(den > 0, corr, 0.0))
+    return best
 
 
 def best_shift_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Per pair, the best Pearson correlation of centred a[i] and b[i] over +-1 px shifts."""
     best = np.full(a.shape[0], -1.0)
     for sl in _chunks(a.shape[0], 4096):
-        ca, cb = centred(a[sl]), centred(b[sl])
-        pb = np.pad(cb, ((0, 0), (1, 1), (1, 1)))
-        za = ca.reshape(len(ca), -1)
-        za = za - za.mean(axis=1, keepdims=True)
-        na = np.linalg.norm(za, axis=1)
-        for dy, dx in itertools.product((0, 1, 2), repeat=2):
-            zb = pb[:, dy:dy + 28, dx:dx + 28].reshape(len(cb), -1)
-            zb = zb - zb.mean(axis=1, keepdims=True)
-            den = na * np.linalg.norm(zb, axis=1)
-            corr = np.where(den > 0, (za * zb).sum(axis=1) / np.maximum(den, 1e-12), 0.0)
-            best[sl] = np.maximum(best[sl], corr)
+        best[sl] = _shift_corr(centred(a[sl]), centred(b[sl]))
     return best
 
 
@@ -278,20 +312,17 @@ def cross_duplicates(query: np.ndarray, ref: np.ndarray, *,
     if progress:
         progress(0.2, "Hashing images")
     # Near: candidates from both perceptual hashes, pre-filtered, then verified.
-    pairs = [_bucket_pairs(qk, qm, rk) for (qk, qm), (rk, _) in
+    qf, rf = fourier_features(q_imgs), fourier_features(r_imgs)
+    pairs = [_bucket_pairs(qk, qm, rk, qf, rf) for (qk, qm), (rk, _) in
              zip(perceptual_hashes(q_imgs), perceptual_hashes(r_imgs), strict=True)]
     pair = np.unique(np.concatenate(pairs), axis=0)
     if progress:
         progress(0.6, f"Comparing {len(pair):,d} candidate pairs")
+    sim = np.empty(len(pair))
     if len(pair):
-        qf, rf = fourier_features(q_imgs), fourier_features(r_imgs)
-        close = np.empty(len(pair), bool)
-        for sl in _chunks(len(pair), 1 << 16):
-            d = qf[pair[sl, 0]] - rf[pair[sl, 1]]
-            close[sl] = np.einsum("ij,ij->i", d, d) <= _PREFILTER_DIST ** 2
-        pair = pair[close]
-    sim = (best_shift_correlation(q_imgs[pair[:, 0]], r_imgs[pair[:, 1]]) if len(pair)
-           else np.empty(0))
+        qc, rc = centred_u8(q_imgs), centred_u8(r_imgs)
+        for sl in _chunks(len(pair), 4096):
+            sim[sl] = _shift_corr(qc[pair[sl, 0]], rc[pair[sl, 1]])
     ok = sim >= min_corr
     qi = np.concatenate([ex_q, pair[ok, 0]])
     ri = np.concatenate([ex_r, pair[ok, 1]])

@@ -116,10 +116,16 @@ def test_blank_speck_and_blob_images_are_flagged_and_strokes_are_not() -> None:
     assert 0 < q[1] < 0.5 and 0 < q[2] <= 0.5
 
 
-def test_real_blob_in_official_test_images_is_flagged_as_blank(first100: Path) -> None:
+def test_real_blob_is_flagged_unless_labelled_as_the_iteration_mark(first100: Path) -> None:
     ds = open_dataset(first100, use_cache=False)
-    idx, _ = hashing.find_blank(ds.split("test").images)
+    s = ds.split("test")
+    idx, _ = hashing.find_blank(s.images)
     assert list(idx) == [77]  # the near-blank blob; faint thin characters are not flagged
+    assert s.labels[77] == 48  # ... but it is labelled ゝ, often written as a single dab
+    assert list(hashing.find_blank(s.images, s.labels)[0]) == []
+    relabelled = np.array(s.labels)
+    relabelled[77] = 5  # a blob labelled か is suspicious
+    assert list(hashing.find_blank(s.images, relabelled)[0]) == [77]
 
 
 def test_exact_duplicates_flag_every_copy_but_the_first(tmp_path: Path) -> None:
