@@ -180,21 +180,28 @@ def _frame(hulls: np.ndarray, a: np.ndarray,
     return (lo + hi) / 2, (extent_px * 2.0 / OUT) / np.maximum((hi - lo).max(1), 1e-3)
 
 
-def _draw(tpl: torch.Tensor, hulls: np.ndarray, idx: np.ndarray, a: np.ndarray,
-          extent_px: np.ndarray, jitter: np.ndarray, field: np.ndarray) -> torch.Tensor:
+def _draw(tpl: torch.Tensor, hulls: np.ndarray, idx: np.ndarray, idx_thick: np.ndarray,
+          a: np.ndarray, extent_px: np.ndarray, jitter: np.ndarray, field: np.ndarray,
+          pressure: np.ndarray) -> torch.Tensor:
     """Templates `idx` through affine `a`, re-framed like K49, moved by `jitter` (normalized
-    output units) and the elastic `field` -> float (n, 28, 28) in [0, 1]."""
+    output units) and the elastic `field` -> float (n, 28, 28) in [0, 1]. Like brush
+    pressure, a smooth random mask (coefficients `pressure`, (n, 16)) blends in the thicker
+    variant `idx_thick`: both are sampled as two channels of one grid_sample."""
     n = len(idx)
     centre, scale = _frame(hulls[idx], a, extent_px)
     # output -> template: p_in = A^-1 (p_out - jitter) / scale + A^-1 centre
     inv = np.linalg.inv(a) / scale[:, None, None]
     shift = np.einsum("nij,nj->ni", inv, centre * scale[:, None] - jitter)
     coef = np.concatenate([inv, shift[:, :, None], field], 2).astype(np.float32)  # (n, 2, 19)
-    grid = (torch.from_numpy(coef).view(2 * n, -1) @ _grid_basis(OUT).T).view(n, 2, OUT, OUT)
+    basis = _grid_basis(OUT)
+    grid = (torch.from_numpy(coef).view(2 * n, -1) @ basis.T).view(n, 2, OUT, OUT)
     grid = grid.permute(0, 2, 3, 1).contiguous()
-    src = torch.index_select(tpl, 0, torch.from_numpy(idx))
-    return F.grid_sample(src, grid, mode="bilinear",
-                         padding_mode="zeros", align_corners=False)[:, 0]
+    both = torch.from_numpy(np.stack([idx, idx_thick], 1).reshape(-1))
+    src = torch.index_select(tpl, 0, both).view(n, 2, TEMPLATE, TEMPLATE)
+    out = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    mask = (torch.from_numpy(pressure.astype(np.float32)) @ basis[:, 3:].T).view(n, OUT, OUT)
+    mask = mask.clamp_(0.0, 1.0)
+    return torch.lerp(out[:, 0], out[:, 1], mask)
 
 
 def make_samples(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -221,11 +228,14 @@ def make_samples(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     extent_px = rng.uniform(27.6, 30.0, n)      # ink box's larger side in the 28 px frame
     # K49 ink sits a little low in the frame (mean centroid row ~13.8-14.3 of 0..27)
     jitter = rng.normal((0.0, 0.7), 0.35, (n, 2)) * (2.0 / OUT)
-    target_w = rng.uniform(1.0, 2.0, n)         # stroke width aimed at, in output px
+    target_w = rng.uniform(0.7, 1.6, n)         # stroke width aimed at, in output px
     elastic = rng.uniform(0.0, 0.09, n)
     field = rng.normal(0, 1, (n, 2, 16)) * elastic[:, None, None]  # 4x4 offsets per axis
+    # brush pressure: where this smooth field is > 0 the stroke turns one step wider
+    pressure = (rng.normal(0, 1, (n, 16)) * rng.uniform(0.3, 0.9, (n, 1))
+                - rng.uniform(0.0, 0.5, (n, 1)))
     blur = np.where(rng.random(n) < 0.3, 0.0, rng.uniform(0.2, 0.45, n))  # sigma, px
-    gain = rng.uniform(1.25, 2.0, n)            # > 1: stroke cores saturate like K49 scans
+    gain = rng.uniform(1.15, 1.9, n)            # > 1: stroke cores saturate like K49 scans
     peak = np.minimum(1.0, rng.uniform(0.88, 1.2, n))
     # K49 crops come from vertical lines of text: a neighbour's stroke often pokes in
     frag = np.flatnonzero(rng.random(n) < 0.3)
@@ -242,11 +252,13 @@ def make_samples(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     # eroding strokes that are already thin would break them into dots
     steps = np.where((steps < 0) & (widths[base] < 4.0), 0, steps)
     idx = base + steps
-    img = _draw(tpl, hulls, idx, a, extent_px, jitter, field)
+    thick = np.where(v0 + steps < nv - 1, 1, 0)  # the next wider variant, where there is one
+    img = _draw(tpl, hulls, idx, idx + thick, a, extent_px, jitter, field, pressure)
     if len(frag):
         fidx = (font[frag] * N_CLASSES + frag_cls) * nv + v0 + steps[frag]
         fj = np.stack([frag_dx, frag_side * frag_gap], 1)
-        piece = _draw(tpl, hulls, fidx, a[frag], frag_ext, fj, field[frag])
+        piece = _draw(tpl, hulls, fidx, fidx + thick[frag], a[frag], frag_ext, fj, field[frag],
+                      pressure[frag])
         img[torch.from_numpy(frag)] = torch.maximum(img[torch.from_numpy(frag)], piece)
     # pen/scan blur with a per-sample sigma
     k = torch.from_numpy(_blur_matrices(blur))
