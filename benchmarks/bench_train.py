@@ -83,7 +83,7 @@ def throughput(make_step: Callable[[], Callable[[torch.Tensor, torch.Tensor], No
         wall.append(n / (time.perf_counter() - t))
         cpu.append(n / max(time.process_time() - c, 1e-9))
     return {"img_s": statistics.median(wall), "img_cpu_s": statistics.median(cpu),
-            "runs_img_s": [round(v) for v in wall]}
+            "best_img_s": max(wall), "runs_img_s": [round(v) for v in wall]}
 
 
 def ours_step_factory(cfg: TrainConfig) -> Callable[[], Callable]:
@@ -159,8 +159,11 @@ def run_folder(path: Path, args: argparse.Namespace) -> dict:
           f"baseline {tp_base['img_s']:,.0f} img/s (runs {tp_base['runs_img_s']}); "
           f"ratio ours/baseline {ratio:.2f}")
     print(f"per CPU second: ours {tp_ours['img_cpu_s']:,.0f}, baseline {tp_base['img_cpu_s']:,.0f}")
-    print(f"full-K49 epoch (232,365 images) extrapolated: {epoch_s:,.0f} s; budget 240 s; "
-          f"ratio {epoch_s / EPOCH_BUDGET_S:.2f} (< 1 meets it)", flush=True)
+    best_s = FULL_K49_TRAIN / tp_ours["best_img_s"]
+    print(f"full-K49 epoch (232,365 images) extrapolated from the median: {epoch_s:,.0f} s; "
+          f"budget 240 s; ratio {epoch_s / EPOCH_BUDGET_S:.2f} (< 1 meets it)")
+    print(f"  from the best run (least contention): {best_s:,.0f} s; ratio "
+          f"{best_s / EPOCH_BUDGET_S:.2f}", flush=True)
 
     # Equal CPU time: epochs of ours that fit the budget, then the baseline gets what ours used.
     results = []

@@ -290,7 +290,8 @@ def _fit(cfg: TrainConfig, images: np.ndarray, labels: np.ndarray,
     n_classes = cfg.model.n_classes
     model = build_model(cfg.model).to(device)
     # The whole training set as one uint8 tensor: 182 MB for full K49, cheap to index.
-    x_all = torch.from_numpy(np.array(images, dtype=np.uint8, order="C"))
+    arr = np.ascontiguousarray(images, dtype=np.uint8)
+    x_all = torch.from_numpy(arr if arr.flags.writeable else arr.copy())
     y_np = np.asarray(labels, np.int64)
     y_all = torch.from_numpy(y_np)
     n = len(y_np)

@@ -197,3 +197,13 @@ def test_predict_missing_image_names_it(trained: Path, tmp_path: Path,
     rc = main(["predict", "--model", str(trained), str(tmp_path / "ghost.png")])
     assert rc == 2
     assert "ghost.png" in capsys.readouterr().err
+
+
+def test_train_text_output_shows_progress_and_where_it_saved(
+        tiny_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tiny_dir.parent / "p.pt"
+    assert main(["train", "--data-dir", str(tiny_dir), "--epochs", "1", "--out", str(out)]) == 0
+    cap = capsys.readouterr()
+    assert "loss" in cap.err and "acc" in cap.err and "ETA" in cap.err
+    assert "epoch 1/1:" in cap.err and "val balanced acc" in cap.err
+    assert f"Saved {out}" in cap.out and "test              balanced accuracy" in cap.out
