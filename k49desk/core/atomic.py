@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +40,12 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb",
     except OSError as e:
         raise error(_describe(path, e)) from e
     try:
+        # mkstemp creates 0600; keep the target's mode, or the usual 0644 for a new file.
+        try:
+            perms = stat.S_IMODE(path.stat().st_mode)
+        except OSError:
+            perms = 0o644
+        os.chmod(tmp, perms)
         with os.fdopen(fd, mode, encoding=encoding) as f:
             yield f
             f.flush()

@@ -170,3 +170,23 @@ def test_real_folder_with_empty_classes_opens(real10: Path) -> None:
     ds = open_dataset(real10, use_cache=False)
     c = ds.split("train").counts()
     assert c.sum() == 4000 and (c > 0).sum() == 10
+
+
+def test_atomic_writes_are_readable_by_others_and_keep_existing_mode(tmp_path: Path) -> None:
+    from k49desk.core.atomic import atomic_write_text
+
+    p = tmp_path / "a.txt"
+    atomic_write_text(p, "x")
+    assert p.stat().st_mode & 0o777 == 0o644
+    os.chmod(p, 0o640)
+    atomic_write_text(p, "y")
+    assert p.stat().st_mode & 0o777 == 0o640 and p.read_text() == "y"
+
+
+def test_atomic_write_to_missing_folder_names_the_file(tmp_path: Path) -> None:
+    from k49desk.core.atomic import atomic_write_text
+    from k49desk.core.errors import K49Error
+
+    with pytest.raises(K49Error, match="nope"):
+        atomic_write_text(tmp_path / "nope" / "a.txt", "x")
+    assert list(tmp_path.iterdir()) == []
