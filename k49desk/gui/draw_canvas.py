@@ -12,7 +12,6 @@ bounding rectangle is repainted, so the pen never waits for a full redraw.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, QSize, Qt, Signal
@@ -31,6 +30,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from k49desk.gui import refcount_guard
+from k49desk.gui.draw_strokes import Stroke, mid, paint_strokes, qpen, render_strokes
 
 # Every stroke segment makes several void Qt calls; PySide6 6.12 leaks a reference to None
 # on each (see refcount_guard), which aborted a minute of drawing.
@@ -41,70 +41,6 @@ INK = QColor("#1c1917")
 GUIDE = QColor(120, 113, 108, 60)  # the faint practice-paper cross
 REFERENCE_SIDE = 280.0  # pen widths are given in pixels of a 280 px canvas (10x a K49 image)
 MIN_PEN, MAX_PEN, DEFAULT_PEN = 4, 40, 14
-
-
-@dataclass
-class Stroke:
-    """One pen-down..pen-up trace: points in unit coordinates, width as a fraction of the side."""
-
-    width: float
-    points: list[tuple[float, float]] = field(default_factory=list)
-
-
-def stroke_path(points: Sequence[tuple[float, float]], scale: float) -> QPainterPath:
-    """A smooth path through the points: quadratic curves between segment midpoints.
-
-    Mouse events arrive every few pixels; joining them with straight lines gives visible
-    corners on fast curves, midpoint Beziers don't (and pass within half a segment of each
-    sample, which is below what the eye or the 28x28 model input can tell).
-    """
-    path = QPainterPath()
-    if not points:
-        return path
-    pts = [QPointF(x * scale, y * scale) for x, y in points]
-    path.moveTo(pts[0])
-    for i in range(1, len(pts) - 1):
-        mid = (pts[i] + pts[i + 1]) / 2.0
-        path.quadTo(pts[i], mid)
-    path.lineTo(pts[-1])
-    return path
-
-
-def _mid(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
-    return (a[0] + b[0]) / 2, (a[1] + b[1]) / 2
-
-
-def _pen(color: QColor, width: float) -> QPen:
-    return QPen(color, max(width, 1.0), Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap,
-                Qt.PenJoinStyle.RoundJoin)
-
-
-def paint_strokes(painter: QPainter, strokes: Sequence[Stroke], side: float,
-                  color: QColor) -> None:
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-    painter.setBrush(Qt.BrushStyle.NoBrush)
-    for s in strokes:
-        w = max(s.width * side, 1.0)
-        if len(s.points) == 1:  # a dot: Qt draws nothing for a zero-length path
-            x, y = s.points[0]
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(color)
-            painter.drawEllipse(QPointF(x * side, y * side), w / 2, w / 2)
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            continue
-        painter.setPen(_pen(color, w))
-        painter.drawPath(stroke_path(s.points, side))
-
-
-def render_strokes(strokes: Sequence[Stroke], side: int) -> np.ndarray:
-    """Strokes -> uint8 (side, side), white ink on black (what `preprocess` is given)."""
-    img = QImage(side, side, QImage.Format.Format_Grayscale8)
-    img.fill(0)
-    p = QPainter(img)
-    paint_strokes(p, strokes, float(side), QColor(255, 255, 255))
-    p.end()
-    arr = np.frombuffer(img.constBits(), np.uint8).reshape(side, img.bytesPerLine())
-    return arr[:, :side].copy()
 
 
 class DrawCanvas(QWidget):
@@ -269,14 +205,14 @@ class DrawCanvas(QWidget):
             touched = [pts[0]]
         elif n >= 3:
             i = n - 2
-            start = pts[0] if i == 1 else _mid(pts[i - 1], pts[i])
-            end = _mid(pts[i], pts[i + 1])
+            start = pts[0] if i == 1 else mid(pts[i - 1], pts[i])
+            end = mid(pts[i], pts[i + 1])
             self._bake([start, end], pts[i], s.width, side)
             touched = [start, pts[i], end]
         old_tail = self._live_tail
         self._live_tail = None
         if n >= 2:
-            self._live_tail = (pts[0] if n == 2 else _mid(pts[-2], pts[-1]), pts[-1])
+            self._live_tail = (pts[0] if n == 2 else mid(pts[-2], pts[-1]), pts[-1])
         for t in (old_tail, self._live_tail):
             if t is not None:
                 touched += list(t)
@@ -303,7 +239,7 @@ class DrawCanvas(QWidget):
             path.quadTo(QPointF(ctrl[0] * side, ctrl[1] * side),
                         QPointF(ends[1][0] * side, ends[1][1] * side))
             p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-            p.setPen(_pen(INK, width * side))
+            p.setPen(qpen(INK, width * side))
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.drawPath(path)
         p.end()
@@ -351,7 +287,7 @@ class DrawCanvas(QWidget):
             side = float(r.width())
             (x0, y0), (x1, y1) = self._live_tail
             p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-            p.setPen(_pen(INK, self._current.width * side))
+            p.setPen(qpen(INK, self._current.width * side))
             p.drawLine(QPointF(r.x() + x0 * side, r.y() + y0 * side),
                        QPointF(r.x() + x1 * side, r.y() + y1 * side))
             p.setRenderHint(QPainter.RenderHint.Antialiasing, False)

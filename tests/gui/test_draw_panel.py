@@ -14,8 +14,9 @@ from PySide6.QtTest import QTest
 
 from k49desk.core.classes import OFFICIAL_CLASSES
 from k49desk.core.model import LoadedModel, ModelConfig, build_model
-from k49desk.gui.draw_canvas import DrawCanvas, Stroke
+from k49desk.gui.draw_canvas import DrawCanvas
 from k49desk.gui.draw_panel import DrawPanel, card_summary
+from k49desk.gui.draw_strokes import Stroke
 from k49desk.gui.state import AppState, GalleryRequest
 
 Pts = Sequence[tuple[float, float]]
