@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -33,6 +32,7 @@ from k49desk.gui.eval_view import EvalView
 from k49desk.gui.state import AppState
 from k49desk.gui.train_curves import TrainCurves
 from k49desk.gui.train_history import RunHistory, _remember_model
+from k49desk.gui.train_process import batched_progress, run_in_process
 from k49desk.gui.train_settings import TrainSettingsForm
 from k49desk.gui.train_tasks import stop_and_wait
 from k49desk.gui.worker import BackgroundTask, run_task
@@ -41,7 +41,7 @@ from k49desk.gui.worker import BackgroundTask, run_task
 # a long training run makes many such calls (see refcount_guard).
 refcount_guard.install()
 
-BATCH_INTERVAL_S = 0.2  # how often the worker hands a list of step events to the GUI
+
 
 
 def _fmt_eta(s: float) -> str:
@@ -57,62 +57,20 @@ def _pct(v: Any) -> str:
     return "—" if not isinstance(v, int | float) or v != v else f"{100 * v:.2f}%"
 
 
-class BatchLoss:
-    """Per-batch loss from the core's running epoch mean: sum_k = mean_k * seen_k, so
-    loss_k = (sum_k - sum_{k-1}) / b_k. Only the epoch's last batch can be short; its size
-    comes from the number of training images (the same stratified split train_folder does)."""
-
-    def __init__(self, batch_size: int, n_train: int) -> None:
-        self.bs, self.n = batch_size, n_train
-        self.prev_sum = 0.0
-
-    def __call__(self, ev: Any) -> float | None:
-        if ev.loss is None:
-            return None
-        if ev.step == 1:
-            self.prev_sum = 0.0
-        seen = min(ev.step * self.bs, self.n) if self.n else ev.step * self.bs
-        b = seen - min((ev.step - 1) * self.bs, seen)
-        total = float(ev.loss) * seen
-        out = (total - self.prev_sum) / b if b > 0 else float(ev.loss)
-        self.prev_sum = total
-        return out
-
-
-def _n_train(cfg: Any, data_dir: Path) -> int:
-    from k49desk.core.dataset import open_dataset
-    from k49desk.core.training import stratified_split
-
-    labels = np.asarray(open_dataset(data_dir).split("train").labels)
-    return len(stratified_split(labels, cfg.val_fraction, cfg.seed)[0])
-
-
 def make_training_job(cfg: Any, data_dir: Path, out_path: Path,
-                      interval_s: float = BATCH_INTERVAL_S) -> Any:
-    """The worker function: train_folder with step events batched into lists.
+                      in_process: bool = True) -> Any:
+    """The worker function: train_folder (in a child process by default, see
+    train_process) with step events handed over in lists.
 
-    Each step event gets a `batch_loss` attribute (unless the core already provides one).
     Returns (TrainResult, LoadedModel, out_path, leftover events).
     """
 
     def job(progress: Any, should_stop: Any) -> tuple[Any, Any, Path, list[Any]]:
+        if in_process:
+            return run_in_process(cfg, data_dir, out_path, progress, should_stop)
         from k49desk.core.training import train_folder
 
-        buf: list[Any] = []
-        last = [time.monotonic()]
-        batch_loss = BatchLoss(cfg.batch_size, _n_train(cfg, data_dir))
-
-        def on_progress(ev: Any) -> None:
-            if ev.kind == "step" and getattr(ev, "batch_loss", None) is None:
-                ev.batch_loss = batch_loss(ev)
-            buf.append(ev)
-            now = time.monotonic()
-            if ev.kind == "epoch" or now - last[0] >= interval_s:
-                last[0] = now
-                batch = buf[:]
-                buf.clear()
-                progress(batch)
-
+        on_progress, buf = batched_progress(cfg, data_dir, progress)
         res, loaded = train_folder(cfg, data_dir, out_path, on_progress=on_progress,
                                    should_stop=should_stop)
         return res, loaded, out_path, buf[:]
@@ -121,6 +79,8 @@ def make_training_job(cfg: Any, data_dir: Path, out_path: Path,
 
 
 class TrainPanel(QWidget):
+    # Train in a child process (GUI never waits for the GIL); False: on the worker thread.
+    in_process = True
     training_started = Signal()
     training_done = Signal()  # after finished, stopped, cancelled or failed: always
 
@@ -244,7 +204,7 @@ class TrainPanel(QWidget):
         self.last_result = None
         self._n_events = 0
         self._stopping = False
-        self.curves.clear()
+        self.curves.clear(epochs=cfg.epochs)
         self.log.clear()
         ds = self.state.dataset
         self._log(f"Training on {ds.root}{' (generated demo data)' if ds.is_demo else ''}")
@@ -252,7 +212,7 @@ class TrainPanel(QWidget):
         self._log(f"Checkpoint: {out}")
         self.progress.setRange(0, 0)  # busy until the first step reports its totals
         self.progress.setFormat("starting…")
-        self.task = run_task(make_training_job(cfg, Path(ds.root), out),
+        self.task = run_task(make_training_job(cfg, Path(ds.root), out, self.in_process),
                              on_progress=self._on_events, on_finished=self._on_finished,
                              on_failed=self._on_failed, on_cancelled=self._on_cancelled,
                              min_interval_s=0.0)

@@ -17,10 +17,11 @@ from k49desk.core import runs
 from k49desk.core.classes import OFFICIAL_CLASSES
 from k49desk.core.dataset import open_dataset
 from k49desk.core.model import ModelConfig, build_model, load_checkpoint, save_checkpoint
-from k49desk.gui import train_panel as tp
+from k49desk.gui import train_process as tproc
 from k49desk.gui.state import AppState
 from k49desk.gui.train_curves import TrainCurves, debiased_ema
-from k49desk.gui.train_panel import BatchLoss, TrainPanel, make_training_job
+from k49desk.gui.train_panel import TrainPanel
+from k49desk.gui.train_process import BatchLoss, batched_progress
 from k49desk.gui.train_settings import TrainSettingsForm, load_saved
 
 
@@ -28,6 +29,7 @@ from k49desk.gui.train_settings import TrainSettingsForm, load_saved
 def panel(qtbot, tiny_dir: Path):  # noqa: ANN001, ANN201
     state = AppState()
     p = TrainPanel(state)
+    p.in_process = False  # fast: no child to spawn; tests that need the child set it back
     qtbot.addWidget(p)
     state.set_dataset(open_dataset(tiny_dir))
     p.form.epochs.setValue(2)
@@ -43,7 +45,9 @@ def _run(qtbot, p: TrainPanel, timeout: int = 120000) -> None:  # noqa: ANN001
         assert p.start()
 
 
-def test_short_run_draws_curves_saves_model_and_makes_it_current(qtbot, panel: TrainPanel) -> None:  # noqa: ANN001
+def test_short_run_in_child_process_draws_curves_saves_model_and_makes_it_current(
+        qtbot, panel: TrainPanel) -> None:  # noqa: ANN001
+    panel.in_process = True
     _run(qtbot, panel)
     res = panel.last_result
     assert res is not None and not res.stopped and res.epochs_completed == 2
@@ -67,6 +71,7 @@ def test_short_run_draws_curves_saves_model_and_makes_it_current(qtbot, panel: T
 
 
 def test_stop_ends_run_within_seconds_and_keeps_last_epoch(qtbot, panel: TrainPanel) -> None:  # noqa: ANN001
+    panel.in_process = True
     panel.form.epochs.setValue(200)
     panel.form.batch.setValue(16)
     with qtbot.waitSignal(panel.training_done, timeout=120000):
@@ -100,10 +105,12 @@ def test_error_inside_training_shows_dialog_and_panel_stays_usable(
     monkeypatch.setattr(QMessageBox, "critical", lambda *a, **k: shown.append(a[2]))
     good = (tiny_dir / "k49-train-imgs.npz").read_bytes()
     (tiny_dir / "k49-train-imgs.npz").write_bytes(b"garbage, not an npz")
+    panel.in_process = True  # the error crosses the process boundary with its message
     _run(qtbot, panel)
     assert len(shown) == 1 and "k49-train-imgs.npz" in shown[0]
     assert panel.state.model is None and panel.start_btn.isEnabled()
     (tiny_dir / "k49-train-imgs.npz").write_bytes(good)
+    panel.in_process = False
     panel.form.epochs.setValue(1)
     _run(qtbot, panel)
     assert panel.last_result is not None and panel.state.model is not None
@@ -120,7 +127,8 @@ def test_close_while_training_asks_and_cancels_only_on_yes(
 
     monkeypatch.setattr(QMessageBox, "question", question)
     panel.form.epochs.setValue(200)
-    panel.start()
+    assert panel.start() is True
+    assert panel.start() is False and not panel.start_btn.isEnabled()  # one run at a time
     assert panel.shutdown() is False and panel.running
     assert panel.shutdown() is True
     assert asked == ["Stop training and quit?"] * 2
@@ -250,21 +258,15 @@ def test_curves_smoothing_slider_and_exports(qtbot, tmp_path: Path) -> None:  # 
     assert not QImage(str(tmp_path / "c.png")).isNull()
 
 
-def test_worker_hands_over_step_events_in_batches(monkeypatch: pytest.MonkeyPatch,
-                                                  tmp_path: Path) -> None:
-    def fake_train_folder(cfg, data_dir, out, *, on_progress, should_stop):  # noqa: ANN001, ANN202
-        for k in range(1, 2001):
-            on_progress(_ev("step", k, k, 1.0, spe=2000))
-        on_progress(_ev("epoch", 2000, 2000, 1.0, spe=2000, bal=0.5))
-        return SimpleNamespace(stopped=False), None
-
-    import k49desk.core.training
-
-    monkeypatch.setattr(k49desk.core.training, "train_folder", fake_train_folder)
-    monkeypatch.setattr(tp, "_n_train", lambda cfg, d: 2000 * 8)
+def test_step_events_are_handed_over_in_batches(monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    monkeypatch.setattr(tproc, "n_train_images", lambda cfg, d: 2000 * 8)
     calls: list[list] = []
-    job = make_training_job(SimpleNamespace(batch_size=8), tmp_path, tmp_path / "x.pt",
-                            interval_s=3600)
-    _res, _m, _out, leftover = job(lambda batch: calls.append(batch), lambda: False)
-    assert len(calls) == 1 and len(calls[0]) == 2001 and leftover == []
+    on_progress, buf = batched_progress(SimpleNamespace(batch_size=8), tmp_path,
+                                        calls.append, interval_s=3600)
+    for k in range(1, 2001):
+        on_progress(_ev("step", k, k, 1.0, spe=2000))
+    assert calls == [] and len(buf) == 2000  # nothing sent per step
+    on_progress(_ev("epoch", 2000, 2000, 1.0, spe=2000, bal=0.5))
+    assert len(calls) == 1 and len(calls[0]) == 2001 and buf == []
     assert calls[0][-1].kind == "epoch" and calls[0][0].batch_loss == pytest.approx(1.0)
