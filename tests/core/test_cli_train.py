@@ -207,3 +207,16 @@ def test_train_text_output_shows_progress_and_where_it_saved(
     assert "loss" in cap.err and "acc" in cap.err and "ETA" in cap.err
     assert "epoch 1/1:" in cap.err and "val balanced acc" in cap.err
     assert f"Saved {out}" in cap.out and "test              balanced accuracy" in cap.out
+
+
+def test_asking_for_an_absent_gpu_is_a_clear_error(tiny_dir: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    rc = main(["train", "--data-dir", str(tiny_dir), "--device", "cuda",
+               "--out", str(tiny_dir.parent / "g.pt")])
+    assert rc == 2
+    assert "--device cuda: no CUDA GPU is available" in capsys.readouterr().err
+    assert not (tiny_dir.parent / "g.pt").exists()
