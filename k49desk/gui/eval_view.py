@@ -318,7 +318,8 @@ class EvalView(QWidget):
                                               STRIP_MAX else ""))
         if len(idx):
             imgs = np.asarray(self.state.dataset.split("test").images[idx[:STRIP_MAX]])
-            self.strip.setPixmap(QPixmap.fromImage(mosaic(imgs, cols=18)))
+            cols = max(6, (max(self.width(), 400) - 20) // 60)  # 28 px x2 + padding per cell
+            self.strip.setPixmap(QPixmap.fromImage(mosaic(imgs, cols=cols)))
         else:
             self.strip.setPixmap(QPixmap())
             self.strip.setText("(no images)")

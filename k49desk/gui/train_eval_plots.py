@@ -177,8 +177,7 @@ class ConfusionPlot(pg.PlotWidget):
             with np.errstate(divide="ignore", invalid="ignore"):
                 img = np.log10(np.maximum(frac, 1e-3))
             levels = (-3.0, 0.0)
-            self.setTitle("Confusion matrix (row-normalised, log colour: 0.1% … 100%)",
-                          color="#333")
+            self.setTitle("Confusion matrix (row-normalised, log colour)", color="#333")
         else:
             img, levels = frac, (0.0, 1.0)
             self.setTitle("Confusion matrix (row-normalised)", color="#333")

@@ -30,14 +30,15 @@ COLUMNS = ("Run", "Epochs", "Val bal.", "Test bal.", "Test acc")
 
 
 def run_title(path: Path) -> str:
-    """"run-20261123-213327" -> "2026-11-23 21:33:27" (other names as they are)."""
+    """"run-20261123-213327" -> "11-23 21:33:27" (other names as they are; the full
+    name and path are in the tooltip)."""
     import re
 
     m = re.fullmatch(r"run-(\d{4})(\d\d)(\d\d)-(\d\d)(\d\d)(\d\d)(-\d+)?", path.stem)
     if not m:
         return path.stem
     y, mo, d, h, mi, s, k = m.groups()
-    return f"{y}-{mo}-{d} {h}:{mi}:{s}{k or ''}"
+    return f"{mo}-{d} {h}:{mi}:{s}{k or ''}"
 
 
 def _pct(v: float | None) -> str:
@@ -59,6 +60,7 @@ class RunHistory(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)
         hh = self.table.horizontalHeader()
         hh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
