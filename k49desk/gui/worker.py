@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from k49desk.core.errors import Cancelled
 
@@ -86,7 +86,8 @@ class BackgroundTask(QObject):
         self.worker = Worker(fn, min_interval_s)
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.run)
-        self.worker.done.connect(self.thread.quit)
+        # Direct: quit must not wait for the GUI thread, which may be blocked in cancel_and_wait.
+        self.worker.done.connect(self.thread.quit, Qt.ConnectionType.DirectConnection)
         self.worker.done.connect(self.worker.deleteLater)
         self.thread.finished.connect(self.thread.deleteLater)
         self.thread.finished.connect(lambda: _live.discard(self))
