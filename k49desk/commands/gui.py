@@ -79,7 +79,7 @@ def screenshot(args: argparse.Namespace) -> int:
     panel = args.panel or ("gallery" if ds is not None else "data")
     win.show()
     win.show_panel(panel)
-    p = win.panels.get(panel)
+    p = win.panel(panel)
     if cls is not None and p is not None:
         for name in ("set_class_filter", "show_class", "draw_class"):
             fn = getattr(p, name, None)
@@ -88,8 +88,8 @@ def screenshot(args: argparse.Namespace) -> int:
                 break
     _wait(app, lambda: False, 1.0)  # let background work (thumbnails, charts, predictions) land
     img = win.grab().toImage()
-    if img.width() != w or img.height() != h:
-        img = img.scaled(w, h)
+    if img.width() != w or img.height() != h:  # window minimum larger than asked: crop, never stretch
+        img = img.copy(0, 0, w, h)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not img.save(str(out)):
         raise K49Error(f"{out}: cannot write the screenshot")

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
               f"{r.test:>8,d} {r.test_share:6.2%} {tf:>8}")
     ur = under_represented(ds)
     if len(ur):
-        print(f"\nUnder-represented classes (< 50% of the largest class), rarest first:")
+        print("\nUnder-represented classes (< 50% of the largest class), rarest first:")
         print("  " + ", ".join(f"{r.char} {r.romaji} {r['count']:,d} ({r.share:.2%})"
                                for _, r in ur.iterrows()))
     empty = [c.char for c, n in zip(ds.classes, t["total"], strict=True) if n == 0]

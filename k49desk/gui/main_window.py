@@ -37,6 +37,9 @@ PANELS: tuple[tuple[str, str, str, str, bool], ...] = (
     ("review", "Review", "k49desk.gui.review_panel", "ReviewPanel", True),
 )
 PANEL_KEYS = tuple(p[0] for p in PANELS)
+# Built with the window; the others are built on first view or when the app is idle, so
+# launch-to-thumbnails does not pay for torch and pyqtgraph set-up it does not need yet.
+EAGER_PANELS = ("data", "gallery")
 
 
 class _NeedsData(QStackedWidget):
@@ -78,20 +81,16 @@ class MainWindow(QMainWindow):
         self._tasks: list[BackgroundTask] = []
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        for key, title, mod, cls, needs_data in PANELS:
-            try:
-                panel = getattr(importlib.import_module(mod), cls)(self.state)
-            except Exception as e:  # noqa: BLE001  (one broken panel must not take the app down)
-                log.exception("panel %s failed to load", key)
-                panel = _unavailable(title, e)
-            self.panels[key] = panel
-            page = _NeedsData(panel, self.state, lambda: self.show_panel("data")) if needs_data else panel
+        self._pages: dict[str, QStackedWidget] = {}
+        for key, title, *_rest in PANELS:
+            page = QStackedWidget()  # holds the panel once built (lazily, see panel())
+            self._pages[key] = page
             self.tabs.addTab(page, title)
+        for key in EAGER_PANELS:
+            self.panel(key)
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.setCentralWidget(self.tabs)
-        start = self.panels["data"]
-        if hasattr(start, "dataset_opened"):
-            start.dataset_opened.connect(self._on_dataset_opened)
+        self._idle_waits = 0
         self._build_status_bar()
         self._build_menus()
         self.state.dataset_changed.connect(self._update_status)
@@ -100,6 +99,42 @@ class MainWindow(QMainWindow):
         self.state.gallery_requested.connect(lambda _req: self.show_panel("gallery"))
         self._restore_geometry()
         self._update_status()
+
+    # ---- panels -------------------------------------------------------------------------
+    def panel(self, key: str) -> QWidget:
+        """The panel for `key`, building it on first use."""
+        if key in self.panels:
+            return self.panels[key]
+        _k, title, mod, cls, needs_data = next(p for p in PANELS if p[0] == key)
+        try:
+            panel = getattr(importlib.import_module(mod), cls)(self.state)
+        except Exception as e:  # noqa: BLE001  (one broken panel must not take the app down)
+            log.exception("panel %s failed to load", key)
+            panel = _unavailable(title, e)
+        self.panels[key] = panel
+        inner = _NeedsData(panel, self.state, lambda: self.show_panel("data")) if needs_data else panel
+        self._pages[key].addWidget(inner)
+        if key == "data" and hasattr(panel, "dataset_opened"):
+            panel.dataset_opened.connect(self._on_dataset_opened)
+        return panel
+
+    def build_all_panels(self) -> None:
+        for key in PANEL_KEYS:
+            self.panel(key)
+
+    def _build_rest_when_idle(self) -> None:
+        """Build one remaining panel per idle turn; wait for torch to be imported off-thread."""
+        import sys
+
+        rest = [k for k in PANEL_KEYS if k not in self.panels]
+        if not rest:
+            return
+        if "torch" not in sys.modules and self._idle_waits < 50:
+            self._idle_waits += 1
+            QTimer.singleShot(200, self._build_rest_when_idle)
+            return
+        self.panel(rest[0])
+        QTimer.singleShot(50, self._build_rest_when_idle)
 
     # ---- set-up -------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
@@ -159,7 +194,8 @@ class MainWindow(QMainWindow):
         self.show_panel(panel or "gallery")
         self._open_at_start(folder, demo)
         if load_model:
-            QTimer.singleShot(0, self._load_initial_model)
+            QTimer.singleShot(0, self._load_initial_model)  # imports torch on a worker thread
+        QTimer.singleShot(300, self._build_rest_when_idle)
 
     def _open_at_start(self, folder: Path, demo: bool) -> None:
         from k49desk.core.dataset import open_dataset
@@ -284,7 +320,7 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentIndex(PANEL_KEYS.index(key))
 
     def _on_tab_changed(self, i: int) -> None:
-        panel = self.panels.get(PANEL_KEYS[i]) if 0 <= i < len(PANEL_KEYS) else None
+        panel = self.panel(PANEL_KEYS[i]) if 0 <= i < len(PANEL_KEYS) else None
         if panel is not None and hasattr(panel, "on_shown"):
             panel.on_shown()
 
@@ -337,7 +373,7 @@ class MainWindow(QMainWindow):
         self.resize(1400, 900)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
-        for panel in self.panels.values():
+        for panel in list(self.panels.values()):
             shutdown = getattr(panel, "shutdown", None)
             if shutdown is not None and shutdown() is False:
                 event.ignore()

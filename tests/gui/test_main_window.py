@@ -22,8 +22,12 @@ def win(qtbot):  # noqa: ANN001, ANN201
 def test_window_has_every_panel_as_a_working_tab(win: MainWindow) -> None:
     assert [win.tabs.tabText(i) for i in range(win.tabs.count())] == [
         "Data", "Gallery", "Statistics", "Draw", "Train", "Review"]
+    assert set(win.panels) == {"data", "gallery"}  # the rest are built lazily
+    win.build_all_panels()
     for key in PANEL_KEYS:
         assert "not available" not in getattr(win.panels[key], "text", lambda: "")()
+    win.show_panel("draw")
+    assert win.tabs.currentWidget().currentWidget() is win.panels["draw"]
 
 
 def test_start_opens_folder_in_background_and_shows_gallery(win: MainWindow, qtbot, tiny_dir: Path) -> None:  # noqa: ANN001
