@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMessageBox,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -105,6 +106,7 @@ class EvalView(QWidget):
         self.reference = QLabel("Published balanced accuracy: " + " · ".join(
             f"{n} {100 * v:.2f}%" for n, v in REFERENCES))
         self.reference.setStyleSheet("color: #555;")
+        self.reference.setWordWrap(True)
         self.eval_btn = QPushButton("Evaluate")
         self.eval_btn.setToolTip("Evaluate the current model on the test split again")
         self.eval_btn.clicked.connect(self.evaluate_now)
@@ -120,9 +122,12 @@ class EvalView(QWidget):
         head.addWidget(self.subline)
         head.addWidget(self.reference)
         top = QHBoxLayout()
-        top.addLayout(head, 1)
-        for w in (self.eval_btn, self.log_box, self.per_class_btn, self.cm_btn):
-            top.addWidget(w, 0, Qt.AlignmentFlag.AlignBottom)
+        for w in (self.eval_btn, self.log_box):
+            top.addWidget(w)
+        top.addStretch(1)
+        for w in (self.per_class_btn, self.cm_btn):
+            top.addWidget(w)
+        head.addLayout(top)
 
         self.bars = ClassBarChart()
         self.confusion = ConfusionPlot()
@@ -136,6 +141,10 @@ class EvalView(QWidget):
         self.strip_title.setFont(hiragana_font(11))
         self.strip = QLabel()
         self.strip.setMinimumHeight(70)
+        # A wide mosaic must not dictate the view's minimum width (it is cut, not squeezed).
+        self.strip.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        for lab in (self.info, self.strip_title):
+            lab.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.strip.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.gallery_btn = QPushButton("Open in Gallery")
         self.gallery_btn.setToolTip("Show all these test images in the Gallery")
@@ -149,7 +158,7 @@ class EvalView(QWidget):
         srow.addWidget(self.strip_title, 1)
         srow.addWidget(self.gallery_btn)
         lay = QVBoxLayout(self)
-        lay.addLayout(top)
+        lay.addLayout(head)
         lay.addWidget(split, 1)
         lay.addWidget(self.info)
         lay.addLayout(srow)

@@ -14,12 +14,14 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -149,8 +151,14 @@ class TrainPanel(QWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(curves_page, "Training")
         self.tabs.addTab(self.eval_view, "Evaluation")
+        # In a scroll area so a small window squeezes the settings column, not the plots.
+        scroll = QScrollArea()
+        scroll.setWidget(left)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setMinimumWidth(220)
         outer = QSplitter(Qt.Orientation.Horizontal)
-        outer.addWidget(left)
+        outer.addWidget(scroll)
         outer.addWidget(self.tabs)
         outer.setStretchFactor(0, 0)
         outer.setStretchFactor(1, 1)
@@ -185,6 +193,7 @@ class TrainPanel(QWidget):
         self.history.setEnabled(not self.running)
 
     def on_shown(self) -> None:
+        self.form.refresh_devices()
         self.history.refresh()
         self.eval_view.on_shown()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from PySide6.QtWidgets import (
@@ -26,9 +27,12 @@ IMBALANCE_LABELS = (("weights", "Class-weighted loss"), ("sampler", "Balanced sa
 
 
 def _available_devices() -> list[tuple[str, str]]:
-    import torch
-
+    """Auto, CPU, and the GPUs torch sees. Importing torch takes seconds: while the app is
+    still importing it off the GUI thread, only auto/CPU are listed (refreshed when shown)."""
     out = [("auto", "Auto (GPU when present)"), ("cpu", "CPU")]
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return out
     if torch.cuda.is_available():
         out.append(("cuda", f"GPU: {torch.cuda.get_device_name(0)}"))
     mps = getattr(torch.backends, "mps", None)
@@ -72,7 +76,7 @@ class TrainSettingsForm(QWidget):
         self.lr.setSingleStep(5e-4)
         self.lr.setToolTip("Peak learning rate of the one-cycle schedule (AdamW). 0.003 works "
                            "for batch 128; scale it roughly with the batch size.")
-        self.augment = QCheckBox("Random small rotations, shifts, scaling")
+        self.augment = QCheckBox("Small random distortions")
         self.augment.setToolTip("Augmentation: each training image is slightly rotated, shifted, "
                                 "scaled and sheared. Helps the model generalise; costs ~10%.")
         self.imbalance = QComboBox()
@@ -114,6 +118,19 @@ class TrainSettingsForm(QWidget):
             form.labelForField(w).setToolTip(w.toolTip())
         self.set_values(load_saved())
 
+    def refresh_devices(self) -> None:
+        """Re-list devices (GPUs appear once torch is imported), keeping the choice."""
+        keep = self.device.currentData()
+        if self.device.findData(self._wanted_device) < 0:  # e.g. "cuda" before torch loaded
+            keep = self._wanted_device
+        devices = _available_devices()
+        if self.device.count() == len(devices):
+            return
+        self.device.clear()
+        for key, label in devices:
+            self.device.addItem(label, key)
+        self.device.setCurrentIndex(max(self.device.findData(keep), 0))
+
     def form_tooltips(self) -> list[str]:
         """Every setting's tooltip (a practitioner hovering gets an explanation for each)."""
         return [w.toolTip() for w in (self.epochs, self.batch, self.lr, self.augment,
@@ -139,6 +156,7 @@ class TrainSettingsForm(QWidget):
         self.imbalance.setCurrentIndex(max(i, 0))
         self.val.setValue(round(100 * float(v["val_fraction"])))
         self.seed.setValue(int(v["seed"]))
+        self._wanted_device = str(v["device"])
         i = self.device.findData(v["device"])  # a GPU remembered on another machine: auto
         self.device.setCurrentIndex(max(i, 0))
         self.threads.setValue(int(v["threads"]))
