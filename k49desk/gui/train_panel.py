@@ -266,7 +266,6 @@ class TrainPanel(QWidget):
         res, loaded, path, leftover = out  # type: ignore[misc]
         if leftover:
             self._on_events(leftover)
-        self.curves.redraw()
         self.last_result = res
         m = loaded.metrics
         if res.stopped:
