@@ -69,13 +69,16 @@ def make_training_job(cfg: Any, data_dir: Path, out_path: Path,
 
     def job(progress: Any, should_stop: Any) -> tuple[Any, Any, Path, list[Any]]:
         if in_process:
-            return run_in_process(cfg, data_dir, out_path, progress, should_stop)
-        from k49desk.core.training import train_folder
+            out = run_in_process(cfg, data_dir, out_path, progress, should_stop)
+        else:
+            from k49desk.core.training import train_folder
 
-        on_progress, buf = batched_progress(cfg, data_dir, progress)
-        res, loaded = train_folder(cfg, data_dir, out_path, on_progress=on_progress,
-                                   should_stop=should_stop)
-        return res, loaded, out_path, buf[:]
+            on_progress, buf = batched_progress(cfg, data_dir, progress)
+            res, loaded = train_folder(cfg, data_dir, out_path, on_progress=on_progress,
+                                       should_stop=should_stop)
+            out = (res, loaded, out_path, buf[:])
+        runs.set_current(out_path)  # an fsync'd index write: here, not on the GUI thread
+        return out
 
     return job
 
@@ -219,7 +222,9 @@ class TrainPanel(QWidget):
         self._log(f"Training on {ds.root}{' (generated demo data)' if ds.is_demo else ''}")
         self._log("Settings: " + ", ".join(f"{k} {v}" for k, v in self.form.values().items()))
         self._log(f"Checkpoint: {out}")
-        self.progress.setRange(0, 0)  # busy until the first step reports its totals
+        # Not the busy indicator: its animation repaints continuously while the child starts.
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
         self.progress.setFormat("starting…")
         self.task = run_task(make_training_job(cfg, Path(ds.root), out, self.in_process),
                              on_progress=self._on_events, on_finished=self._on_finished,
@@ -276,7 +281,6 @@ class TrainPanel(QWidget):
                   f"test acc {_pct(m.get('test_accuracy'))}")
         self.progress.setFormat(("stopped" if res.stopped else "done") +
                                 f" · {res.epochs_completed} epochs · {path.name}")
-        runs.set_current(path)
         _remember_model(path)
         self.state.set_model(loaded, path)
         self.state.status_message.emit(f"Training finished: {path.name} is the current model")
