@@ -70,8 +70,9 @@ def test_flipped_labels_are_found_with_high_precision_and_recall(tmp_path: Path)
     rep = find_issues(ds, "train", folds=3, train_config=fast_config())
     lab = rep.flags[rep.flags["issue"] == "label"]
     hits = np.isin(lab["index"], flipped).sum()
-    # Measured 16 flags, all correct (precision 1.0, recall 0.8) for this seed; the floors
-    # leave room for another platform's float rounding without letting a broken ranking pass.
+    # Measured 15 flags, all correct (precision 1.0, recall 0.75) for this seed; the floors
+    # leave room for another platform's float rounding without letting a broken ranking pass
+    # (an untrained model flags at random: precision ~0.05).
     assert hits / len(lab) >= 0.8
     assert hits / flipped.size >= 0.65
     assert rep.proba.shape == (400, 49)
