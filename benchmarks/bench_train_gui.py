@@ -178,6 +178,9 @@ def main() -> int:
               f"{max(idle):.1f} ms, p99 {statistics.quantiles(idle, n=100)[98]:.1f} ms")
     md, mp = statistics.median(direct), statistics.median(panel)
     ratio = mp / md
+    paired = statistics.median(p / d for p, d in zip(panel, direct, strict=True))
+    print(f"throughput, paired: median of per-run ratios {paired:.3f} (each panel run against "
+          f"the direct run just before it; robust to load drifting between runs)")
     ok = "OK" if ratio >= THROUGHPUT_BUDGET else "OVER"
     print(f"throughput: direct median {md:,.0f} img/s, panel median {mp:,.0f} img/s, "
           f"ratio {ratio:.3f} (budget >= {THROUGHPUT_BUDGET:.2f}: "

@@ -95,6 +95,7 @@ class TrainCurves(QWidget):
         self._ema = EmaState(self.smoothing)
         self._dirty = False
         self._epochs_dirty = False  # the accuracy plot only changes once per epoch
+        self._acc_lo: float | None = None
 
         self.loss_plot = pg.PlotWidget(background="w")
         self.loss_plot.setTitle("Loss", color="#333")
@@ -129,6 +130,7 @@ class TrainCurves(QWidget):
                                             symbol="t", symbolSize=6,
                                             symbolBrush=(127, 127, 127), name="accuracy")
         self.acc_plot.setXLink(self.loss_plot)
+        self.acc_plot.enableAutoRange(y=False)
 
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, 99)
@@ -172,6 +174,7 @@ class TrainCurves(QWidget):
         self.val_bal.clear()
         self.val_acc.clear()
         self._ema = EmaState(self.smoothing)
+        self._acc_lo = None
         self._dirty = self._epochs_dirty = True
         self.redraw()
 
@@ -215,6 +218,16 @@ class TrainCurves(QWidget):
             self.val_loss_curve.setData(self.epoch_x, self.val_loss, connect="finite")
             self.bal_curve.setData(self.epoch_x, self.val_bal, connect="finite")
             self.acc_curve.setData(self.epoch_x, self.val_acc, connect="finite")
+            self._fit_acc_range()
+
+    def _fit_acc_range(self) -> None:
+        """y from the 10% band below the lowest accuracy to 100%: it changes a few times per
+        run, not at every epoch, so the axis is not re-laid out (a costly repaint) each time."""
+        vals = [v for v in (*self.val_bal, *self.val_acc) if math.isfinite(v)]
+        lo = max(0.0, math.floor(min(vals) / 10) * 10) if vals else 0.0
+        if lo != self._acc_lo:
+            self._acc_lo = lo
+            self.acc_plot.setYRange(lo, 100, padding=0.02)
 
     # ---- smoothing ----------------------------------------------------------------------
     def _update_slider_label(self) -> None:
