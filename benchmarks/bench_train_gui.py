@@ -100,11 +100,15 @@ def run_panel(app: object, data: Path, cfg_values: dict, in_process: bool,
     loop = QEventLoop()  # a real, blocking event loop as app.exec() runs (no busy polling)
     panel.training_done.connect(loop.quit)
     app.processEvents()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
     panel.start()
     last[0] = time.perf_counter()
     timer.start()
     loop.exec()
     timer.stop()
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    print(f"    GUI process CPU during the run: {cpu:.1f} s over {wall:.1f} s "
+          f"({100 * cpu / wall:.0f}% of a core; the child's training is not counted)")
     res = panel.last_result
     if res is None:
         raise SystemExit("the panel's run did not finish: " + panel.log.toPlainText()[-500:])
