@@ -171,7 +171,7 @@ class EvalView(QWidget):
     # ---- when to evaluate ---------------------------------------------------------------
     def _inputs_key(self) -> tuple | None:
         ds, m = self.state.dataset, self.state.model
-        if ds is None or m is None or "test" not in ds.splits:
+        if ds is None or m is None or "test" not in ds.splits or not len(ds.splits["test"]):
             return None
         return (id(m), str(self.state.model_path), str(ds.root), ds.splits["test"].fingerprint)
 
@@ -196,7 +196,7 @@ class EvalView(QWidget):
         elif ds is None:
             msg = "Open a data folder to evaluate the model on its test split."
         else:
-            msg = f"{ds.root} has no test split to evaluate on."
+            msg = f"{ds.root} has no test images to evaluate on."
         self.headline.setText("—")
         self.subline.setText(msg)
 

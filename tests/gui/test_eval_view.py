@@ -151,3 +151,15 @@ def test_without_model_explains_instead_of_evaluating(qtbot, tiny_dir: Path) -> 
     state.set_dataset(open_dataset(tiny_dir))
     assert v.evaluate_now() is False
     assert "No model yet" in v.subline.text()
+
+
+def test_folder_without_test_split_explains_instead_of_showing_nan(
+        qtbot, tmp_path: Path, trained: tuple[Path, Path]) -> None:  # noqa: ANN001
+    root = make_k49_folder(tmp_path / "trainonly", n_train=2, n_test=0, splits=("train",))
+    state = AppState()
+    v = EvalView(state)
+    qtbot.addWidget(v)
+    state.set_dataset(open_dataset(root))
+    state.set_model(load_checkpoint(trained[1]), trained[1])
+    assert v.evaluate_now() is False
+    assert "no test images" in v.subline.text() and v.headline.text() == "—"
