@@ -131,6 +131,7 @@ class TrainCurves(QWidget):
                                             symbolBrush=(127, 127, 127), name="accuracy")
         self.acc_plot.setXLink(self.loss_plot)
         self.acc_plot.enableAutoRange(y=False)
+        self.acc_plot.setYRange(0, 100, padding=0.02)  # a percent axis even before data
 
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, 99)
