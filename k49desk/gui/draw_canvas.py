@@ -29,12 +29,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from k49desk.gui import refcount_guard
 from k49desk.gui.draw_strokes import Stroke, mid, paint_strokes, qpen, render_strokes
-
-# Every stroke segment makes several void Qt calls; PySide6 6.12 leaks a reference to None
-# on each (see refcount_guard), which aborted a minute of drawing.
-refcount_guard.install()
 
 PAPER = QColor("#fbfaf6")  # warm off-white: reads as paper next to the grey window
 INK = QColor("#1c1917")

@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
 
 from k49desk.core.classes import OFFICIAL_CLASSES
 from k49desk.core.inference import preprocess, topk
-from k49desk.gui import refcount_guard
 from k49desk.gui.draw_canvas import (
     DEFAULT_PEN,
     MAX_PEN,
@@ -46,7 +45,6 @@ LIVE_INTERVAL_MS = 80  # live updates while drawing: at most ~12 per second
 TOP_K = 5
 WARN = "#b45309"
 
-refcount_guard.install()  # PySide6 6.12 leaks None references on void calls: see the module
 
 _THREADS: set[QThread] = set()  # recogniser threads still running
 

@@ -13,10 +13,6 @@ import numpy as np
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen
 
-from k49desk.gui import refcount_guard
-
-refcount_guard.install()  # PySide6 6.12 leaks None references on void calls: see the module
-
 
 @dataclass
 class Stroke:

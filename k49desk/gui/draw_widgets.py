@@ -8,15 +8,12 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QAbstractButton, QWidget
 
 from k49desk.core.classes import ClassInfo
-from k49desk.gui import refcount_guard
 from k49desk.gui.fonts import hiragana_font
 
 ROW_H = 50  # one candidate row
 SIDE_W = 280  # the predictions column
 ACCENT = QColor("#2563eb")
 MUTED_BAR = QColor("#94a3b8")
-
-refcount_guard.install()  # PySide6 6.12 leaks None references on void calls: see the module
 
 
 class PixelView(QWidget):

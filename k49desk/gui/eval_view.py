@@ -30,16 +30,11 @@ from PySide6.QtWidgets import (
 
 from k49desk.core.atomic import atomic_write_text
 from k49desk.core.classes import OFFICIAL_CLASSES, ClassInfo
-from k49desk.gui import refcount_guard
 from k49desk.gui.fonts import hiragana_font
 from k49desk.gui.state import AppState, GalleryRequest
 from k49desk.gui.train_eval_plots import REFERENCES, ClassBarChart, ConfusionPlot
 from k49desk.gui.train_tasks import stop_and_wait
 from k49desk.gui.worker import BackgroundTask, run_task
-
-# PySide6 6.12 on Python 3.11 leaks references to None/True/False on every void call;
-# a long training run makes many such calls (see refcount_guard).
-refcount_guard.install()
 
 STRIP_MAX = 36  # images in the inline strip; the Gallery shows all of them
 

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
 )
 
 from k49desk.core.classes import N_CLASSES
-from k49desk.gui import refcount_guard
 from k49desk.gui.gallery_delegate import ThumbDelegate
 from k49desk.gui.gallery_detail import DetailPane
 from k49desk.gui.gallery_filter import ClassFilter
@@ -29,9 +28,6 @@ from k49desk.gui.gallery_model import SPLIT_CHOICES, GalleryModel
 from k49desk.gui.gallery_toolbar import DEFAULT_ZOOM, GalleryToolbar, RequestBar
 from k49desk.gui.gallery_view import ThumbView
 from k49desk.gui.state import AppState, GalleryRequest
-
-# PySide6 6.12.0 leaks references to None/True/False; painting would abort the app.
-refcount_guard.install()
 
 DEMO_TEXT = "Generated demo data — not real K49"
 DEMO_STYLE = ("background:#fef3c7; color:#92400e; border:1px solid #f59e0b; border-radius:4px;"

@@ -23,11 +23,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from k49desk.gui import refcount_guard
 from k49desk.gui.fonts import hiragana_font
-
-# PySide6 6.12.0 leaks references to None/True/False; painting would abort the app.
-refcount_guard.install()
 
 if TYPE_CHECKING:
     from k49desk.gui.gallery_model import GalleryModel

@@ -36,15 +36,10 @@ from k49desk.core.review import (
     now_iso,
 )
 from k49desk.core.review_flags import typical_indices
-from k49desk.gui import refcount_guard
 from k49desk.gui.review_card import CardView, RelabelBar
 from k49desk.gui.review_filters import FilterBar
 from k49desk.gui.review_io import ReviewIO
 from k49desk.gui.state import AppState
-
-# PySide6 6.12.0 leaks references to None/True/False on void calls; reviewing thousands of
-# cards makes many of them (see refcount_guard).
-refcount_guard.install()
 
 KEY_DECISIONS = {Qt.Key.Key_1: "keep", Qt.Key.Key_2: "accept", Qt.Key.Key_4: "unusable"}
 HINT = ("<b>1</b> keep given  ·  <b>2</b> accept suggestion  ·  <b>3</b> neither (type class)  ·  "

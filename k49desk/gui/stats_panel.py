@@ -34,17 +34,12 @@ from PySide6.QtWidgets import (
 
 from k49desk.core.dataset import K49Dataset
 from k49desk.core.stats import UNDER_REPRESENTED_RATIO, class_table, under_represented
-from k49desk.gui import refcount_guard
 from k49desk.gui.fonts import hiragana_font
 from k49desk.gui.gallery import DEMO_STYLE, DEMO_TEXT
 from k49desk.gui.state import AppState, GalleryRequest
 from k49desk.gui.stats_chart import ClassChart
 from k49desk.gui.stats_sheet import class_means, pick_samples, render_sheet
 from k49desk.gui.worker import BackgroundTask, run_task
-
-# PySide6 6.12.0 leaks references to None/True/False; painting would abort the app.
-refcount_guard.install()
-
 
 
 class StatsPanel(QWidget):

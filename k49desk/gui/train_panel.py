@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
 )
 
 from k49desk.core import runs
-from k49desk.gui import refcount_guard
 from k49desk.gui.eval_view import EvalView
 from k49desk.gui.state import AppState
 from k49desk.gui.train_curves import TrainCurves
@@ -38,12 +37,6 @@ from k49desk.gui.train_process import batched_progress, run_in_process
 from k49desk.gui.train_settings import TrainSettingsForm
 from k49desk.gui.train_tasks import stop_and_wait
 from k49desk.gui.worker import BackgroundTask, run_task
-
-# PySide6 6.12 on Python 3.11 leaks references to None/True/False on every void call;
-# a long training run makes many such calls (see refcount_guard).
-refcount_guard.install()
-
-
 
 
 def _fmt_eta(s: float) -> str:

@@ -359,18 +359,22 @@ def test_no_dataset_shows_a_hint(qtbot) -> None:  # noqa: ANN001
     assert p.current_indices().size == 0
 
 
-def test_many_repaints_do_not_abort_on_leaked_none_references(panel) -> None:  # noqa: ANN001
-    # PySide6 6.12.0 drops a reference to None on every void call; without
-    # refcount_guard this loop ends in "Fatal Python error: none_dealloc".
+def test_many_repaints_keep_none_and_bool_refcounts_stable(panel) -> None:  # noqa: ANN001
+    # PySide6 6.12.0 dropped a reference to None/True/False on every void call and signal emit,
+    # aborting CPython 3.11 ("none_dealloc") within seconds of scrolling; pyproject pins <6.12.
     import sys
 
-    from k49desk.gui import refcount_guard
+    from PySide6.QtCore import QObject
 
-    before = sys.getrefcount(None)
+    before = (sys.getrefcount(None), sys.getrefcount(True), sys.getrefcount(False))
     for _ in range(80):
         panel.view.viewport().repaint()
-    assert refcount_guard.leaks_references() is False or refcount_guard.install()
-    assert sys.getrefcount(None) > 1000 and before > 1000
+    o = QObject()
+    for _ in range(5000):
+        o.setObjectName("probe")
+        o.objectNameChanged.emit("probe")
+    after = (sys.getrefcount(None), sys.getrefcount(True), sys.getrefcount(False))
+    assert all(a > b - 1000 for a, b in zip(after, before, strict=True)), (before, after)
 
 
 def test_grid_geometry_round_trips_and_end_key_reaches_the_last_image(panel, qtbot) -> None:  # noqa: ANN001
