@@ -79,11 +79,13 @@ def bench_real10(args: argparse.Namespace) -> int:
     rep = find_issues(ds, "train", folds=args.folds, train_config=cfg, use_cache=False,
                       progress=progress)
     elapsed = time.perf_counter() - t0
+    np.save(work / "oos-proba.npy", rep.proba)  # for trying filters later without training
+    np.save(work / "flipped.npy", flipped)
     lab = rep.all_issues[rep.all_issues["issue"] == "label"]["index"].to_numpy()
     p, r, f1 = prf(lab, flipped)
     acc = float((rep.proba.argmax(1) == np.asarray(tr.labels)).mean())
     print(f"real10 train, {flipped.size} flips (5%, seed {args.seed}), {args.folds} folds, "
-          f"{cfg.epochs} epochs/fold, {elapsed:.0f} s")
+          f"{cfg.epochs} epochs/fold, {elapsed:.0f} s (probabilities saved in {work})")
     print(f"  out-of-sample accuracy against the clean labels: {acc:.4f}")
     print(f"  label flags {lab.size}: precision {p:.3f} recall {r:.3f} F1 {f1:.3f} "
           f"(floor 0.85 each: {'PASS' if min(p, r) >= 0.85 else 'FAIL'})")
