@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -61,3 +63,25 @@ def first100() -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+# ---- a local HTTP server with small K49-format files (download tests, start page tests) ----
+@pytest.fixture(scope="module")
+def k49_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    from k49desk.core.dataset import OFFICIAL_FILES
+
+    src = make_k49_folder(tmp_path_factory.mktemp("src") / "k49", n_train=6, n_test=2)
+    return {name: (src / name).read_bytes() for name in OFFICIAL_FILES}
+
+
+@pytest.fixture
+def expected(k49_files: dict[str, bytes]) -> dict[str, tuple[int, str]]:
+    return {n: (len(b), hashlib.md5(b).hexdigest()) for n, b in k49_files.items()}
+
+
+@pytest.fixture
+def server(k49_files: dict[str, bytes]) -> Iterator:
+    from httpserver import FileServer
+
+    with FileServer(k49_files) as srv:
+        yield srv

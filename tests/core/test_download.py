@@ -8,13 +8,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from httpserver import FileServer, closed_port
-from k49helpers import make_k49_folder
 
 from k49desk.core.dataset import OFFICIAL_FILES, open_dataset
 from k49desk.core.download import (
@@ -27,23 +25,6 @@ from k49desk.core.download import (
 from k49desk.core.errors import Cancelled, DownloadError
 
 IMGS = "k49-train-imgs.npz"
-
-
-@pytest.fixture(scope="module")
-def k49_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
-    src = make_k49_folder(tmp_path_factory.mktemp("src") / "k49", n_train=6, n_test=2)
-    return {name: (src / name).read_bytes() for name in OFFICIAL_FILES}
-
-
-@pytest.fixture
-def expected(k49_files: dict[str, bytes]) -> dict[str, tuple[int, str]]:
-    return {n: (len(b), hashlib.md5(b).hexdigest()) for n, b in k49_files.items()}
-
-
-@pytest.fixture
-def server(k49_files: dict[str, bytes]) -> Iterator[FileServer]:
-    with FileServer(k49_files) as srv:
-        yield srv
 
 
 def test_official_table_matches_facts() -> None:

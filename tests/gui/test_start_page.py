@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from httpserver import FileServer, closed_port
-from k49helpers import make_k49_folder
 from PySide6.QtWidgets import QMessageBox
 
 from k49desk.core.dataset import OFFICIAL_FILES
@@ -22,23 +19,6 @@ from k49desk.gui.start_page import (
 from k49desk.gui.state import AppState
 
 IMGS = "k49-train-imgs.npz"
-
-
-@pytest.fixture(scope="module")
-def k49_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
-    src = make_k49_folder(tmp_path_factory.mktemp("src") / "k49", n_train=6, n_test=2)
-    return {name: (src / name).read_bytes() for name in OFFICIAL_FILES}
-
-
-@pytest.fixture
-def expected(k49_files: dict[str, bytes]) -> dict[str, tuple[int, str]]:
-    return {n: (len(b), hashlib.md5(b).hexdigest()) for n, b in k49_files.items()}
-
-
-@pytest.fixture
-def server(k49_files: dict[str, bytes]) -> Iterator[FileServer]:
-    with FileServer(k49_files) as srv:
-        yield srv
 
 
 @pytest.fixture
