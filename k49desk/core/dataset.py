@@ -160,11 +160,20 @@ def _looks_writable(folder: Path) -> bool:
     return bool(mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)) and os.access(folder, os.W_OK)
 
 
-def _fallback_cache_dir(root: Path) -> Path:
+def fallback_cache_dir(root: Path) -> Path:
     import platformdirs
 
     key = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:16]
     return Path(platformdirs.user_cache_dir("k49desk")) / key
+
+
+def cache_dirs(root: Path) -> list[Path]:
+    """Where caches for a data folder may go, in order: beside the data, else the user cache.
+
+    A folder marked read-only is left alone even when the process (root) could write there.
+    """
+    cands = [root / CACHE_DIR_NAME, fallback_cache_dir(root)]
+    return cands if _looks_writable(root) else cands[1:]
 
 
 class _Cache:
@@ -172,10 +181,7 @@ class _Cache:
 
     def __init__(self, root: Path) -> None:
         self.dir: Path | None = None
-        cands = [root / CACHE_DIR_NAME, _fallback_cache_dir(root)]
-        if not _looks_writable(root):
-            cands = cands[1:]  # a folder marked read-only is left alone, even when root could write
-        for cand in cands:
+        for cand in cache_dirs(root):
             try:
                 cand.mkdir(parents=True, exist_ok=True)
                 probe = cand / ".probe"

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from k49desk.core import hashing
-from k49desk.core.dataset import CACHE_DIR_NAME, K49Dataset, Split
+from k49desk.core.dataset import K49Dataset, Split
 from k49desk.core.errors import Cancelled, K49Error
 
 if TYPE_CHECKING:  # training imports torch: only load it when the label check runs
@@ -170,9 +170,9 @@ def _split_fingerprint(split: Split) -> str:
 
 
 def _cache_dirs(root: Path) -> list[Path]:
-    from k49desk.core.dataset import _fallback_cache_dir
+    from k49desk.core.dataset import cache_dirs
 
-    return [root / CACHE_DIR_NAME, _fallback_cache_dir(root)]
+    return cache_dirs(root)
 
 
 def _cache_key(split: Split, folds: int, train_config: TrainConfig) -> str:
