@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 
 from k49desk.paths import resolve_data_dir  # noqa: F401  (re-exported for commands)
 
@@ -31,3 +35,28 @@ def progress_bar(total: float | None, desc: str, unit: str = "it", **kw: object)
 
     return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True,
                 leave=True, **kw)
+
+
+@contextlib.contextmanager
+def ctrl_c_requests_stop(flag: threading.Event, message: str | None = None) -> Iterator[None]:
+    """First Ctrl-C sets `flag` (core code polls it and stops cleanly); a second one aborts.
+
+    `message`, if given, is printed on the first Ctrl-C. Outside the main thread (tests that
+    call main() from a worker) signals cannot be handled, so this does nothing there.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if flag.is_set():
+            raise KeyboardInterrupt
+        flag.set()
+        if message:
+            print(f"\n{message}", file=sys.stderr)
+
+    old = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 from k49desk.commands.common import (
     add_data_dir,
     add_json,
+    ctrl_c_requests_stop,
     print_json,
     progress_bar,
     resolve_data_dir,
@@ -43,25 +41,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="CPU threads for torch (default: torch's choice)")
     add_json(p)
     p.set_defaults(func=run)
-
-
-@contextlib.contextmanager
-def _ctrl_c_sets(flag: threading.Event) -> Iterator[None]:
-    """Ctrl-C asks the scan to stop at the next batch; a second Ctrl-C aborts at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        if flag.is_set():
-            raise KeyboardInterrupt
-        flag.set()
-
-    old = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
 
 
 def _check_out(path: Path) -> None:
@@ -111,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         bar.refresh()
 
     try:
-        with _ctrl_c_sets(stop):
+        with ctrl_c_requests_stop(stop):
             report = find_issues(ds, args.split, folds=args.folds, train_config=cfg,
                                  progress=progress, should_stop=stop.is_set,
                                  use_cache=not args.no_cache)

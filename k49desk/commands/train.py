@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as _dt
-import signal
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 from k49desk.commands.common import (
     add_data_dir,
     add_json,
+    ctrl_c_requests_stop,
     print_json,
     progress_bar,
     resolve_data_dir,
@@ -68,26 +66,8 @@ def default_out_path() -> Path:
     return path
 
 
-@contextlib.contextmanager
-def ctrl_c_requests_stop(flag: threading.Event, quiet: bool) -> Iterator[None]:
-    """First Ctrl-C asks training to stop after the current batch; a second one aborts."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        if flag.is_set():
-            raise KeyboardInterrupt
-        flag.set()
-        if not quiet:
-            print("\nk49desk: stopping after this batch; the last completed epoch is kept "
-                  "(Ctrl-C again to abort)", file=sys.stderr)
-
-    old = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
+STOP_MESSAGE = ("k49desk: stopping after this batch; the last completed epoch is kept "
+                "(Ctrl-C again to abort)")
 
 
 def build_config(args: argparse.Namespace):  # noqa: ANN201
@@ -141,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
                       f"{ev.acc:.2%}{val}  [saved {out.name}]", file=sys.stderr)
 
     try:
-        with ctrl_c_requests_stop(stop, args.json):
+        with ctrl_c_requests_stop(stop, None if args.json else STOP_MESSAGE):
             res, lm = train_folder(cfg, data_dir, out, on_progress=on_progress,
                                    should_stop=stop.is_set)
     except Cancelled as e:

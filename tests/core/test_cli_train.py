@@ -119,7 +119,7 @@ def test_ctrl_c_keeps_the_last_completed_epoch(tiny_dir: Path, monkeypatch: pyte
 
 def test_second_ctrl_c_aborts() -> None:
     flag = threading.Event()
-    with pytest.raises(KeyboardInterrupt), train_cmd.ctrl_c_requests_stop(flag, quiet=True):
+    with pytest.raises(KeyboardInterrupt), train_cmd.ctrl_c_requests_stop(flag):
         os.kill(os.getpid(), signal.SIGINT)
         assert flag.is_set()
         os.kill(os.getpid(), signal.SIGINT)
