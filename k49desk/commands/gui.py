@@ -15,11 +15,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", default=None, help="data folder to open")
     p.add_argument("--demo", action="store_true", help="open the generated demo data")
     p.add_argument("--panel", choices=PANELS, default=None, help="panel to show")
-    p.add_argument("--class", dest="cls", default=None, metavar="CHAR",
-                   help="class to show: a character (か) or romaji (ka)")
+    p.add_argument(
+        "--class",
+        dest="cls",
+        default=None,
+        metavar="CHAR",
+        help="class to show: a character (か) or romaji (ka)",
+    )
     p.add_argument("--model", default=None, help="checkpoint to use (default: the shipped model)")
-    p.add_argument("--screenshot", default=None, metavar="OUT.png",
-                   help="render the window offscreen to this PNG and exit")
+    p.add_argument(
+        "--screenshot",
+        default=None,
+        metavar="OUT.png",
+        help="render the window offscreen to this PNG and exit",
+    )
     p.add_argument("--size", default="1400x900", help="window size for --screenshot (WxH)")
     p.set_defaults(func=run)
 
@@ -66,7 +75,11 @@ def screenshot(args: argparse.Namespace) -> int:
     app = make_app()
     win = MainWindow()
     win.resize(w, h)
-    folder = default_data_dir() / "demo" if args.demo and not args.data_dir else resolve_data_dir(args.data_dir)
+    folder = (
+        default_data_dir() / "demo"
+        if args.demo and not args.data_dir
+        else resolve_data_dir(args.data_dir)
+    )
     ds = None
     if folder.exists():
         ds = open_dataset(folder)
@@ -88,7 +101,9 @@ def screenshot(args: argparse.Namespace) -> int:
                 break
     _wait(app, lambda: False, 1.0)  # let background work (thumbnails, charts, predictions) land
     img = win.grab().toImage()
-    if img.width() != w or img.height() != h:  # window minimum larger than asked: crop, never stretch
+    if (
+        img.width() != w or img.height() != h
+    ):  # window minimum larger than asked: crop, never stretch
         img = img.copy(0, 0, w, h)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not img.save(str(out)):

@@ -28,16 +28,25 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {s:5s} {len(ds.splits[s]):>8,d} images")
     print(f"  total {len(ds):>8,d} images, {ds.n_classes} classes\n")
     t = class_table(ds)
-    print(f"{'idx':>3} {'char':^4} {'romaji':<8}{'train':>8} {'share':>6}{'test':>8} {'share':>6} {'test/all':>8}")
+    print(
+        f"{'idx':>3} {'char':^4} {'romaji':<8}{'train':>8} {'share':>6}"
+        f"{'test':>8} {'share':>6} {'test/all':>8}"
+    )
     for r in t.itertuples():
         tf = "" if r.test_fraction != r.test_fraction else f"{r.test_fraction:7.1%}"
-        print(f"{r.index:>3}  {r.char}  {r.romaji:<8}{r.train:>8,d} {r.train_share:6.2%}"
-              f"{r.test:>8,d} {r.test_share:6.2%} {tf:>8}")
+        print(
+            f"{r.index:>3}  {r.char}  {r.romaji:<8}{r.train:>8,d} {r.train_share:6.2%}"
+            f"{r.test:>8,d} {r.test_share:6.2%} {tf:>8}"
+        )
     ur = under_represented(ds)
     if len(ur):
         print("\nUnder-represented classes (< 50% of the largest class), rarest first:")
-        print("  " + ", ".join(f"{r.char} {r.romaji} {r['count']:,d} ({r.share:.2%})"
-                               for _, r in ur.iterrows()))
+        print(
+            "  "
+            + ", ".join(
+                f"{r.char} {r.romaji} {r['count']:,d} ({r.share:.2%})" for _, r in ur.iterrows()
+            )
+        )
     empty = [c.char for c, n in zip(ds.classes, t["total"], strict=True) if n == 0]
     if empty:
         print(f"\nClasses with no images: {' '.join(empty)}")

@@ -12,31 +12,174 @@ from k49desk.core.errors import DataError
 N_CLASSES = 49
 
 _CHARS = (
-    "あいうえおかきくけこさしすせそたちつてとなにぬねのはひふへほまみむめもやゆよらりるれろわゐゑをんゝ"
+    "あいうえおかきくけこさしすせそたちつてと"
+    "なにぬねのはひふへほまみむめもやゆよらりるれろわゐゑをんゝ"
 )
 ROMAJI: tuple[str, ...] = (
-    "a", "i", "u", "e", "o", "ka", "ki", "ku", "ke", "ko", "sa", "shi", "su", "se", "so",
-    "ta", "chi", "tsu", "te", "to", "na", "ni", "nu", "ne", "no", "ha", "hi", "fu", "he", "ho",
-    "ma", "mi", "mu", "me", "mo", "ya", "yu", "yo", "ra", "ri", "ru", "re", "ro", "wa", "wi",
-    "we", "wo", "n", "odoriji",
+    "a",
+    "i",
+    "u",
+    "e",
+    "o",
+    "ka",
+    "ki",
+    "ku",
+    "ke",
+    "ko",
+    "sa",
+    "shi",
+    "su",
+    "se",
+    "so",
+    "ta",
+    "chi",
+    "tsu",
+    "te",
+    "to",
+    "na",
+    "ni",
+    "nu",
+    "ne",
+    "no",
+    "ha",
+    "hi",
+    "fu",
+    "he",
+    "ho",
+    "ma",
+    "mi",
+    "mu",
+    "me",
+    "mo",
+    "ya",
+    "yu",
+    "yo",
+    "ra",
+    "ri",
+    "ru",
+    "re",
+    "ro",
+    "wa",
+    "wi",
+    "we",
+    "wo",
+    "n",
+    "odoriji",
 )
 # Other spellings people type (Kunrei-shiki and common shortcuts).
 ROMAJI_ALIASES: dict[str, int] = {
-    "si": 11, "ti": 16, "tu": 17, "hu": 27, "nn": 47, "iter": 48, "dd": 48, "ゝ": 48,
+    "si": 11,
+    "ti": 16,
+    "tu": 17,
+    "hu": 27,
+    "nn": 47,
+    "iter": 48,
+    "dd": 48,
+    "ゝ": 48,
 }
 
 # Exact support of the official release (from the official label files).
 OFFICIAL_TRAIN_COUNTS: tuple[int, ...] = (
-    6000, 6000, 6000, 777, 6000, 6000, 6000, 6000, 4714, 6000, 6000, 6000, 6000, 4165, 3867,
-    6000, 2565, 6000, 6000, 6000, 6000, 6000, 2063, 2451, 6000, 6000, 5132, 6000, 6000, 1993,
-    6000, 3060, 1718, 3394, 6000, 6000, 1598, 6000, 6000, 6000, 6000, 6000, 2139, 2397, 417,
-    392, 6000, 6000, 3523,
+    6000,
+    6000,
+    6000,
+    777,
+    6000,
+    6000,
+    6000,
+    6000,
+    4714,
+    6000,
+    6000,
+    6000,
+    6000,
+    4165,
+    3867,
+    6000,
+    2565,
+    6000,
+    6000,
+    6000,
+    6000,
+    6000,
+    2063,
+    2451,
+    6000,
+    6000,
+    5132,
+    6000,
+    6000,
+    1993,
+    6000,
+    3060,
+    1718,
+    3394,
+    6000,
+    6000,
+    1598,
+    6000,
+    6000,
+    6000,
+    6000,
+    6000,
+    2139,
+    2397,
+    417,
+    392,
+    6000,
+    6000,
+    3523,
 )
 OFFICIAL_TEST_COUNTS: tuple[int, ...] = (
-    1000, 1000, 1000, 126, 1000, 1000, 1000, 1000, 767, 1000, 1000, 1000, 1000, 678, 629,
-    1000, 418, 1000, 1000, 1000, 1000, 1000, 336, 399, 1000, 1000, 836, 1000, 1000, 324,
-    1000, 498, 280, 552, 1000, 1000, 260, 1000, 1000, 1000, 1000, 1000, 348, 390, 68, 64,
-    1000, 1000, 574,
+    1000,
+    1000,
+    1000,
+    126,
+    1000,
+    1000,
+    1000,
+    1000,
+    767,
+    1000,
+    1000,
+    1000,
+    1000,
+    678,
+    629,
+    1000,
+    418,
+    1000,
+    1000,
+    1000,
+    1000,
+    1000,
+    336,
+    399,
+    1000,
+    1000,
+    836,
+    1000,
+    1000,
+    324,
+    1000,
+    498,
+    280,
+    552,
+    1000,
+    1000,
+    260,
+    1000,
+    1000,
+    1000,
+    1000,
+    1000,
+    348,
+    390,
+    68,
+    64,
+    1000,
+    1000,
+    574,
 )
 
 
@@ -49,7 +192,7 @@ class ClassInfo:
 
     @property
     def label(self) -> str:
-        """"あ (a)": how the class is shown to a person."""
+        """ "あ (a)": how the class is shown to a person."""
         return f"{self.char} ({self.romaji})"
 
 
@@ -60,7 +203,9 @@ OFFICIAL_CLASSES: tuple[ClassInfo, ...] = tuple(
 
 def official_classmap_csv() -> str:
     """The official k49_classmap.csv, byte for byte (LF line ends)."""
-    rows = ["index,codepoint,char"] + [f"{c.index},{c.codepoint},{c.char}" for c in OFFICIAL_CLASSES]
+    rows = ["index,codepoint,char"] + [
+        f"{c.index},{c.codepoint},{c.char}" for c in OFFICIAL_CLASSES
+    ]
     return "\n".join(rows) + "\n"
 
 
@@ -79,7 +224,9 @@ def load_classmap(path: Path) -> tuple[ClassInfo, ...]:
     except StopIteration:
         raise DataError(f"{name}: the file is empty") from None
     if header[:3] != ["index", "codepoint", "char"]:
-        raise DataError(f"{name}: header must be 'index,codepoint,char', found {','.join(header)!r}")
+        raise DataError(
+            f"{name}: header must be 'index,codepoint,char', found {','.join(header)!r}"
+        )
     classes: list[ClassInfo] = []
     for lineno, row in enumerate(reader, start=2):
         if not row or all(not c.strip() for c in row):
@@ -113,7 +260,9 @@ def class_for_text(text: str, classes: tuple[ClassInfo, ...] = OFFICIAL_CLASSES)
     return ROMAJI_ALIASES.get(t)
 
 
-def romaji_prefix_matches(prefix: str, classes: tuple[ClassInfo, ...] = OFFICIAL_CLASSES) -> list[int]:
+def romaji_prefix_matches(
+    prefix: str, classes: tuple[ClassInfo, ...] = OFFICIAL_CLASSES
+) -> list[int]:
     """Classes whose romaji (or alias) starts with `prefix`, for type-ahead."""
     p = prefix.strip().lower()
     hits = [c.index for c in classes if c.romaji.startswith(p) or c.char == p]

@@ -47,7 +47,10 @@ def labels_file(split: str) -> str:
 
 
 OFFICIAL_FILES: tuple[str, ...] = (
-    images_file("train"), labels_file("train"), images_file("test"), labels_file("test"),
+    images_file("train"),
+    labels_file("train"),
+    images_file("test"),
+    labels_file("test"),
     CLASSMAP_FILE,
 )
 
@@ -99,11 +102,15 @@ class K49Dataset:
 def _npz_error(name: str, e: BaseException) -> DataError:
     text = str(e)
     if isinstance(e, ValueError) and ("pickle" in text.lower() or "Object arrays" in text):
-        return DataError(f"{name}: holds pickled Python objects; k49desk only loads plain arrays "
-                         "(allow_pickle=False), so it refuses this file")
+        return DataError(
+            f"{name}: holds pickled Python objects; k49desk only loads plain arrays "
+            "(allow_pickle=False), so it refuses this file"
+        )
     if isinstance(e, zipfile.BadZipFile | EOFError | zlib.error):
-        return DataError(f"{name}: truncated or corrupt .npz ({text or type(e).__name__}); "
-                         "download or generate it again")
+        return DataError(
+            f"{name}: truncated or corrupt .npz ({text or type(e).__name__}); "
+            "download or generate it again"
+        )
     return DataError(f"{name}: cannot be read as .npz ({text or type(e).__name__})")
 
 
@@ -143,8 +150,10 @@ def check_labels(name: str, arr: np.ndarray, n_classes: int) -> None:
         raise DataError(f"{name}: labels must have shape (N,), found {tuple(arr.shape)}")
     if arr.size and int(arr.max()) >= n_classes:
         bad = np.flatnonzero(arr >= n_classes)
-        raise DataError(f"{name}: label {int(arr[bad[0]])} at index {int(bad[0])} is outside the "
-                        f"class map (0..{n_classes - 1}); {bad.size} such labels")
+        raise DataError(
+            f"{name}: label {int(arr[bad[0]])} at index {int(bad[0])} is outside the "
+            f"class map (0..{n_classes - 1}); {bad.size} such labels"
+        )
 
 
 def _stat_key(path: Path) -> dict[str, int]:
@@ -233,8 +242,9 @@ def _fingerprint(*paths: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def open_dataset(root: str | os.PathLike[str], *, use_cache: bool = True,
-                 progress: Progress | None = None) -> K49Dataset:
+def open_dataset(
+    root: str | os.PathLike[str], *, use_cache: bool = True, progress: Progress | None = None
+) -> K49Dataset:
     """Open and validate a K49 folder. Raises DataError naming the file and the problem."""
     root = Path(root)
     if not root.exists():
@@ -246,12 +256,20 @@ def open_dataset(root: str | os.PathLike[str], *, use_cache: bool = True,
         classes, source = load_classmap(cm_path), "file"
     else:
         classes, source = OFFICIAL_CLASSES, "builtin"
-    ds = K49Dataset(root=root, classes=classes, classmap_source=source,
-                    is_demo=(root / DEMO_TRUTH_FILE).exists())
-    present = [s for s in SPLITS if (root / images_file(s)).exists() or (root / labels_file(s)).exists()]
+    ds = K49Dataset(
+        root=root,
+        classes=classes,
+        classmap_source=source,
+        is_demo=(root / DEMO_TRUTH_FILE).exists(),
+    )
+    present = [
+        s for s in SPLITS if (root / images_file(s)).exists() or (root / labels_file(s)).exists()
+    ]
     if not present:
-        raise DataError(f"{root}: no K49 files here (expected {images_file('train')}, "
-                        f"{labels_file('train')}, {images_file('test')} or {labels_file('test')})")
+        raise DataError(
+            f"{root}: no K49 files here (expected {images_file('train')}, "
+            f"{labels_file('train')}, {images_file('test')} or {labels_file('test')})"
+        )
     cache = _Cache(root) if use_cache else None
     for i, split in enumerate(present):
         ipath, lpath = root / images_file(split), root / labels_file(split)
@@ -279,16 +297,23 @@ def open_dataset(root: str | os.PathLike[str], *, use_cache: bool = True,
         else:
             check_labels(lpath.name, labels, len(classes))
         if images.shape[0] != labels.shape[0]:
-            raise DataError(f"{lpath.name}: {labels.shape[0]} labels for {images.shape[0]} images "
-                            f"in {ipath.name}")
+            raise DataError(
+                f"{lpath.name}: {labels.shape[0]} labels for {images.shape[0]} images "
+                f"in {ipath.name}"
+            )
         ds.splits[split] = Split(split, images, np.asarray(labels), _fingerprint(ipath, lpath))
     if progress:
         progress(1.0, "Opened")
     return ds
 
 
-def write_split(root: str | os.PathLike[str], split: str, images: np.ndarray,
-                labels: np.ndarray, compressed: bool = True) -> None:
+def write_split(
+    root: str | os.PathLike[str],
+    split: str,
+    images: np.ndarray,
+    labels: np.ndarray,
+    compressed: bool = True,
+) -> None:
     """Write one split in the official format (atomic; `arr_0`, uint8)."""
     root = Path(root)
     images = np.ascontiguousarray(images, dtype=np.uint8)

@@ -12,13 +12,19 @@ UNDER_REPRESENTED_RATIO = 0.5  # a class is under-represented below half the lar
 
 def class_table(ds: K49Dataset) -> pd.DataFrame:
     """One row per class (all 49, empty ones included): counts and shares per split."""
-    df = pd.DataFrame({
-        "index": [c.index for c in ds.classes],
-        "char": [c.char for c in ds.classes],
-        "romaji": [c.romaji for c in ds.classes],
-    })
+    df = pd.DataFrame(
+        {
+            "index": [c.index for c in ds.classes],
+            "char": [c.char for c in ds.classes],
+            "romaji": [c.romaji for c in ds.classes],
+        }
+    )
     for s in SPLITS:
-        counts = ds.splits[s].counts(ds.n_classes) if s in ds.splits else np.zeros(ds.n_classes, np.int64)
+        counts = (
+            ds.splits[s].counts(ds.n_classes)
+            if s in ds.splits
+            else np.zeros(ds.n_classes, np.int64)
+        )
         total = counts.sum()
         df[s] = counts
         df[f"{s}_share"] = counts / total if total else 0.0
@@ -39,8 +45,16 @@ def under_represented(ds: K49Dataset, split: str | None = None) -> pd.DataFrame:
     counts = t[split]
     largest = counts.max() if len(counts) else 0
     ratio = counts / largest if largest else counts * 0.0
-    out = pd.DataFrame({"index": t["index"], "char": t["char"], "romaji": t["romaji"],
-                        "count": counts, "share": t[f"{split}_share"], "ratio_to_largest": ratio})
+    out = pd.DataFrame(
+        {
+            "index": t["index"],
+            "char": t["char"],
+            "romaji": t["romaji"],
+            "count": counts,
+            "share": t[f"{split}_share"],
+            "ratio_to_largest": ratio,
+        }
+    )
     out = out[out["ratio_to_largest"] < UNDER_REPRESENTED_RATIO]
     return out.sort_values(["count", "index"]).reset_index(drop=True)
 
@@ -53,7 +67,9 @@ def info_dict(ds: K49Dataset) -> dict:
         splits[s] = {
             "n": int(t[s].sum()),
             "counts": {ch: int(n) for ch, n in zip(t["char"], t[s], strict=True)},
-            "shares": {ch: round(float(x), 6) for ch, x in zip(t["char"], t[f"{s}_share"], strict=True)},
+            "shares": {
+                ch: round(float(x), 6) for ch, x in zip(t["char"], t[f"{s}_share"], strict=True)
+            },
             "empty_classes": [ch for ch, n in zip(t["char"], t[s], strict=True) if n == 0],
         }
     ur = under_represented(ds) if ds.splits else None
@@ -63,8 +79,15 @@ def info_dict(ds: K49Dataset) -> dict:
         "n_classes": ds.n_classes,
         "n_images": len(ds),
         "splits": splits,
-        "under_represented": [] if ur is None else [
-            {"char": r.char, "romaji": r.romaji, "count": int(r.count),
-             "share": round(float(r.share), 6)} for r in ur.itertuples()
+        "under_represented": []
+        if ur is None
+        else [
+            {
+                "char": r.char,
+                "romaji": r.romaji,
+                "count": int(r.count),
+                "share": round(float(r.share), 6),
+            }
+            for r in ur.itertuples()
         ],
     }

@@ -42,8 +42,9 @@ def show_error(title: str, exc: BaseException | str, parent: object = None) -> N
     if QApplication.instance() is None:
         print(f"k49desk: {title}: {exc}", file=sys.stderr)
         return
-    text = str(exc) if isinstance(exc, K49Error | OSError | str) else (
-        f"{type(exc).__name__}: {exc}")
+    text = (
+        str(exc) if isinstance(exc, K49Error | OSError | str) else (f"{type(exc).__name__}: {exc}")
+    )
     box = QMessageBox(QMessageBox.Icon.Critical, title, text, QMessageBox.StandardButton.Ok, parent)
     details = getattr(exc, "__k49_traceback__", None)
     if details and not isinstance(exc, K49Error):
@@ -52,7 +53,7 @@ def show_error(title: str, exc: BaseException | str, parent: object = None) -> N
 
 
 def install_excepthook() -> None:
-    """Last resort: log every uncaught exception and show it in a dialog, never only on a console."""
+    """Last resort: log every uncaught exception and show it in a dialog, not only on a console."""
     setup_logging()
 
     def hook(etype: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
@@ -68,9 +69,13 @@ def install_excepthook() -> None:
             app = QApplication.instance()
             if app is None or QThread.currentThread() is not app.thread():
                 return
-            box = QMessageBox(QMessageBox.Icon.Critical, "k49desk: unexpected error",
-                              f"{etype.__name__}: {value}\n\nThe app keeps running. Details were "
-                              f"logged to {log_file()}.", QMessageBox.StandardButton.Ok)
+            box = QMessageBox(
+                QMessageBox.Icon.Critical,
+                "k49desk: unexpected error",
+                f"{etype.__name__}: {value}\n\nThe app keeps running. Details were "
+                f"logged to {log_file()}.",
+                QMessageBox.StandardButton.Ok,
+            )
             box.setDetailedText(text)
             box.exec()
         except Exception:  # noqa: BLE001  (the hook itself must never raise)
@@ -87,7 +92,10 @@ def make_app(argv: list[str] | None = None):  # noqa: ANN201
     app = QApplication.instance()
     if app is None:
         QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
-            __import__("PySide6.QtCore", fromlist=["Qt"]).Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+            __import__(
+                "PySide6.QtCore", fromlist=["Qt"]
+            ).Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
+        )
         app = QApplication(argv or [sys.argv[0]])
         app.setApplicationName("k49desk")
         app.setOrganizationName("k49desk")
@@ -100,10 +108,17 @@ def make_app(argv: list[str] | None = None):  # noqa: ANN201
 
 def run_app(data_dir: str | None = None, demo: bool = False, panel: str | None = None) -> int:
     """Launch the desktop app (blocks until the window closes)."""
-    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") \
-            and sys.platform.startswith("linux") and "QT_QPA_PLATFORM" not in os.environ:
-        print("k49desk: no display found (DISPLAY is unset); run it on a desktop, or use "
-              "`k49desk gui --screenshot out.png` / the CLI commands.", file=sys.stderr)
+    if (
+        not os.environ.get("DISPLAY")
+        and not os.environ.get("WAYLAND_DISPLAY")
+        and sys.platform.startswith("linux")
+        and "QT_QPA_PLATFORM" not in os.environ
+    ):
+        print(
+            "k49desk: no display found (DISPLAY is unset); run it on a desktop, or use "
+            "`k49desk gui --screenshot out.png` / the CLI commands.",
+            file=sys.stderr,
+        )
         return 2
     app = make_app()
     install_excepthook()

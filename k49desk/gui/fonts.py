@@ -18,7 +18,9 @@ def bundled_families() -> tuple[str, ...]:
             if f.suffix.lower() in (".ttf", ".otf"):
                 fid = QFontDatabase.addApplicationFont(str(f))
                 if fid >= 0:
-                    families += [x for x in QFontDatabase.applicationFontFamilies(fid) if x not in families]
+                    families += [
+                        x for x in QFontDatabase.applicationFontFamilies(fid) if x not in families
+                    ]
     return tuple(families)
 
 

@@ -112,7 +112,9 @@ class MainWindow(QMainWindow):
             log.exception("panel %s failed to load", key)
             panel = _unavailable(title, e)
         self.panels[key] = panel
-        inner = _NeedsData(panel, self.state, lambda: self.show_panel("data")) if needs_data else panel
+        inner = (
+            _NeedsData(panel, self.state, lambda: self.show_panel("data")) if needs_data else panel
+        )
         self._pages[key].addWidget(inner)
         if key == "data" and hasattr(panel, "dataset_opened"):
             panel.dataset_opened.connect(self._on_dataset_opened)
@@ -141,7 +143,9 @@ class MainWindow(QMainWindow):
         sb = self.statusBar()
         self._data_label = QLabel()
         self._demo_label = QLabel(" GENERATED DEMO DATA — not real K49 ")
-        self._demo_label.setStyleSheet("background:#b45309;color:white;border-radius:3px;font-weight:bold;")
+        self._demo_label.setStyleSheet(
+            "background:#b45309;color:white;border-radius:3px;font-weight:bold;"
+        )
         self._model_label = QLabel()
         sb.addPermanentWidget(self._demo_label)
         sb.addPermanentWidget(self._data_label)
@@ -150,11 +154,20 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         mb = self.menuBar()
         file_menu = mb.addMenu("&File")
-        self._act(file_menu, "&Open data folder…", QKeySequence.StandardKey.Open, self.choose_folder)
+        self._act(
+            file_menu, "&Open data folder…", QKeySequence.StandardKey.Open, self.choose_folder
+        )
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
-        self._act(file_menu, "&Download Kuzushiji-49…", None, lambda: self._start_page_call("start_download"))
-        self._act(file_menu, "Generate &demo data…", None, lambda: self._start_page_call("start_demo"))
+        self._act(
+            file_menu,
+            "&Download Kuzushiji-49…",
+            None,
+            lambda: self._start_page_call("start_download"),
+        )
+        self._act(
+            file_menu, "Generate &demo data…", None, lambda: self._start_page_call("start_demo")
+        )
         self._act(file_menu, "&Close data folder", "Ctrl+W", lambda: self.state.set_dataset(None))
         file_menu.addSeparator()
         self._act(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
@@ -180,8 +193,13 @@ class MainWindow(QMainWindow):
         return a
 
     # ---- start-up -----------------------------------------------------------------------
-    def start(self, data_dir: str | None = None, demo: bool = False, panel: str | None = None,
-              load_model: bool = True) -> None:
+    def start(
+        self,
+        data_dir: str | None = None,
+        demo: bool = False,
+        panel: str | None = None,
+        load_model: bool = True,
+    ) -> None:
         """Open the given/last folder in the background (or make the demo set), then a model."""
         s = settings()
         if demo:
@@ -214,8 +232,13 @@ class MainWindow(QMainWindow):
             self.show_panel("data")
             return
         self.statusBar().showMessage(f"Opening {folder}…")
-        self._tasks.append(run_task(lambda p, s: open_dataset(folder),
-                                    on_finished=self._on_dataset_opened, on_failed=failed))
+        self._tasks.append(
+            run_task(
+                lambda p, s: open_dataset(folder),
+                on_finished=self._on_dataset_opened,
+                on_failed=failed,
+            )
+        )
 
     def _load_initial_model(self) -> None:
         last = settings().value("model/last_path")
@@ -296,8 +319,12 @@ class MainWindow(QMainWindow):
     def choose_model(self) -> None:
         from k49desk.paths import MODELS_DIR
 
-        f, _ = QFileDialog.getOpenFileName(self, "Load a k49desk checkpoint", str(MODELS_DIR),
-                                           "k49desk checkpoints (*.pt);;All files (*)")
+        f, _ = QFileDialog.getOpenFileName(
+            self,
+            "Load a k49desk checkpoint",
+            str(MODELS_DIR),
+            "k49desk checkpoints (*.pt);;All files (*)",
+        )
         if f:
             self.load_model(Path(f))
 
@@ -334,8 +361,11 @@ class MainWindow(QMainWindow):
             self._data_label.setText(f"{ds.root}  ·  {counts}")
             self._demo_label.setVisible(bool(ds.is_demo))
         m = self.state.model
-        self._model_label.setText(f"Model: {self.state.model_path.name}" if m is not None and
-                                  self.state.model_path else "No model")
+        self._model_label.setText(
+            f"Model: {self.state.model_path.name}"
+            if m is not None and self.state.model_path
+            else "No model"
+        )
         title = "k49desk — Kuzushiji-49 workbench"
         if ds is not None:
             title += f" — {Path(ds.root).name}" + (" (generated demo data)" if ds.is_demo else "")
@@ -346,24 +376,35 @@ class MainWindow(QMainWindow):
 
     def show_shortcuts(self) -> None:
         rows = [
-            ("Ctrl+O", "open a data folder"), ("Ctrl+1…6", "switch panels"),
+            ("Ctrl+O", "open a data folder"),
+            ("Ctrl+1…6", "switch panels"),
             ("Ctrl+L / Ctrl+I", "load a model / show its card"),
             ("Gallery: arrows, PgUp/PgDn", "move; Ctrl+K cycles classes; Ctrl+G jumps to index"),
             ("Draw: Ctrl+Z / Ctrl+Shift+Z / Esc", "undo / redo / clear"),
             ("Review: 1 2 3 4 ?", "keep / accept / relabel (type romaji) / unusable / unsure"),
-            ("Review: ← →, Ctrl+Z", "move, undo"), ("F11", "full screen"), ("Ctrl+Q", "quit"),
+            ("Review: ← →, Ctrl+Z", "move, undo"),
+            ("F11", "full screen"),
+            ("Ctrl+Q", "quit"),
         ]
-        html = "<table>" + "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>"
-                                   for k, v in rows) + "</table>"
+        html = (
+            "<table>"
+            + "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>" for k, v in rows)
+            + "</table>"
+        )
         QMessageBox.information(self, "Keyboard shortcuts", html)
 
     def show_about(self) -> None:
         from k49desk import __version__
 
-        QMessageBox.about(self, "About k49desk", (
-            f"<b>k49desk {__version__}</b><br>A workbench for Kuzushiji-49.<br><br>"
-            "Data: \"KMNIST Dataset\" (created by CODH), adapted from \"Kuzushiji Dataset\" "
-            "(created by NIJL and others), doi:10.20676/00000341, CC BY-SA 4.0."))
+        QMessageBox.about(
+            self,
+            "About k49desk",
+            (
+                f"<b>k49desk {__version__}</b><br>A workbench for Kuzushiji-49.<br><br>"
+                'Data: "KMNIST Dataset" (created by CODH), adapted from "Kuzushiji Dataset" '
+                "(created by NIJL and others), doi:10.20676/00000341, CC BY-SA 4.0."
+            ),
+        )
 
     def _restore_geometry(self) -> None:
         s = settings()

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SHARED_K49
 
 from k49desk.core.classes import OFFICIAL_CLASSES, official_classmap_csv
 from k49desk.core.dataset import CACHE_DIR_NAME, open_dataset, write_split
 from k49desk.core.errors import DataError
-
-from conftest import SHARED_K49
 
 
 def _npz_bytes(**arrays: np.ndarray) -> bytes:
@@ -37,7 +36,9 @@ def test_opens_valid_folder_and_counts(tiny_dir: Path) -> None:
 def test_classmap_is_the_official_file_byte_for_byte() -> None:
     if not (SHARED_K49 / "k49_classmap.csv").exists():
         pytest.skip("../shared/k49 is not available")
-    assert official_classmap_csv().encode() == (SHARED_K49 / "k49_classmap.csv").read_bytes().replace(b"\r\n", b"\n")
+    assert official_classmap_csv().encode() == (
+        SHARED_K49 / "k49_classmap.csv"
+    ).read_bytes().replace(b"\r\n", b"\n")
 
 
 def test_official_label_files_open_with_their_counts(tmp_path: Path) -> None:
@@ -46,8 +47,14 @@ def test_official_label_files_open_with_their_counts(tmp_path: Path) -> None:
     from k49desk.core.classes import OFFICIAL_TEST_COUNTS, OFFICIAL_TRAIN_COUNTS
     from k49desk.core.dataset import read_npz_array
 
-    assert tuple(np.bincount(read_npz_array(SHARED_K49 / "k49-train-labels.npz"))) == OFFICIAL_TRAIN_COUNTS
-    assert tuple(np.bincount(read_npz_array(SHARED_K49 / "k49-test-labels.npz"))) == OFFICIAL_TEST_COUNTS
+    assert (
+        tuple(np.bincount(read_npz_array(SHARED_K49 / "k49-train-labels.npz")))
+        == OFFICIAL_TRAIN_COUNTS
+    )
+    assert (
+        tuple(np.bincount(read_npz_array(SHARED_K49 / "k49-test-labels.npz")))
+        == OFFICIAL_TEST_COUNTS
+    )
 
 
 def test_test_split_only_is_valid(tmp_path: Path) -> None:
@@ -98,19 +105,36 @@ def test_readonly_folder_falls_back_to_user_cache(tiny_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "content", "match"),
     [
-        ("k49-train-imgs.npz", _npz_bytes(images=np.zeros((3, 28, 28), np.uint8)), "no array named 'arr_0'"),
-        ("k49-train-imgs.npz", _npz_bytes(arr_0=np.zeros((3, 28, 28), np.float32)), "must be uint8"),
-        ("k49-train-imgs.npz", _npz_bytes(arr_0=np.zeros((3, 32, 32), np.uint8)), r"shape \(N, 28, 28\)"),
+        (
+            "k49-train-imgs.npz",
+            _npz_bytes(images=np.zeros((3, 28, 28), np.uint8)),
+            "no array named 'arr_0'",
+        ),
+        (
+            "k49-train-imgs.npz",
+            _npz_bytes(arr_0=np.zeros((3, 28, 28), np.float32)),
+            "must be uint8",
+        ),
+        (
+            "k49-train-imgs.npz",
+            _npz_bytes(arr_0=np.zeros((3, 32, 32), np.uint8)),
+            r"shape \(N, 28, 28\)",
+        ),
         ("k49-train-labels.npz", _npz_bytes(arr_0=np.zeros((3, 1), np.uint8)), r"shape \(N,\)"),
         ("k49-train-labels.npz", _npz_bytes(arr_0=np.zeros(3, np.int64)), "labels must be uint8"),
         ("k49-train-labels.npz", _npz_bytes(arr_0=np.zeros(2, np.uint8)), "2 labels for 3 images"),
-        ("k49-train-labels.npz", _npz_bytes(arr_0=np.array([0, 49, 1], np.uint8)), "outside the class map"),
+        (
+            "k49-train-labels.npz",
+            _npz_bytes(arr_0=np.array([0, 49, 1], np.uint8)),
+            "outside the class map",
+        ),
         ("k49-train-labels.npz", _npz_bytes(arr_0=np.array([0, None, 1], object)), "pickled"),
         ("k49-train-imgs.npz", b"this is not a zip file at all", "k49-train-imgs.npz"),
     ],
 )
-def test_bad_files_name_the_file_and_the_problem(tmp_path: Path, name: str, content: bytes,
-                                                  match: str) -> None:
+def test_bad_files_name_the_file_and_the_problem(
+    tmp_path: Path, name: str, content: bytes, match: str
+) -> None:
     write_split(tmp_path, "train", np.zeros((3, 28, 28), np.uint8), np.zeros(3, np.uint8))
     (tmp_path / name).write_bytes(content)
     with pytest.raises(DataError, match=match) as ei:
@@ -130,7 +154,7 @@ def test_corrupt_member_inside_zip_is_reported(tiny_dir: Path) -> None:
     data = bytearray(p.read_bytes())
     with zipfile.ZipFile(p) as z:
         off = z.getinfo("arr_0.npy").header_offset + 30 + len("arr_0.npy") + 200
-    data[off: off + 50] = b"\x00" * 50
+    data[off : off + 50] = b"\x00" * 50
     p.write_bytes(bytes(data))
     with pytest.raises(DataError, match="k49-test-imgs.npz"):
         open_dataset(tiny_dir)

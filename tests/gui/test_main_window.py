@@ -21,7 +21,13 @@ def win(qtbot):  # noqa: ANN001, ANN201
 
 def test_window_has_every_panel_as_a_working_tab(win: MainWindow) -> None:
     assert [win.tabs.tabText(i) for i in range(win.tabs.count())] == [
-        "Data", "Gallery", "Statistics", "Draw", "Train", "Review"]
+        "Data",
+        "Gallery",
+        "Statistics",
+        "Draw",
+        "Train",
+        "Review",
+    ]
     assert set(win.panels) == {"data", "gallery"}  # the rest are built lazily
     win.build_all_panels()
     for key in PANEL_KEYS:
@@ -30,7 +36,9 @@ def test_window_has_every_panel_as_a_working_tab(win: MainWindow) -> None:
     assert win.tabs.currentWidget().currentWidget() is win.panels["draw"]
 
 
-def test_start_opens_folder_in_background_and_shows_gallery(win: MainWindow, qtbot, tiny_dir: Path) -> None:  # noqa: ANN001
+def test_start_opens_folder_in_background_and_shows_gallery(
+    win: MainWindow, qtbot, tiny_dir: Path
+) -> None:  # noqa: ANN001
     with qtbot.waitSignal(win.state.dataset_changed, timeout=20000):
         win.start(data_dir=str(tiny_dir), load_model=False)
     assert win.state.dataset is not None and len(win.state.dataset.split("train")) == 588
@@ -39,7 +47,9 @@ def test_start_opens_folder_in_background_and_shows_gallery(win: MainWindow, qtb
     assert not win._demo_label.isVisibleTo(win)
 
 
-def test_corrupt_folder_at_start_shows_data_page_and_app_stays_up(win: MainWindow, qtbot, tiny_dir: Path) -> None:  # noqa: ANN001
+def test_corrupt_folder_at_start_shows_data_page_and_app_stays_up(
+    win: MainWindow, qtbot, tiny_dir: Path
+) -> None:  # noqa: ANN001
     (tiny_dir / "k49-train-imgs.npz").write_bytes(b"garbage")
     win.start(data_dir=str(tiny_dir), load_model=False)
     qtbot.waitUntil(lambda: win.tabs.currentIndex() == PANEL_KEYS.index("data"), timeout=20000)
@@ -47,8 +57,9 @@ def test_corrupt_folder_at_start_shows_data_page_and_app_stays_up(win: MainWindo
     assert win.state.dataset is None
 
 
-def test_bad_checkpoint_shows_dialog_not_traceback(win: MainWindow, qtbot, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_bad_checkpoint_shows_dialog_not_traceback(
+    win: MainWindow, qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # noqa: ANN001
     shown: list[str] = []
     monkeypatch.setattr(QMessageBox, "exec", lambda self: shown.append(self.text()) or 0)
     bad = tmp_path / "bad.pt"
@@ -100,15 +111,34 @@ def test_close_asks_panels_and_can_be_vetoed(win: MainWindow, qtbot) -> None:  #
 
 
 @pytest.mark.parametrize("panel", ["data", "gallery", "stats", "draw", "train", "review"])
-def test_screenshot_command_writes_non_blank_png_of_right_size(tiny_dir: Path, tmp_path: Path,
-                                                               panel: str, qapp) -> None:  # noqa: ANN001
+def test_screenshot_command_writes_non_blank_png_of_right_size(
+    tiny_dir: Path, tmp_path: Path, panel: str, qapp
+) -> None:  # noqa: ANN001
     from k49desk.cli import main
 
     out = tmp_path / f"{panel}.png"
-    assert main(["gui", "--data-dir", str(tiny_dir), "--panel", panel, "--class", "ka",
-                 "--screenshot", str(out), "--size", "1000x700"]) == 0
+    assert (
+        main(
+            [
+                "gui",
+                "--data-dir",
+                str(tiny_dir),
+                "--panel",
+                panel,
+                "--class",
+                "ka",
+                "--screenshot",
+                str(out),
+                "--size",
+                "1000x700",
+            ]
+        )
+        == 0
+    )
     img = QImage(str(out))
     assert (img.width(), img.height()) == (1000, 700)
     g = img.convertToFormat(QImage.Format.Format_Grayscale8)
-    arr = np.frombuffer(g.constBits(), np.uint8).reshape(g.height(), g.bytesPerLine())[:, : g.width()]
+    arr = np.frombuffer(g.constBits(), np.uint8).reshape(g.height(), g.bytesPerLine())[
+        :, : g.width()
+    ]
     assert arr.std() > 5  # not a blank canvas
