@@ -142,3 +142,26 @@ def test_screenshot_command_writes_non_blank_png_of_right_size(
         :, : g.width()
     ]
     assert arr.std() > 5  # not a blank canvas
+
+
+def test_demo_flag_generates_demo_data_on_first_use_then_opens_it(
+    win: MainWindow,
+    qtbot,  # noqa: ANN001
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import k49desk.gui.start_page as sp
+
+    monkeypatch.setattr(sp, "DEMO_PER_CLASS", 12)
+    folder = tmp_path / "data" / "demo"
+    with qtbot.waitSignal(win.state.dataset_changed, timeout=120000):
+        win.start(data_dir=str(folder), demo=True, load_model=False)
+    ds = win.state.dataset
+    assert ds.is_demo and len(ds.split("train")) == 49 * 12
+    assert win._demo_label.isVisibleTo(win) and "demo" in win.windowTitle()
+    win2 = MainWindow()  # second launch: opens the existing demo set, generates nothing
+    qtbot.addWidget(win2)
+    mtime = (folder / "k49-train-imgs.npz").stat().st_mtime_ns
+    with qtbot.waitSignal(win2.state.dataset_changed, timeout=30000):
+        win2.start(data_dir=str(folder), demo=True, load_model=False)
+    assert (folder / "k49-train-imgs.npz").stat().st_mtime_ns == mtime
