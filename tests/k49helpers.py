@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from k49desk.core.dataset import write_classmap, write_split
 
@@ -42,3 +43,14 @@ def make_k49_folder(root: Path, n_train: int = 12, n_test: int = 4,
         write_split(root, split, make_images(labels, seed + 10 + si), labels)
     write_classmap(root)
     return root
+
+
+def make_flags(labels: np.ndarray, n: int = 40, seed: int = 0) -> pd.DataFrame:
+    """Flags like find_issues': label issues suggesting label+1, plus a few blank ones."""
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(labels), n, replace=False)
+    issue = np.where(np.arange(n) % 5 == 4, "blank", "label")
+    sug = np.where(issue == "label", (labels[idx].astype(int) + 1) % 49, -1)
+    return pd.DataFrame({"split": "train", "index": idx, "issue": issue,
+                         "given_label": labels[idx], "suggested_label": sug,
+                         "quality": np.linspace(0.01, 0.5, n)})

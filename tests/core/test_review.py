@@ -12,23 +12,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from k49helpers import make_flags
 
 from k49desk.core import review as rv
 from k49desk.core import review_store as store
 from k49desk.core.dataset import open_dataset
 from k49desk.core.errors import ReviewError
 from k49desk.core.review import Filters, ReviewSession, SessionCorrupt
-
-
-def make_flags(labels: np.ndarray, n: int = 40, seed: int = 0) -> pd.DataFrame:
-    """Flags like find_issues': label issues suggesting label+1, plus a few blank ones."""
-    rng = np.random.default_rng(seed)
-    idx = rng.choice(len(labels), n, replace=False)
-    issue = np.where(np.arange(n) % 5 == 4, "blank", "label")
-    sug = np.where(issue == "label", (labels[idx].astype(int) + 1) % 49, -1)
-    return pd.DataFrame({"split": "train", "index": idx, "issue": issue,
-                         "given_label": labels[idx], "suggested_label": sug,
-                         "quality": np.linspace(0.01, 0.5, n)})
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from k49helpers import make_flags
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
@@ -22,16 +23,6 @@ from k49desk.gui.state import AppState
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 SHIFT = Qt.KeyboardModifier.ShiftModifier
-
-
-def make_flags(labels: np.ndarray, n: int = 30, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    idx = rng.choice(len(labels), n, replace=False)
-    issue = np.where(np.arange(n) % 5 == 4, "blank", "label")
-    sug = np.where(issue == "label", (labels[idx].astype(int) + 1) % 49, -1)
-    return pd.DataFrame({"split": "train", "index": idx, "issue": issue,
-                         "given_label": labels[idx], "suggested_label": sug,
-                         "quality": np.linspace(0.01, 0.5, n)})
 
 
 @pytest.fixture
@@ -56,7 +47,7 @@ def panel(qtbot, tiny_dir: Path, messages) -> ReviewPanel:  # noqa: ANN001
     labels = ds.split("train").labels
     rng = np.random.default_rng(3)
     proba = rng.dirichlet(np.ones(49), len(labels)).astype(np.float32)
-    assert p.open_session(make_flags(labels), proba, model="cv.pt", method="2-fold")
+    assert p.open_session(make_flags(labels, n=30), proba, model="cv.pt", method="2-fold")
     return p
 
 
@@ -233,7 +224,7 @@ def test_read_only_data_folder_says_where_the_session_is(qtbot, tiny_dir, monkey
     p = ReviewPanel(state)
     qtbot.addWidget(p)
     with qtbot.waitSignal(state.status_message, timeout=3000) as sig:
-        p.open_session(make_flags(ds.split("train").labels))
+        p.open_session(make_flags(ds.split("train").labels, n=30))
     assert "read-only" in sig.args[0] and "read-only" in p.status.text()
     qtbot.keyClick(p, Qt.Key.Key_1)
     assert not (tiny_dir / "k49desk-review-train.json").exists()
@@ -329,7 +320,7 @@ def test_app_killed_with_sigkill_loses_no_decision(tiny_dir) -> None:  # noqa: A
     import subprocess
 
     labels = open_dataset(tiny_dir).split("train").labels
-    ReviewSession.open(tiny_dir, "train", make_flags(labels)).close()
+    ReviewSession.open(tiny_dir, "train", make_flags(labels, n=30)).close()
     code = (
         "import os, sys\n"
         "os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
