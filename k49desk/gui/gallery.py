@@ -34,6 +34,15 @@ DEMO_STYLE = ("background:#fef3c7; color:#92400e; border:1px solid #f59e0b; bord
               "padding:4px 8px; font-weight:600;")
 
 
+def make_demo_banner() -> QLabel:
+    """The hidden "generated demo data" banner the data panels show when ds.is_demo."""
+    banner = QLabel(DEMO_TEXT)
+    banner.setStyleSheet(DEMO_STYLE)
+    banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    banner.hide()
+    return banner
+
+
 class GalleryPanel(QWidget):
     current_changed = Signal(object)  # (split, index) | None
 
@@ -54,10 +63,7 @@ class GalleryPanel(QWidget):
 
     # ---- layout --------------------------------------------------------------------------
     def _build_ui(self) -> None:
-        self.demo_banner = QLabel(DEMO_TEXT)
-        self.demo_banner.setStyleSheet(DEMO_STYLE)
-        self.demo_banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.demo_banner.hide()
+        self.demo_banner = make_demo_banner()
 
         self.toolbar = GalleryToolbar()
         tb = self.toolbar

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 from k49desk.core.dataset import K49Dataset
 from k49desk.core.stats import UNDER_REPRESENTED_RATIO, class_table, under_represented
 from k49desk.gui.fonts import hiragana_font
-from k49desk.gui.gallery import DEMO_STYLE, DEMO_TEXT
+from k49desk.gui.gallery import make_demo_banner
 from k49desk.gui.state import AppState, GalleryRequest
 from k49desk.gui.stats_chart import ClassChart
 from k49desk.gui.stats_sheet import class_means, pick_samples, render_sheet
@@ -62,10 +62,7 @@ class StatsPanel(QWidget):
 
     # ---- layout --------------------------------------------------------------------------
     def _build_ui(self) -> None:
-        self.demo_banner = QLabel(DEMO_TEXT)
-        self.demo_banner.setStyleSheet(DEMO_STYLE)
-        self.demo_banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.demo_banner.hide()
+        self.demo_banner = make_demo_banner()
         self.summary = QLabel("No data folder open.")
         self.summary.setStyleSheet("font-size:13px;")
         self.summary.setWordWrap(True)
