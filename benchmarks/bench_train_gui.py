@@ -36,7 +36,7 @@ def train_rate(history: list) -> float:
 def run_direct(cfg: object, data: Path, out: Path) -> float:
     from k49desk.core.training import train_folder
 
-    res, _ = train_folder(cfg, data, out)
+    res = train_folder(cfg, data, out)
     return train_rate(res.history)
 
 

@@ -29,12 +29,74 @@ def print_json(obj: object) -> None:
     sys.stdout.flush()
 
 
+def stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def progress_bar(total: float | None, desc: str, unit: str = "it", **kw: object):  # noqa: ANN201
-    """A tqdm bar on stderr (quiet when stderr is not a terminal and CI asks for less)."""
+    """A tqdm bar on stderr. When stderr is not a terminal (a log file, CI) there is no
+    animation: tqdm redraws at most every 30 s instead of a line per update."""
     from tqdm import tqdm
 
+    if not stderr_is_terminal():
+        kw.setdefault("mininterval", 30.0)
+        kw.setdefault("maxinterval", 60.0)
     return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True,
                 leave=True, **kw)
+
+
+class CliProgress:
+    """The core `Progress` on stderr: a percentage bar on a terminal; elsewhere one line per
+    phase (text before the first ':' changes) or per 10%, so a log file stays readable.
+    A context manager: the bar is closed (and its line ended) on exit."""
+
+    def __init__(self, desc: str, *, enabled: bool = True) -> None:
+        self.desc, self.enabled = desc, enabled
+        self.tty = stderr_is_terminal()
+        self.bar = None
+        self._last_decile, self._last_phase = -1, None
+
+    def __call__(self, fraction: float | None, text: str, payload: object = None) -> None:
+        if not self.enabled:
+            return
+        f = min(max(fraction, 0.0), 1.0) if fraction is not None else None
+        if self.tty:
+            if self.bar is None:
+                self.bar = progress_bar(
+                    100, self.desc, unit="%",
+                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
+            if f is not None:
+                self.bar.n = round(100 * f, 1)
+            self.bar.set_description_str(text or self.desc, refresh=False)
+            self.bar.refresh()
+            return
+        phase = (text or "").split(":")[0]
+        decile = -1 if f is None else int(f * 10)
+        if phase != self._last_phase or decile > self._last_decile:
+            self._last_phase, self._last_decile = phase, max(decile, self._last_decile)
+            pct = "" if f is None else f"{100 * f:3.0f}% "
+            print(f"{self.desc}: {pct}{text}", file=sys.stderr, flush=True)
+
+    def write(self, line: str) -> None:
+        """A line of its own (not glued onto the bar)."""
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __enter__(self) -> CliProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @contextlib.contextmanager

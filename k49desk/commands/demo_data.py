@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 
 from k49desk.commands.common import (
+    CliProgress,
     add_data_dir,
     add_json,
     print_json,
-    progress_bar,
     resolve_data_dir,
 )
 
@@ -38,20 +38,9 @@ def run(args: argparse.Namespace) -> int:
     from k49desk.core.demo import generate_demo
 
     root = resolve_data_dir(args.data_dir)
-    bar = None if args.json else progress_bar(100.0, "demo data", unit="%",
-                                              bar_format="{l_bar}{bar}| {elapsed}<{remaining}")
-
-    def on_progress(fraction: float, message: str) -> None:
-        if bar is not None:
-            bar.set_description(message, refresh=False)
-            bar.update(max(0.0, fraction * 100.0 - bar.n))
-
-    try:
+    with CliProgress("demo data", enabled=not args.json) as bar:
         generate_demo(root, per_class=args.per_class, full=args.full, seed=args.seed,
-                      progress=on_progress)
-    finally:
-        if bar is not None:
-            bar.close()
+                      progress=bar)
     with (root / DEMO_TRUTH_FILE).open(encoding="utf-8") as f:
         n_wrong = sum(1 for _ in f) - 1
     counts = {s: len(read_npz_array(root / labels_file(s))) for s in SPLITS}

@@ -32,7 +32,7 @@ class _Bars:
         self.bar = None
         self.file: str | None = None
 
-    def __call__(self, ev) -> None:  # noqa: ANN001  (a DownloadProgress)
+    def __call__(self, fraction: float | None, text: str, ev: object = None) -> None:
         from tqdm import tqdm
 
         if ev.status == "checking":

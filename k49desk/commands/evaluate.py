@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from k49desk.commands.common import (
+    CliProgress,
     add_data_dir,
     add_json,
     print_json,
-    progress_bar,
     resolve_data_dir,
 )
 
@@ -64,15 +64,8 @@ def run(args: argparse.Namespace) -> int:
     split = ds.split(args.split)
     if len(split) == 0:
         raise K49Error(f"{ds.root}: the {args.split} split has no images")
-    bar = progress_bar(len(split), f"evaluate {args.split}", unit="img") if not args.json else None
-
-    def progress(frac: float, _msg: str) -> None:
-        if bar is not None:
-            bar.update(int(frac * len(split)) - bar.n)
-
-    r = evaluate(lm, split.images, split.labels, batch_size=args.batch_size, progress=progress)
-    if bar is not None:
-        bar.close()
+    with CliProgress(f"evaluate {args.split}", enabled=not args.json) as bar:
+        r = evaluate(lm, split.images, split.labels, batch_size=args.batch_size, progress=bar)
     chars = [c.char for c in lm.classes]
     if args.confusion_out:
         atomic_write_text(args.confusion_out, confusion_csv(r.confusion, chars))

@@ -8,11 +8,11 @@ import threading
 from pathlib import Path
 
 from k49desk.commands.common import (
+    CliProgress,
     add_data_dir,
     add_json,
     ctrl_c_requests_stop,
     print_json,
-    progress_bar,
     resolve_data_dir,
 )
 
@@ -81,18 +81,12 @@ def run(args: argparse.Namespace) -> int:
             raise K49Error(f"find-issues: {e}") from e
 
     stop = threading.Event()
-    bar = progress_bar(100, f"Finding issues in {args.split}", unit="%",
-                       bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
-
-    def progress(fraction: float, message: str) -> None:
-        bar.n = round(100 * min(max(fraction, 0.0), 1.0), 1)
-        bar.set_description_str(message, refresh=False)
-        bar.refresh()
+    bar = CliProgress(f"Finding issues in {args.split}")
 
     try:
         with ctrl_c_requests_stop(stop):
             report = find_issues(ds, args.split, folds=args.folds, train_config=cfg,
-                                 progress=progress, should_stop=stop.is_set,
+                                 progress=bar, should_stop=stop.is_set,
                                  use_cache=not args.no_cache)
     except Cancelled:
         bar.close()  # before the message, so the two do not interleave on stderr

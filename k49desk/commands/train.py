@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     log = (lambda s: None) if args.json else (lambda s: print(s, file=sys.stderr))
     log(f"Training on {data_dir} ({device.type}), {cfg.epochs} epochs -> {out}")
 
-    def on_progress(ev: TrainEvent) -> None:
+    def on_progress(fraction: float | None, text: str, ev: TrainEvent) -> None:
         nonlocal bar
         if bar is None:
             bar = progress_bar(ev.steps_per_epoch * ev.epochs, "train", unit="batch")
@@ -122,8 +122,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         with ctrl_c_requests_stop(stop, None if args.json else STOP_MESSAGE):
-            res, lm = train_folder(cfg, data_dir, out, on_progress=on_progress,
-                                   should_stop=stop.is_set)
+            res = train_folder(cfg, data_dir, out, progress=on_progress,
+                               should_stop=stop.is_set)
     except Cancelled as e:
         if bar is not None:
             bar.close()
@@ -131,14 +131,14 @@ def run(args: argparse.Namespace) -> int:
         return 130
     if bar is not None:
         bar.close()
-    m = lm.metrics
+    m = res.metrics
     test_bal = m.get("test_balanced_accuracy")
     if args.json:
         print_json({
             "model": str(out), "epochs": res.epochs_completed, "elapsed_s": round(res.elapsed_s, 3),
             "val_balanced_accuracy": m.get("val_balanced_accuracy"),
             "test_balanced_accuracy": test_bal, "test_accuracy": m.get("test_accuracy"),
-            "stopped": res.stopped, "device": device.type, "trained_on": lm.trained_on,
+            "stopped": res.stopped, "device": device.type, "trained_on": res.trained_on,
         })
     else:
         print(f"Saved {out}")

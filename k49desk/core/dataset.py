@@ -14,7 +14,6 @@ import os
 import stat
 import zipfile
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from k49desk.core.classes import (
     official_classmap_csv,
 )
 from k49desk.core.errors import DataError, K49Error
+from k49desk.core.progress import Progress
 
 SPLITS: tuple[str, ...] = ("train", "test")
 CLASSMAP_FILE = "k49_classmap.csv"
@@ -35,7 +35,6 @@ CACHE_DIR_NAME = ".k49desk-cache"
 DEMO_TRUTH_FILE = "demo-truth.csv"
 _CACHE_VERSION = 1
 
-Progress = Callable[[float, str], None]
 
 
 def images_file(split: str) -> str:

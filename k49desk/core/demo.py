@@ -32,10 +32,10 @@ from k49desk.core.dataset import (
 )
 from k49desk.core.demo_render import OUT, _templates, font_files, make_samples, render_char
 from k49desk.core.errors import Cancelled, DataError
+from k49desk.core.progress import Progress
 
 __all__ = ["generate_demo", "render_char", "font_files", "make_samples"]
 
-Progress = Callable[[float, str], None]
 BATCH = 2048
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from k49desk.core.dataset import OFFICIAL_FILES
 from k49desk.core.errors import Cancelled, DownloadError
+from k49desk.core.progress import Progress
 
 BASE_URL = "http://codh.rois.ac.jp/kmnist/dataset/k49/"
 
@@ -290,11 +291,12 @@ def _write_all(f: io.RawIOBase, data: bytes, path: Path) -> None:
 def download_k49(data_dir: str | os.PathLike[str], *, base_url: str = BASE_URL,
                  files: Iterable[str] | None = None,
                  expected: dict[str, tuple[int, str]] | None = None,
-                 progress: Callable[[DownloadProgress], None] | None = None,
+                 progress: Progress | None = None,
                  should_stop: Callable[[], bool] | None = None,
                  timeout: float = 30.0, chunk_size: int = CHUNK) -> list[Path]:
     """Fetch the official files into `data_dir`; return the installed paths (in order).
 
+    `progress(fraction, text, DownloadProgress)` reports bytes and status per file.
     `expected` maps name -> (size, md5) (default: the official table); `files` picks a subset
     of its names. Files already present with the right md5 are skipped. Raises DownloadError
     (network, HTTP status, size, md5, disk) or Cancelled (should_stop() turned true; the
@@ -322,8 +324,9 @@ def download_k49(data_dir: str | os.PathLike[str], *, base_url: str = BASE_URL,
         def report(status: str, done: int, bps: float, resumed: int = 0, *, _name: str = name,
                    _size: int = size, _i: int = i, _base: int = finished_bytes) -> None:
             if progress is not None:
-                progress(DownloadProgress(_name, done, _size, bps, _base + done,
-                                          overall_total, status, _i, len(names), resumed))
+                ev = DownloadProgress(_name, done, _size, bps, _base + done, overall_total,
+                                      status, _i, len(names), resumed)
+                progress(ev.fraction, ev.describe(), ev)
 
         if final.is_file() and final.stat().st_size == size:
             report("checking", 0, 0.0)

@@ -19,9 +19,10 @@ comparing every test image with every train image (9e9 pairs) takes minutes on 2
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 
 import numpy as np
+
+from k49desk.core.progress import Progress
 
 # An image is blank when fewer than this fraction of its pixels carry ink (>= INK_LEVEL).
 # Real K49 characters in ../shared/data go down to ~3.4% (a thin faint stroke), so 1.5%
@@ -45,7 +46,6 @@ _PREFILTER_DIST = 0.2  # near-duplicates measured <= 0.16 in that feature space
 _MAX_BUCKET = 32
 _CHUNK = 8192
 
-Progress = Callable[[float, str], None]
 
 
 def _chunks(n: int, size: int = _CHUNK) -> list[slice]:

@@ -34,6 +34,7 @@ import pandas as pd
 from k49desk.core import hashing
 from k49desk.core.dataset import K49Dataset, Split
 from k49desk.core.errors import Cancelled, K49Error
+from k49desk.core.progress import Progress, scaled
 
 if TYPE_CHECKING:  # training imports torch: only load it when the label check runs
     from k49desk.core.training import TrainConfig, TrainEvent
@@ -60,7 +61,6 @@ COUNT_METHOD = "mean of cleanlab's off_diagonal and off_diagonal_calibrated esti
 LABEL_QUALITY_METHOD = "self_confidence"
 _CACHE_VERSION = 1
 
-Progress = Callable[[float, str], None]
 StopFn = Callable[[], bool]
 
 
@@ -143,14 +143,14 @@ def out_of_sample_proba(images: np.ndarray, labels: np.ndarray, *, folds: int,
         if held.size == 0:
             continue
 
-        def on_progress(ev: TrainEvent, k: int = k) -> None:
-            if progress is not None and ev.kind == "step":
-                done = ev.global_step / max(1, ev.steps_per_epoch * ev.epochs)
-                progress((k + done) / folds,
-                         f"Fold {k + 1}/{folds}: training, epoch {ev.epoch}/{ev.epochs}")
+        def on_progress(fraction: float | None, text: str, ev: TrainEvent | None = None,
+                        k: int = k) -> None:
+            if progress is not None and ev is not None and ev.kind == "step":
+                progress((k + ev.fraction) / folds,
+                         f"Fold {k + 1}/{folds}: training, epoch {ev.epoch}/{ev.epochs}", ev)
 
         res = fit(train_config, images[train], labels[train], val=None,
-                  on_progress=on_progress, should_stop=should_stop)
+                  progress=on_progress, should_stop=should_stop)
         if res.stopped:
             raise Cancelled("finding issues was stopped")
         loaded = LoadedModel(model=res.model, config=train_config.model)
@@ -334,9 +334,7 @@ def find_issues(ds: K49Dataset, split: str = "train", *, folds: int = 5,
     cheap_share = 0.08 if folds else 1.0
 
     def sub(lo: float, hi: float) -> Progress | None:
-        if progress is None:
-            return None
-        return lambda f, m: progress(lo + (hi - lo) * min(max(f, 0.0), 1.0), m)
+        return scaled(progress, lo, hi)
 
     if progress:
         progress(0.0, f"Checking {split} for blank and duplicate images")

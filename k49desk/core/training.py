@@ -29,9 +29,9 @@ from k49desk.core.model import (
     ModelConfig,
     build_model,
     images_to_tensor,
-    load_checkpoint,
     save_checkpoint,
 )
+from k49desk.core.progress import Progress, ShouldStop, report, stop_requested
 
 IMBALANCE_CHOICES = ("none", "weights", "sampler")
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
@@ -77,6 +77,8 @@ class TrainConfig:
 
 @dataclass
 class TrainEvent:
+    """The payload of `fit`'s progress reports: one per batch ("step") and per epoch."""
+
     kind: str  # "step" | "epoch"
     epoch: int  # 1-based
     epochs: int
@@ -90,17 +92,35 @@ class TrainEvent:
     val_loss: float | None = None
     val_balanced_accuracy: float | None = None
     val_accuracy: float | None = None
+    batch_loss: float | None = None  # this batch's own loss (step events)
+    n_train: int = 0  # images trained on per epoch
+    n_val: int = 0  # images validated on per epoch
+
+    @property
+    def fraction(self) -> float:
+        return self.global_step / max(1, self.steps_per_epoch * self.epochs)
+
+    def describe(self) -> str:
+        if self.kind == "epoch":
+            val = ("" if self.val_balanced_accuracy is None
+                   else f", val balanced acc {self.val_balanced_accuracy:.2%}")
+            return f"Epoch {self.epoch}/{self.epochs} done: loss {self.loss:.4f}{val}"
+        return (f"Epoch {self.epoch}/{self.epochs}, batch {self.step}/{self.steps_per_epoch}: "
+                f"loss {self.loss:.3f}")
 
 
 @dataclass
 class TrainResult:
-    model: nn.Module
+    model: nn.Module | None  # None once the result has crossed a process boundary
     history: list[TrainEvent]
     epochs_completed: int
     stopped: bool
     val_balanced_accuracy: float | None
     elapsed_s: float
     val_accuracy: float | None = None
+    checkpoint: Path | None = None  # what train_folder saved last
+    metrics: dict[str, Any] = field(default_factory=dict)  # the saved checkpoint's metrics
+    trained_on: str = ""
 
 
 @dataclass
@@ -193,18 +213,17 @@ def class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
 
 @torch.inference_mode()
 def _predict(model: nn.Module, images: np.ndarray, device: torch.device, batch_size: int,
-             should_stop: Callable[[], bool] | None = None,
-             progress: Callable[[float, str], None] | None = None) -> np.ndarray:
+             should_stop: ShouldStop | None = None,
+             progress: Progress | None = None) -> np.ndarray:
     model.eval()
     n = images.shape[0]
     out = np.empty((n, model_n_classes(model)), np.float32)
     for s in range(0, n, batch_size):
-        if should_stop and should_stop():
+        if stop_requested(should_stop):
             raise Cancelled("evaluation stopped")
         x = images_to_tensor(images[s:s + batch_size]).to(device)
         out[s:s + batch_size] = torch.softmax(model(x).float(), 1).cpu().numpy()
-        if progress:
-            progress(min(n, s + batch_size) / n, "Evaluating")
+        report(progress, min(n, s + batch_size) / n, "Evaluating")
     return out
 
 
@@ -214,8 +233,8 @@ def model_n_classes(model: nn.Module) -> int:
 
 
 def evaluate(model_or_loaded: nn.Module | LoadedModel, images: np.ndarray, labels: np.ndarray,
-             *, batch_size: int = 1024, progress: Callable[[float, str], None] | None = None,
-             should_stop: Callable[[], bool] | None = None,
+             *, batch_size: int = 1024, progress: Progress | None = None,
+             should_stop: ShouldStop | None = None,
              device: torch.device | str = "cpu") -> EvalResult:
     """Predictions, balanced and plain accuracy, per-class accuracy and confusion matrix."""
     model = model_or_loaded.model if isinstance(model_or_loaded, LoadedModel) else model_or_loaded
@@ -247,14 +266,15 @@ EpochHook = Callable[[TrainEvent, nn.Module], None]
 
 def fit(cfg: TrainConfig, images: np.ndarray, labels: np.ndarray, *,
         val: tuple[np.ndarray, np.ndarray] | None = None,
-        on_progress: Callable[[TrainEvent], None] | None = None,
-        should_stop: Callable[[], bool] | None = None,
+        progress: Progress | None = None,
+        should_stop: ShouldStop | None = None,
         on_epoch_end: EpochHook | None = None) -> TrainResult:
     """Train a fresh model on uint8 images (N, 28, 28) and labels (N,).
 
-    `val=None` holds out a stratified `cfg.val_fraction` of the images. `should_stop()` is
-    polled between batches; then the result has stopped=True and the weights of the last
-    completed epoch (or the partly trained weights if no epoch completed).
+    `val=None` holds out a stratified `cfg.val_fraction` of the images. `progress(fraction,
+    text, TrainEvent)` is called after every batch and epoch. `should_stop()` is polled
+    between batches; then the result has stopped=True and the weights of the last completed
+    epoch (or the partly trained weights if no epoch completed).
     `on_epoch_end(event, model)` runs after each epoch's validation (e.g. to save a checkpoint).
     """
     t0 = time.perf_counter()
@@ -272,7 +292,7 @@ def fit(cfg: TrainConfig, images: np.ndarray, labels: np.ndarray, *,
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     try:
-        return _fit(cfg, images, labels, val, on_progress, should_stop, on_epoch_end, t0)
+        return _fit(cfg, images, labels, val, progress, should_stop, on_epoch_end, t0)
     finally:
         if cfg.threads > 0:
             torch.set_num_threads(old_threads)
@@ -280,8 +300,8 @@ def fit(cfg: TrainConfig, images: np.ndarray, labels: np.ndarray, *,
 
 def _fit(cfg: TrainConfig, images: np.ndarray, labels: np.ndarray,
          val: tuple[np.ndarray, np.ndarray] | None,
-         on_progress: Callable[[TrainEvent], None] | None,
-         should_stop: Callable[[], bool] | None, on_epoch_end: EpochHook | None,
+         progress: Progress | None,
+         should_stop: ShouldStop | None, on_epoch_end: EpochHook | None,
          t0: float) -> TrainResult:
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
@@ -313,7 +333,8 @@ def _fit(cfg: TrainConfig, images: np.ndarray, labels: np.ndarray,
         sample_p = cw / cw.sum()
 
     history: list[TrainEvent] = []
-    best_state: dict[str, torch.Tensor] | None = None
+    last_epoch_state: dict[str, torch.Tensor] | None = None
+    n_val = 0 if val is None else len(val[1])
     completed, stopped, global_step = 0, False, 0
     last_val: tuple[float | None, float | None] = (None, None)
     t_train = time.perf_counter()
@@ -325,7 +346,7 @@ def _fit(cfg: TrainConfig, images: np.ndarray, labels: np.ndarray,
         loss_sum, hit, seen = 0.0, 0, 0
         t_epoch = time.perf_counter()
         for step in range(1, steps + 1):
-            if should_stop is not None and should_stop():
+            if stop_requested(should_stop):
                 stopped = True
                 break
             idx = order_t[(step - 1) * cfg.batch_size: step * cfg.batch_size]
@@ -341,7 +362,8 @@ def _fit(cfg: TrainConfig, images: np.ndarray, labels: np.ndarray,
             sched.step()
             global_step += 1
             b = int(y.shape[0])
-            loss_sum += float(loss.detach()) * b
+            batch_loss = float(loss.detach())
+            loss_sum += batch_loss * b
             hit += int((logits.detach().argmax(1) == y).sum())
             seen += b
             dt = time.perf_counter() - t_epoch
@@ -349,10 +371,10 @@ def _fit(cfg: TrainConfig, images: np.ndarray, labels: np.ndarray,
             done_s = time.perf_counter() - t_train
             eta = done_s / global_step * (total_steps - global_step)
             ev = TrainEvent("step", epoch, cfg.epochs, step, steps, global_step,
-                            loss_sum / seen, hit / seen, ips, eta)
+                            loss_sum / seen, hit / seen, ips, eta, batch_loss=batch_loss,
+                            n_train=n, n_val=n_val)
             history.append(ev)
-            if on_progress is not None:
-                on_progress(ev)
+            report(progress, ev.fraction, ev.describe(), ev)
         if stopped:
             break
         completed = epoch
@@ -367,15 +389,14 @@ def _fit(cfg: TrainConfig, images: np.ndarray, labels: np.ndarray,
                         loss_sum / max(seen, 1), hit / max(seen, 1),
                         seen / max(time.perf_counter() - t_epoch, 1e-9),
                         done_s / global_step * (total_steps - global_step),
-                        vloss, vbal, vacc)
+                        vloss, vbal, vacc, n_train=n, n_val=n_val)
         history.append(ev)
-        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if on_progress is not None:
-            on_progress(ev)
+        last_epoch_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        report(progress, ev.fraction, ev.describe(), ev)
         if on_epoch_end is not None:
             on_epoch_end(ev, copy.deepcopy(model).cpu().eval())
-    if stopped and best_state is not None:
-        model.load_state_dict(best_state)
+    if stopped and last_epoch_state is not None:  # drop the half-trained epoch
+        model.load_state_dict(last_epoch_state)
     model = model.cpu().eval()
     return TrainResult(model=model, history=history, epochs_completed=completed, stopped=stopped,
                        val_balanced_accuracy=last_val[0], elapsed_s=time.perf_counter() - t0,
@@ -391,12 +412,14 @@ def describe_data(ds: Any, n_train: int, n_val: int, n_test: int | None) -> str:
 
 def train_folder(cfg: TrainConfig, data_dir: str | os.PathLike[str],
                  out_path: str | os.PathLike[str], *,
-                 on_progress: Callable[[TrainEvent], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None) -> tuple[TrainResult, LoadedModel]:
+                 progress: Progress | None = None,
+                 should_stop: ShouldStop | None = None) -> TrainResult:
     """Train on a K49 folder's train split, checkpoint after every completed epoch (atomic),
     then evaluate on its test split (when present) and save the final checkpoint.
 
-    Raises Cancelled if stopped before the first epoch completed (nothing was saved).
+    The result names the checkpoint (`.checkpoint`) and holds the metrics saved in it; load it
+    with `load_checkpoint` where a `LoadedModel` is needed. Raises Cancelled if stopped before
+    the first epoch completed (nothing was saved).
     """
     from k49desk.core.dataset import open_dataset
 
@@ -423,26 +446,29 @@ def train_folder(cfg: TrainConfig, data_dir: str | os.PathLike[str],
         save_checkpoint(out_path, model, cfg.model, ds.classes, metrics=metrics_for(ev),
                         trained_on=trained_on, train_config=tc)
 
-    res = fit(cfg, x_tr, y_tr, val=val, on_progress=on_progress, should_stop=should_stop,
+    res = fit(cfg, x_tr, y_tr, val=val, progress=progress, should_stop=should_stop,
               on_epoch_end=save_epoch)
     if res.epochs_completed == 0:
         raise Cancelled(f"{out_path.name}: training stopped before the first epoch completed; "
                         "no model was saved")
     last = [e for e in res.history if e.kind == "epoch"][-1]
+    res.checkpoint, res.trained_on = out_path, trained_on
+    res.metrics = metrics_for(last)
     if res.stopped:  # mark the kept checkpoint as the result of an interrupted run
-        save_checkpoint(out_path, res.model, cfg.model, ds.classes,
-                        metrics=metrics_for(last, stopped=True), trained_on=trained_on,
-                        train_config=tc)
+        res.metrics = metrics_for(last, stopped=True)
+        save_checkpoint(out_path, res.model, cfg.model, ds.classes, metrics=res.metrics,
+                        trained_on=trained_on, train_config=tc)
     elif test is not None and len(test):
-        metrics = metrics_for(last)
         try:
             r = evaluate(res.model, test.images, test.labels, should_stop=should_stop)
         except Cancelled:  # the last epoch's checkpoint is already saved: keep it
             res.stopped = True
-            return res, load_checkpoint(out_path)
+            return res
+        metrics = metrics_for(last)
         metrics.update(test_balanced_accuracy=r.balanced_accuracy, test_accuracy=r.accuracy,
                        test_n=r.n, test_per_class=[None if np.isnan(v) else float(v)
                                                    for v in r.per_class])
         save_checkpoint(out_path, res.model, cfg.model, ds.classes, metrics=metrics,
                         trained_on=trained_on, train_config=tc)
-    return res, load_checkpoint(out_path)
+        res.metrics = metrics
+    return res

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from k49desk.core.atomic import atomic_write_text
 from k49desk.core.classes import OFFICIAL_CLASSES, ClassInfo
+from k49desk.core.progress import ProgressUpdate
 from k49desk.gui.fonts import hiragana_font
 from k49desk.gui.state import AppState, GalleryRequest
 from k49desk.gui.train_eval_plots import REFERENCES, ClassBarChart, ConfusionPlot
@@ -213,7 +214,7 @@ class EvalView(QWidget):
             from k49desk.core.training import evaluate
 
             return evaluate(model, np.asarray(test.images), np.asarray(test.labels),
-                            progress=lambda f, _t="": progress(f), should_stop=should_stop)
+                            progress=progress, should_stop=should_stop)
 
         def done(res: object) -> None:
             if self._inputs_key() == key:
@@ -223,9 +224,10 @@ class EvalView(QWidget):
             self.subline.setText(f"Evaluation failed: {e}")
             QMessageBox.critical(self, "Evaluation failed", str(e))
 
-        def progress(f: object) -> None:
-            if isinstance(f, float):
-                self.subline.setText(f"Evaluating on {len(test):,d} test images… {f:.0%}")
+        def progress(u: ProgressUpdate) -> None:
+            if u.fraction is not None:
+                self.subline.setText(f"Evaluating on {len(test):,d} test images… "
+                                     f"{u.fraction:.0%}")
 
         task = run_task(work, on_progress=progress, on_finished=done, on_failed=failed)
         task.done.connect(lambda: self.eval_btn.setEnabled(True))

@@ -16,21 +16,6 @@ if TYPE_CHECKING:
     from k49desk.gui.review_panel import ReviewPanel
 
 
-def describe_progress(obj: object) -> tuple[float | None, str]:
-    """(fraction 0..1 or None, text) from whatever a core progress callback sends."""
-    if isinstance(obj, int | float):
-        return float(obj), ""
-    if isinstance(obj, tuple | list) and obj:
-        frac = float(obj[0]) if isinstance(obj[0], int | float) else None
-        return frac, " ".join(str(x) for x in obj[1:])
-    if isinstance(obj, dict):
-        frac = obj.get("fraction", obj.get("frac"))
-        return (None if frac is None else float(frac)), str(obj.get("message", ""))
-    frac = getattr(obj, "fraction", None)
-    text = getattr(obj, "message", None) or getattr(obj, "stage", None) or ""
-    return (None if frac is None else float(frac)), str(text)
-
-
 class ReviewIO(QObject):
     def __init__(self, panel: ReviewPanel) -> None:
         super().__init__(panel)
@@ -51,7 +36,7 @@ class ReviewIO(QObject):
         p.progress_text.setText(text)
 
     def _progress(self, obj: object) -> None:
-        frac, text = describe_progress(obj)
+        frac, text = obj.fraction, obj.text
         p = self.panel
         if frac is not None:
             p.progress.setRange(0, 1000)
@@ -89,7 +74,7 @@ class ReviewIO(QObject):
 
         def work(progress, should_stop):  # noqa: ANN001, ANN202
             # find_issues reports progress(fraction, message); the worker forwards one object.
-            return find_issues(ds, split, progress=lambda f, m="": progress((f, m)),
+            return find_issues(ds, split, progress=progress,
                                should_stop=should_stop)
 
         def finished(report: object) -> None:

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from k49desk.core.download import TOTAL_BYTES, format_bytes
 from k49desk.core.errors import K49Error
+from k49desk.core.progress import ProgressUpdate
 from k49desk.gui.fonts import hiragana_font
 from k49desk.gui.settings import settings
 from k49desk.gui.start_widgets import STYLE, ProgressArea, RecentList, card, centred_scroll
@@ -187,7 +188,7 @@ class StartPage(QWidget):
             return False
 
         def work(progress, should_stop):  # noqa: ANN001, ANN202, ARG001
-            return open_dataset(folder, progress=lambda f, text: progress((f, text)))
+            return open_dataset(folder, progress=progress)
 
         self._start("open", f"Opening {folder}…", work, self._on_opened,
                     "Cannot open the data folder", cancellable=False)
@@ -228,7 +229,7 @@ class StartPage(QWidget):
 
         def work(progress, should_stop):  # noqa: ANN001, ANN202
             return generate_demo(folder, per_class=n, full=full, should_stop=should_stop,
-                                 progress=lambda f, text: progress((f, text)))
+                                 progress=progress)
 
         what = "full-size" if full else f"{n} per class"
         self._start("demo", f"Generating demo data ({what}) in {folder}", work,
@@ -289,11 +290,8 @@ class StartPage(QWidget):
             w.setEnabled(not busy)
         self.busy_changed.emit(busy)
 
-    def _on_progress(self, ev: object) -> None:
-        if isinstance(ev, tuple):  # (fraction, text) from open_dataset / generate_demo
-            self.progress_frame.show_fraction(float(ev[0]), str(ev[1]))
-        else:  # a DownloadProgress
-            self.progress_frame.show_fraction(ev.fraction, ev.describe())
+    def _on_progress(self, u: ProgressUpdate) -> None:
+        self.progress_frame.show_fraction(u.fraction or 0.0, u.text)
 
     def _on_done(self, task: BackgroundTask) -> None:
         if self._task is task:  # not when a finished download has already started the open

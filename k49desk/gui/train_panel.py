@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from k49desk.core import runs
+from k49desk.core.progress import ProgressUpdate
 from k49desk.gui.eval_view import EvalView
 from k49desk.gui.state import AppState
 from k49desk.gui.train_curves import TrainCurves
@@ -64,12 +65,13 @@ def make_training_job(cfg: Any, data_dir: Path, out_path: Path,
         if in_process:
             out = run_in_process(cfg, data_dir, out_path, progress, should_stop)
         else:
+            from k49desk.core.model import load_checkpoint
             from k49desk.core.training import train_folder
 
-            on_progress, buf = batched_progress(cfg, data_dir, progress)
-            res, loaded = train_folder(cfg, data_dir, out_path, on_progress=on_progress,
-                                       should_stop=should_stop)
-            out = (res, loaded, out_path, buf[:])
+            on_progress, buf = batched_progress(lambda b: progress(None, "", b))
+            res = train_folder(cfg, data_dir, out_path, progress=on_progress,
+                               should_stop=should_stop)
+            out = (res, load_checkpoint(out_path), out_path, buf[:])
         runs.set_current(out_path)  # an fsync'd index write: here, not on the GUI thread
         return out
 
@@ -236,8 +238,8 @@ class TrainPanel(QWidget):
             self.progress.setFormat(self.progress.format() + " — stopping…")
             self._log("Stop requested: finishing the current batch…")
 
-    def _on_events(self, events: object) -> None:
-        evs = list(events) if isinstance(events, list | tuple) else [events]
+    def _on_events(self, u: ProgressUpdate) -> None:
+        evs = list(u.payload or [])
         if not evs:
             return
         self._n_events += len(evs)
@@ -263,7 +265,7 @@ class TrainPanel(QWidget):
     def _on_finished(self, out: object) -> None:
         res, loaded, path, leftover = out  # type: ignore[misc]
         if leftover:
-            self._on_events(leftover)
+            self._on_events(ProgressUpdate(None, "", leftover))
         self.last_result = res
         m = loaded.metrics
         if res.stopped:

@@ -22,54 +22,22 @@ from pathlib import Path
 from typing import Any
 
 from k49desk.core.errors import Cancelled, K49Error
+from k49desk.core.progress import Progress
 
 BATCH_INTERVAL_S = 0.2
 KILL_AFTER_STOP_S = 60.0  # a child that ignores Stop this long is terminated
 
 
-class BatchLoss:
-    """Per-batch loss from the core's running epoch mean: sum_k = mean_k * seen_k, so
-    loss_k = (sum_k - sum_{k-1}) / b_k. Only the epoch's last batch can be short; its size
-    comes from the number of training images (the same stratified split train_folder does)."""
-
-    def __init__(self, batch_size: int, n_train: int) -> None:
-        self.bs, self.n = batch_size, n_train
-        self.prev_sum = 0.0
-
-    def __call__(self, ev: Any) -> float | None:
-        if ev.loss is None:
-            return None
-        if ev.step == 1:
-            self.prev_sum = 0.0
-        seen = min(ev.step * self.bs, self.n) if self.n else ev.step * self.bs
-        b = seen - min((ev.step - 1) * self.bs, seen)
-        total = float(ev.loss) * seen
-        out = (total - self.prev_sum) / b if b > 0 else float(ev.loss)
-        self.prev_sum = total
-        return out
-
-
-def n_train_images(cfg: Any, data_dir: Path) -> int:
-    import numpy as np
-
-    from k49desk.core.dataset import open_dataset
-    from k49desk.core.training import stratified_split
-
-    labels = np.asarray(open_dataset(data_dir).split("train").labels)
-    return len(stratified_split(labels, cfg.val_fraction, cfg.seed)[0])
-
-
-def batched_progress(cfg: Any, data_dir: Path, send: Callable[[list[Any]], None],
-                     interval_s: float = BATCH_INTERVAL_S) -> tuple[Callable[[Any], None], list]:
-    """An on_progress for train_folder that adds `batch_loss` to step events and hands them
-    over in lists (every `interval_s` and at each epoch end). Returns (callback, buffer)."""
+def batched_progress(send: Callable[[list[Any]], None],
+                     interval_s: float = BATCH_INTERVAL_S) -> tuple[Progress, list]:
+    """A `Progress` for train_folder that hands its TrainEvents over in lists (every
+    `interval_s` and at each epoch end). Returns (callback, buffer of unsent events)."""
     buf: list[Any] = []
     last = [time.monotonic()]
-    batch_loss = BatchLoss(cfg.batch_size, n_train_images(cfg, data_dir))
 
-    def on_progress(ev: Any) -> None:
-        if ev.kind == "step" and getattr(ev, "batch_loss", None) is None:
-            ev.batch_loss = batch_loss(ev)
+    def on_progress(fraction: float | None, text: str, ev: Any = None) -> None:
+        if ev is None:
+            return
         buf.append(ev)
         now = time.monotonic()
         if ev.kind == "epoch" or now - last[0] >= interval_s:
@@ -86,10 +54,9 @@ def _child(cfg: Any, data_dir: str, out_path: str, conn: Any, stop: Any) -> None
     try:
         from k49desk.core.training import train_folder
 
-        on_progress, buf = batched_progress(cfg, Path(data_dir),
-                                            lambda b: conn.send(("events", b)))
-        res, _loaded = train_folder(cfg, data_dir, out_path, on_progress=on_progress,
-                                    should_stop=stop.is_set)
+        on_progress, buf = batched_progress(lambda b: conn.send(("events", b)))
+        res = train_folder(cfg, data_dir, out_path, progress=on_progress,
+                           should_stop=stop.is_set)
         if buf:
             conn.send(("events", buf[:]))
         res.model = None  # the parent loads the saved checkpoint instead of a pickled module
@@ -106,7 +73,7 @@ def _child(cfg: Any, data_dir: str, out_path: str, conn: Any, stop: Any) -> None
 
 
 def run_in_process(cfg: Any, data_dir: Path, out_path: Path,
-                   progress: Callable[[list[Any]], None],
+                   progress: Progress,
                    should_stop: Callable[[], bool]) -> tuple[Any, Any, Path, list[Any]]:
     """Run train_folder in a spawned child; call from a worker thread (it blocks).
 
@@ -143,7 +110,7 @@ def run_in_process(cfg: Any, data_dir: Path, out_path: Path,
                     raise K49Error(f"{out_path.name}: the training process ended unexpectedly "
                                    f"(exit code {proc.exitcode})")
                 if msg[0] == "events":
-                    progress(msg[1])
+                    progress(None, "", msg[1])
                 else:
                     outcome = msg
             elif not proc.is_alive() and not parent.poll(0):

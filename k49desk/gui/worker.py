@@ -18,6 +18,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from k49desk.core.errors import Cancelled
+from k49desk.core.progress import ProgressUpdate
 
 _live: set[BackgroundTask] = set()  # keep tasks alive until their thread ends
 
@@ -42,11 +43,11 @@ class Worker(QObject):
     def request_stop(self) -> None:
         self._stop.set()
 
-    def _progress(self, obj: object, force: bool = False) -> None:
+    def _progress(self, fraction: float | None, text: str = "", payload: object = None) -> None:
         now = time.monotonic()
-        if force or now - self._last_emit >= self._min_interval:
+        if now - self._last_emit >= self._min_interval:
             self._last_emit = now
-            self.progress.emit(obj)
+            self.progress.emit(ProgressUpdate(fraction, text, payload))
 
     @Slot()
     def run(self) -> None:

@@ -94,16 +94,17 @@ def test_ctrl_c_keeps_the_last_completed_epoch(tiny_dir: Path, monkeypatch: pyte
 
     real = training.train_folder
 
-    def with_ctrl_c(cfg, data_dir, out, *, on_progress, should_stop):  # noqa: ANN001, ANN202
+    def with_ctrl_c(cfg, data_dir, out, *, progress, should_stop):  # noqa: ANN001, ANN202
         sent = []
+        outer = progress
 
-        def progress(ev):  # noqa: ANN001, ANN202
-            on_progress(ev)
+        def progress(f, text, ev):  # noqa: ANN001, ANN202
+            outer(f, text, ev)
             if ev.kind == "step" and ev.epoch == 2 and not sent:
                 sent.append(1)
                 os.kill(os.getpid(), signal.SIGINT)  # what the terminal sends on Ctrl-C
 
-        return real(cfg, data_dir, out, on_progress=progress, should_stop=should_stop)
+        return real(cfg, data_dir, out, progress=progress, should_stop=should_stop)
 
     monkeypatch.setattr(training, "train_folder", with_ctrl_c)
     out = tiny_dir.parent / "c.pt"

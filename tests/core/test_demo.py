@@ -141,7 +141,7 @@ def test_cancel_raises_and_leaves_an_empty_folder_empty(tmp_path: Path) -> None:
     calls: list[float] = []
     out = tmp_path / "cancelled"
     with pytest.raises(Cancelled):
-        generate_demo(out, per_class=100, progress=lambda f, m: calls.append(f),
+        generate_demo(out, per_class=100, progress=lambda f, m, _p=None: calls.append(f),
                       should_stop=lambda: len(calls) >= 1)
     assert list(out.iterdir()) == []  # not even the hidden staging folder
     assert calls and calls[0] < 1.0
@@ -154,7 +154,7 @@ def test_cancelled_regeneration_keeps_the_previous_demo_data_intact(tmp_path: Pa
     # 2,940 train images = 2 batches: stop right after them, while the train file is being
     # written in the background
     with pytest.raises(Cancelled):
-        generate_demo(d, per_class=60, seed=1, progress=lambda f, m: messages.append(m),
+        generate_demo(d, per_class=60, seed=1, progress=lambda f, m, _p=None: messages.append(m),
                       should_stop=lambda: len(messages) >= 2)
     assert messages[-1].startswith("Generating train images (2,940/2,940)")
     after = {p.name: p.read_bytes() for p in d.iterdir()}
@@ -164,7 +164,7 @@ def test_cancelled_regeneration_keeps_the_previous_demo_data_intact(tmp_path: Pa
 
 def test_progress_reaches_one_and_never_goes_back(tmp_path: Path) -> None:
     seen: list[float] = []
-    generate_demo(tmp_path / "p", per_class=50, progress=lambda f, m: seen.append(f))
+    generate_demo(tmp_path / "p", per_class=50, progress=lambda f, m, _p=None: seen.append(f))
     assert seen[-1] == 1.0 and seen == sorted(seen) and len(seen) >= 3
 
 

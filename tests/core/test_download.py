@@ -44,7 +44,7 @@ def test_full_download_installs_verified_files_that_open_as_dataset(
         tmp_path: Path, server: FileServer, expected: dict, k49_files: dict) -> None:
     events: list[DownloadProgress] = []
     paths = download_k49(tmp_path / "data", base_url=server.base_url, expected=expected,
-                         progress=events.append, chunk_size=1024)
+                         progress=lambda f, t, ev=None: events.append(ev), chunk_size=1024)
     assert [p.name for p in paths] == list(OFFICIAL_FILES)
     for p in paths:
         assert p.read_bytes() == k49_files[p.name]
@@ -66,7 +66,8 @@ def test_files_already_present_with_right_md5_are_skipped(
     download_k49(tmp_path, base_url=server.base_url, expected=expected)
     served = sum(server.bytes_served.values())
     events: list[DownloadProgress] = []
-    download_k49(tmp_path, base_url=server.base_url, expected=expected, progress=events.append)
+    download_k49(tmp_path, base_url=server.base_url, expected=expected,
+                 progress=lambda f, t, ev=None: events.append(ev))
     assert sum(server.bytes_served.values()) == served  # nothing fetched again
     assert [e.file for e in events if e.status == "skipped"] == list(OFFICIAL_FILES)
 
@@ -78,7 +79,7 @@ def test_resume_fetches_only_the_missing_bytes(
     (tmp_path / (IMGS + ".part")).write_bytes(data[:have])
     events: list[DownloadProgress] = []
     download_k49(tmp_path, base_url=server.base_url, expected=expected, files=[IMGS],
-                 progress=events.append)
+                 progress=lambda f, t, ev=None: events.append(ev))
     assert (tmp_path / IMGS).read_bytes() == data
     assert server.bytes_served[IMGS] == len(data) - have
     assert server.requests == [(IMGS, f"bytes={have}-")]

@@ -248,7 +248,7 @@ def test_should_stop_raises_cancelled_during_training(tmp_path: Path) -> None:
 
     with pytest.raises(Cancelled):
         find_issues(open_dataset(root), "train", folds=2, train_config=fast_config(),
-                    progress=lambda f, m: seen.append(m), should_stop=should_stop)
+                    progress=lambda f, m, _p=None: seen.append(m), should_stop=should_stop)
     assert seen and not list((root / ".k49desk-cache").glob("issues-proba-*"))
 
 

@@ -78,7 +78,8 @@ def test_fit_reports_progress_and_stops_early_with_a_usable_model() -> None:
         calls["n"] += 1
         return calls["n"] > 3  # three batches, then stop mid-epoch
 
-    res = fit(_cfg(epochs=3), x, y, on_progress=events.append, should_stop=should_stop)
+    res = fit(_cfg(epochs=3), x, y, progress=lambda f, t, ev: events.append(ev),
+              should_stop=should_stop)
     assert res.stopped and res.epochs_completed == 0
     assert [e.kind for e in events] == ["step"] * 3
     assert [e.global_step for e in events] == [1, 2, 3]
@@ -150,8 +151,14 @@ def test_evaluate_equals_a_manual_computation() -> None:
 def test_train_folder_saves_checkpoint_with_test_metrics_and_provenance(tiny_dir: Path) -> None:
     out = tiny_dir.parent / "models" / "m.pt"
     events: list[TrainEvent] = []
-    res, lm = train_folder(_cfg(epochs=2), tiny_dir, out, on_progress=events.append)
-    assert out.exists() and lm.path == out
+    res = train_folder(_cfg(epochs=2), tiny_dir, out,
+                       progress=lambda f, t, ev: events.append(ev))
+    lm = load_checkpoint(out)
+    assert out.exists() and lm.path == out and res.checkpoint == out
+    assert res.metrics == lm.metrics
+    steps = [e for e in events if e.kind == "step"]
+    assert steps and all(e.batch_loss is not None for e in steps)
+    assert steps[0].n_train + steps[0].n_val == 49 * 12
     assert res.epochs_completed == 2 and not res.stopped
     m = lm.metrics
     assert m["epochs_completed"] == 2
@@ -173,8 +180,9 @@ def test_stopping_train_folder_keeps_the_last_completed_epoch(tiny_dir: Path) ->
         # stop as soon as epoch 2 has started (like Ctrl-C / the Stop button)
         return any(e.kind == "step" and e.epoch == 2 for e in seen)
 
-    res, lm = train_folder(_cfg(epochs=4), tiny_dir, out, on_progress=seen.append,
-                           should_stop=should_stop)
+    res = train_folder(_cfg(epochs=4), tiny_dir, out,
+                       progress=lambda f, t, ev: seen.append(ev), should_stop=should_stop)
+    lm = load_checkpoint(out)
     assert res.stopped and res.epochs_completed == 1
     assert lm.metrics["epochs_completed"] == 1 and "test_balanced_accuracy" not in lm.metrics
     again = load_checkpoint(out)

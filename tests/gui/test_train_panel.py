@@ -17,11 +17,10 @@ from k49desk.core import runs
 from k49desk.core.classes import OFFICIAL_CLASSES
 from k49desk.core.dataset import open_dataset
 from k49desk.core.model import ModelConfig, build_model, load_checkpoint, save_checkpoint
-from k49desk.gui import train_process as tproc
 from k49desk.gui.state import AppState
 from k49desk.gui.train_curves import TrainCurves, debiased_ema
 from k49desk.gui.train_panel import TrainPanel
-from k49desk.gui.train_process import BatchLoss, batched_progress
+from k49desk.gui.train_process import batched_progress
 from k49desk.gui.train_settings import TrainSettingsForm, load_saved
 
 
@@ -226,18 +225,6 @@ def _ev(kind: str, step: int, gstep: int, loss: float, spe: int = 4, **kw: objec
                            val_balanced_accuracy=kw.get("bal"), val_accuracy=kw.get("acc"))
 
 
-def test_batch_loss_recovers_each_batch_from_running_means() -> None:
-    batch_losses, sizes = [3.0, 1.0, 2.0, 5.0], [10, 10, 10, 3]  # 33 images, batch 10
-    bl = BatchLoss(10, 33)
-    seen, total = 0, 0.0
-    got = []
-    for k, (loss, b) in enumerate(zip(batch_losses, sizes, strict=True), 1):
-        seen += b
-        total += loss * b
-        got.append(bl(_ev("step", k, k, total / seen)))
-    np.testing.assert_allclose(got, batch_losses)
-
-
 def test_curves_smoothing_slider_and_exports(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
     c = TrainCurves()
     qtbot.addWidget(c)
@@ -260,13 +247,11 @@ def test_curves_smoothing_slider_and_exports(qtbot, tmp_path: Path) -> None:  # 
 
 def test_step_events_are_handed_over_in_batches(monkeypatch: pytest.MonkeyPatch,
                                                  tmp_path: Path) -> None:
-    monkeypatch.setattr(tproc, "n_train_images", lambda cfg, d: 2000 * 8)
     calls: list[list] = []
-    on_progress, buf = batched_progress(SimpleNamespace(batch_size=8), tmp_path,
-                                        calls.append, interval_s=3600)
+    on_progress, buf = batched_progress(calls.append, interval_s=3600)
     for k in range(1, 2001):
-        on_progress(_ev("step", k, k, 1.0, spe=2000))
+        on_progress(k / 2000, "", _ev("step", k, k, 1.0, spe=2000))
     assert calls == [] and len(buf) == 2000  # nothing sent per step
-    on_progress(_ev("epoch", 2000, 2000, 1.0, spe=2000, bal=0.5))
+    on_progress(1.0, "", _ev("epoch", 2000, 2000, 1.0, spe=2000, bal=0.5))
     assert len(calls) == 1 and len(calls[0]) == 2001 and buf == []
-    assert calls[0][-1].kind == "epoch" and calls[0][0].batch_loss == pytest.approx(1.0)
+    assert calls[0][-1].kind == "epoch"

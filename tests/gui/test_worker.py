@@ -16,7 +16,7 @@ def test_result_and_progress_arrive_on_gui_thread(qtbot) -> None:  # noqa: ANN00
     seen: list[tuple[str, object]] = []
 
     def work(progress, should_stop):  # noqa: ANN001, ANN202
-        progress(0.5, force=True)
+        progress(0.5, "half")
         return threading.current_thread() is not gui
 
     t = run_task(work, on_progress=lambda p: seen.append(("p", threading.current_thread() is gui)),
