@@ -1,0 +1,121 @@
+"""The SQL of one change, run inside the store's write transaction.
+
+Every change goes through a scratch table of the connection (sel: decisions, seln: notes,
+selt: tags), filled with executemany; then one INSERT ... SELECT appends the history (new and
+old value of each image: what undo restores) and one upsert sets the current state. So a bulk
+change of 10,000 images costs a few statements, not 10,000 round trips.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from k49desk.core.annotations.records import CODE_SQL
+
+DECISION_HISTORY = (
+    "INSERT INTO history(step, image, what, decision, final_label, source, confidence,"
+    " decided_at, old_decision, old_final_label, old_source, old_confidence, old_decided_at)"
+    " SELECT ?, s.image, 'decision', s.decision, s.final_label, s.source, s.confidence, s.at,"
+    " a.decision, a.final_label, a.source, a.confidence, a.decided_at"
+    " FROM sel s LEFT JOIN annotations a ON a.image = s.image")
+DECISION_UPSERT = (
+    "INSERT INTO annotations(image, decision, final_label, source, confidence, given_label,"
+    " decided_at, step) SELECT image, decision, final_label, source, confidence, given_label,"
+    " at, ? FROM sel WHERE true ON CONFLICT(image) DO UPDATE SET decision = excluded.decision,"
+    " final_label = excluded.final_label, source = excluded.source,"
+    " confidence = excluded.confidence, decided_at = excluded.decided_at,"
+    " step = excluded.step, given_label = coalesce(excluded.given_label, given_label)")
+NOTE_HISTORY = (
+    "INSERT INTO history(step, image, what, text, old_text) SELECT ?, s.image, 'note', s.text,"
+    " coalesce(a.note, '') FROM seln s LEFT JOIN annotations a ON a.image = s.image")
+NOTE_UPSERT = (
+    "INSERT INTO annotations(image, note, note_step, given_label) SELECT image, text, ?,"
+    " given_label FROM seln WHERE true ON CONFLICT(image) DO UPDATE SET note = excluded.note,"
+    " note_step = excluded.note_step, given_label = coalesce(excluded.given_label, given_label)")
+# Undo: the old values of step ? for the images that still hold what that step wrote (an undo
+# restores values exactly, decided_at included, so a redo finds them again); an image changed
+# later (by this or another process) keeps its newer value.
+REVERT_DECISIONS = (
+    "INSERT INTO sel SELECT h.image, h.old_decision, h.old_final_label, h.old_source,"
+    " h.old_confidence, NULL, h.old_decided_at FROM history h"
+    " JOIN annotations a ON a.image = h.image"
+    " WHERE h.step = ? AND h.what = 'decision' AND a.decision IS h.decision"
+    " AND a.final_label IS h.final_label AND a.source IS h.source"
+    " AND a.decided_at IS h.decided_at")
+REVERT_NOTES = (
+    "INSERT INTO seln SELECT h.image, coalesce(h.old_text, ''), NULL FROM history h"
+    " JOIN annotations a ON a.image = h.image"
+    " WHERE h.step = ? AND h.what = 'note' AND a.note = h.text")
+
+
+def new_step(c: sqlite3.Connection, label: str, source: str, at: str,
+             reverts: int | None = None) -> int:
+    cur = c.execute("INSERT INTO steps(label, source, at, reverts) VALUES (?, ?, ?, ?)",
+                    (label, source, at, reverts))
+    return int(cur.lastrowid)
+
+
+def write_decisions(c: sqlite3.Connection, step: int, rows: Sequence[tuple] | None) -> None:
+    """rows: (image, decision, final_label, source, confidence, given_label, at); None: the
+    rows are already in sel (an undo)."""
+    if rows is not None:
+        c.execute("DELETE FROM sel")
+        c.executemany("INSERT INTO sel VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    c.execute(DECISION_HISTORY, (step,))
+    c.execute(DECISION_UPSERT, (step,))
+
+
+def write_notes(c: sqlite3.Connection, step: int, rows: Sequence[tuple] | None) -> None:
+    """rows: (image, text, given_label); None: already in seln."""
+    if rows is not None:
+        c.execute("DELETE FROM seln")
+        c.executemany("INSERT INTO seln VALUES (?, ?, ?)", rows)
+    c.execute(NOTE_HISTORY, (step,))
+    c.execute(NOTE_UPSERT, (step,))
+
+
+def write_tags(c: sqlite3.Connection, step: int, rows: Sequence[tuple], tag: str,
+               add: bool) -> None:
+    """rows: (image, given_label). Only images whose tag set really changes get history."""
+    c.execute("DELETE FROM selt")
+    c.executemany("INSERT INTO selt VALUES (?, ?)", rows)
+    if add:
+        c.execute("INSERT INTO history(step, image, what, text) SELECT ?, s.image, 'tag+', ?"
+                  " FROM selt s WHERE NOT EXISTS"
+                  " (SELECT 1 FROM tags t WHERE t.tag = ? AND t.image = s.image)",
+                  (step, tag, tag))
+        c.execute("INSERT OR IGNORE INTO tags(tag, image) SELECT ?, image FROM selt", (tag,))
+        # A row per annotated image, so exports and queries find tag-only images too.
+        c.execute("INSERT OR IGNORE INTO annotations(image, given_label)"
+                  " SELECT image, given_label FROM selt")
+    else:
+        c.execute("INSERT INTO history(step, image, what, text) SELECT ?, s.image, 'tag-', ?"
+                  " FROM selt s WHERE EXISTS"
+                  " (SELECT 1 FROM tags t WHERE t.tag = ? AND t.image = s.image)",
+                  (step, tag, tag))
+        c.execute("DELETE FROM tags WHERE tag = ? AND image IN (SELECT image FROM selt)",
+                  (tag,))
+
+
+def revert(c: sqlite3.Connection, old: int, new: int) -> tuple[list[tuple], set[str]]:
+    """Write step `new` restoring what step `old` changed; returns ((image, code, final) of
+    the decisions restored, tags touched)."""
+    c.execute("DELETE FROM sel")
+    c.execute(REVERT_DECISIONS, (old,))
+    decided = c.execute(f"SELECT image, {CODE_SQL}, coalesce(final_label, -1) FROM sel"
+                        ).fetchall()
+    if decided:
+        write_decisions(c, new, None)
+    c.execute("DELETE FROM seln")
+    c.execute(REVERT_NOTES, (old,))
+    write_notes(c, new, None)
+    groups: dict[tuple[str, str], list[tuple]] = {}
+    for what, tag, image, given in c.execute(
+            "SELECT h.what, h.text, h.image, a.given_label FROM history h"
+            " LEFT JOIN annotations a ON a.image = h.image"
+            " WHERE h.step = ? AND h.what IN ('tag+', 'tag-')", (old,)):
+        groups.setdefault((what, tag), []).append((image, given))
+    for (what, tag), rows in groups.items():
+        write_tags(c, new, rows, tag, add=what == "tag-")
+    return decided, {tag for _what, tag in groups}
