@@ -29,7 +29,14 @@ import pandas as pd
 from k49desk.core.annotations.records import ACCEPT, RELABEL, UNUSABLE
 from k49desk.core.atomic import atomic_write_text, save_npz
 from k49desk.core.classes import ClassInfo
-from k49desk.core.dataset import CLASSMAP_FILE, DEMO_TRUTH_FILE, SPLITS, images_file, labels_file
+from k49desk.core.dataset import (
+    CACHE_DIR_NAME,
+    CLASSMAP_FILE,
+    DEMO_TRUTH_FILE,
+    SPLITS,
+    images_file,
+    labels_file,
+)
 from k49desk.core.errors import ReviewError
 
 if TYPE_CHECKING:
@@ -198,7 +205,8 @@ def _check_target(folder: Path, names: list[str]) -> None:
     if folder.exists():
         if not folder.is_dir():
             raise ReviewError(f"{folder}: is a file, not a folder")
-        other = sorted(set(os.listdir(folder)) - set(names))
+        # The cache k49desk leaves in a folder it opened is rebuilt: not worth keeping.
+        other = sorted(set(os.listdir(folder)) - set(names) - {CACHE_DIR_NAME})
         if other:
             raise ReviewError(f"{folder}: holds other files ({', '.join(other[:3])}); pick a "
                               "new or empty folder (an earlier export is replaced)")
