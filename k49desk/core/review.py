@@ -124,11 +124,11 @@ class ReviewSession:
             self.store.close()
 
     def frozen(self) -> ReviewSnapshot:
-        """The flags and annotations of this moment as plain data, for an export running on
-        another thread while the person keeps deciding (it never touches the database)."""
-        self.store.refresh_if_changed()
+        """The flags and annotations of this moment, for an export running on another thread
+        while the person keeps deciding (a read snapshot of the file: cheap to take here,
+        read by the export; see review_snapshot)."""
         return ReviewSnapshot(self.split, self.path, self.model, self.method, self.classes,
-                              self.flags.copy(), self.store.annotations_frame())
+                              self.flags.copy(), reader=self.store.snapshot())
 
     # ---- opening ----------------------------------------------------------------------
     @classmethod
@@ -353,21 +353,25 @@ class ReviewSession:
                              "filters": json.dumps(asdict(self.filters))}, durable=durable)
 
     # ---- export (k49desk.core.review_export, through a snapshot) ------------------------
+    def _now(self) -> ReviewSnapshot:
+        return ReviewSnapshot(self.split, self.path, self.model, self.method, self.classes,
+                              self.flags, table=self.store.annotations_frame())
+
     def export_frame(self) -> pd.DataFrame:
         """EXPORT_COLUMNS: one row per flag, then one per other annotated image."""
-        return self.frozen().export_frame()
+        return self._now().export_frame()
 
     def export_csv(self, path: str | os.PathLike[str]) -> Path:
-        return self.frozen().export_csv(path)
+        return self._now().export_csv(path)
 
     def export_json(self, path: str | os.PathLike[str]) -> Path:
-        return self.frozen().export_json(path)
+        return self._now().export_json(path)
 
     def corrected_labels(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(labels with every accept/relabel applied, sorted unusable indices)."""
-        return self.frozen().corrected_labels(labels)
+        return self._now().corrected_labels(labels)
 
     def export_corrected(self, folder: str | os.PathLike[str], ds: K49Dataset) -> list[Path]:
         """A K49 folder with corrected labels of this split, unusable-<split>.csv, the images and
         class map (hard-linked, else copied), the other split unchanged; never the data folder."""
-        return self.frozen().export_corrected(folder, ds)
+        return self._now().export_corrected(folder, ds)

@@ -178,7 +178,7 @@ def _read_or_set_aside(legacy: Path, split: str
 def _import(store: AnnotationStore, s: LegacySession) -> None:
     """Flags, decisions, position and filters of a legacy session: one transaction."""
     by_image = decisions_by_image(s)
-    rows = [(img, d, f, "review", None, g, at) for img, (d, f, at, g) in by_image.items()]
+    rows = [(img, d, f, None, g, at) for img, (d, f, at, g) in by_image.items()]
     label = f"import of {s.path.name}"
     with store.batch(label):
         store.replace_flags(flag_rows(s.flags, s.top3), {

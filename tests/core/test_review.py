@@ -40,8 +40,8 @@ def test_session_database_sits_beside_the_data_and_originals_are_untouched(ds, s
     assert session.path == Path(ds.root) / "k49desk-annotations-train.sqlite"
     img = session.flag(0)["index"]
     with sqlite3.connect(session.path) as other:  # what another program sees, committed
-        row = other.execute("SELECT decision, final_label, source FROM annotations WHERE"
-                            " image = ?", (img,)).fetchone()
+        row = other.execute("SELECT decision, final_label, source FROM annotations a JOIN"
+                            " steps s ON s.id = a.step WHERE image = ?", (img,)).fetchone()
     assert row == ("accept", session.flag(0)["suggested_label"], "review")
     assert {p.name: p.stat().st_mtime_ns for p in Path(ds.root).glob("*.npz")} == before
 
@@ -372,10 +372,17 @@ def test_find_issues_report_opens_as_a_session(ds, tmp_path) -> None:  # noqa: A
 
 
 def test_frozen_copy_keeps_the_decisions_of_the_moment(session) -> None:  # noqa: ANN001
+    import threading
+
     session.decide(0, "accept")
     frozen = session.frozen()
     session.decide(1, "unusable")
     session.undo()
     session.undo()
+    got: list = []  # read on another thread, like the export (a snapshot of the file)
+    t = threading.Thread(target=lambda: got.append(frozen.export_frame()))
+    t.start()
+    t.join()
+    assert got[0]["decision"].iat[0] == "accept" and got[0]["decision"].iat[1] == ""
     assert list(frozen.decisions) == [0] and session.decisions == {}
-    assert frozen.export_frame()["decision"].iat[0] == "accept"
+    assert frozen.reader is None  # the read transaction ends once the table is read

@@ -14,39 +14,38 @@ from collections.abc import Sequence
 from k49desk.core.annotations.records import CODE_SQL
 
 DECISION_HISTORY = (
-    "INSERT INTO history(step, image, what, decision, final_label, source, confidence,"
-    " decided_at, old_decision, old_final_label, old_source, old_confidence, old_decided_at)"
-    " SELECT ?, s.image, 'decision', s.decision, s.final_label, s.source, s.confidence, s.at,"
-    " a.decision, a.final_label, a.source, a.confidence, a.decided_at"
+    "INSERT INTO history(step, image, what, decision, final_label, confidence, decided_at, ref,"
+    " old_decision, old_final_label, old_confidence, old_decided_at, old_ref)"
+    " SELECT ?, s.image, 'decision', s.decision, s.final_label, s.confidence, s.decided_at,"
+    " s.ref, a.decision, a.final_label, a.confidence, a.decided_at, a.step"
     " FROM sel s LEFT JOIN annotations a ON a.image = s.image")
 DECISION_UPSERT = (
-    "INSERT INTO annotations(image, decision, final_label, source, confidence, given_label,"
-    " decided_at, step) SELECT image, decision, final_label, source, confidence, given_label,"
-    " at, ? FROM sel WHERE true ON CONFLICT(image) DO UPDATE SET decision = excluded.decision,"
-    " final_label = excluded.final_label, source = excluded.source,"
-    " confidence = excluded.confidence, decided_at = excluded.decided_at,"
-    " step = excluded.step, given_label = coalesce(excluded.given_label, given_label)")
+    "INSERT INTO annotations(image, decision, final_label, confidence, given_label, step,"
+    " decided_at) SELECT image, decision, final_label, confidence, given_label, ref,"
+    " decided_at FROM sel WHERE true ON CONFLICT(image) DO UPDATE SET"
+    " decision = excluded.decision, final_label = excluded.final_label,"
+    " confidence = excluded.confidence, step = excluded.step,"
+    " decided_at = excluded.decided_at, given_label = coalesce(excluded.given_label, given_label)")
 NOTE_HISTORY = (
-    "INSERT INTO history(step, image, what, text, old_text) SELECT ?, s.image, 'note', s.text,"
-    " coalesce(a.note, '') FROM seln s LEFT JOIN annotations a ON a.image = s.image")
+    "INSERT INTO history(step, image, what, text, ref, old_text, old_ref) SELECT ?, s.image,"
+    " 'note', s.text, s.ref, coalesce(a.note, ''), a.note_step"
+    " FROM seln s LEFT JOIN annotations a ON a.image = s.image")
 NOTE_UPSERT = (
-    "INSERT INTO annotations(image, note, note_step, given_label) SELECT image, text, ?,"
+    "INSERT INTO annotations(image, note, note_step, given_label) SELECT image, text, ref,"
     " given_label FROM seln WHERE true ON CONFLICT(image) DO UPDATE SET note = excluded.note,"
     " note_step = excluded.note_step, given_label = coalesce(excluded.given_label, given_label)")
-# Undo: the old values of step ? for the images that still hold what that step wrote (an undo
-# restores values exactly, decided_at included, so a redo finds them again); an image changed
-# later (by this or another process) keeps its newer value.
+# Undo: the values before step ? for the images that still hold what that step wrote (their
+# row still names the step that set it); an image changed later (by this or another process)
+# keeps its newer value. A redo is the undo of the undo.
 REVERT_DECISIONS = (
-    "INSERT INTO sel SELECT h.image, h.old_decision, h.old_final_label, h.old_source,"
-    " h.old_confidence, NULL, h.old_decided_at FROM history h"
-    " JOIN annotations a ON a.image = h.image"
-    " WHERE h.step = ? AND h.what = 'decision' AND a.decision IS h.decision"
-    " AND a.final_label IS h.final_label AND a.source IS h.source"
-    " AND a.decided_at IS h.decided_at")
+    "INSERT INTO sel(image, final_label, confidence, given_label, decision, ref, decided_at)"
+    " SELECT h.image, h.old_final_label, h.old_confidence, NULL, h.old_decision, h.old_ref,"
+    " h.old_decided_at FROM history h JOIN annotations a ON a.image = h.image"
+    " WHERE h.step = ? AND h.what = 'decision' AND a.step IS h.ref")
 REVERT_NOTES = (
-    "INSERT INTO seln SELECT h.image, coalesce(h.old_text, ''), NULL FROM history h"
+    "INSERT INTO seln SELECT h.image, coalesce(h.old_text, ''), NULL, h.old_ref FROM history h"
     " JOIN annotations a ON a.image = h.image"
-    " WHERE h.step = ? AND h.what = 'note' AND a.note = h.text")
+    " WHERE h.step = ? AND h.what = 'note' AND a.note_step IS h.ref")
 
 
 def new_step(c: sqlite3.Connection, label: str, source: str, at: str,
@@ -56,23 +55,50 @@ def new_step(c: sqlite3.Connection, label: str, source: str, at: str,
     return int(cur.lastrowid)
 
 
-def write_decisions(c: sqlite3.Connection, step: int, rows: Sequence[tuple] | None) -> None:
-    """rows: (image, decision, final_label, source, confidence, given_label, at); None: the
-    rows are already in sel (an undo)."""
-    if rows is not None:
+def has_json(c: sqlite3.Connection) -> bool:
+    """SQLite's JSON functions (built in since 3.38, compiled in by most Python builds)."""
+    try:
+        return c.execute("SELECT json_array_length('[1]')").fetchone()[0] == 1
+    except sqlite3.Error:
+        return False
+
+
+def write_decisions(c: sqlite3.Connection, step: int, rows: Sequence[tuple] | None,
+                    decision: str | None = None, decided_at: bool = False,
+                    packed: str | None = None) -> None:
+    """One decision for many images. rows: (image, final_label, confidence, given_label), or
+    with decided_at=True (image, final_label, confidence, given_label, decision, decided_at);
+    None: the rows are already in sel (an undo). packed: instead of rows, a JSON list of
+    image << 16 | (final_label + 1) << 8 | (given_label + 1) (0: none), which SQLite unpacks
+    far faster than executemany binds rows (10,000 rows: 4 ms instead of 16-30 ms)."""
+    if packed is not None:
         c.execute("DELETE FROM sel")
-        c.executemany("INSERT INTO sel VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        c.execute("INSERT INTO sel(image, final_label, given_label, decision, ref)"
+                  " SELECT value >> 16, nullif((value >> 8) & 255, 0) - 1,"
+                  " nullif(value & 255, 0) - 1, ?, ? FROM json_each(?)",
+                  (decision, step, packed))
+    elif rows is not None:
+        c.execute("DELETE FROM sel")
+        if decided_at:
+            c.executemany("INSERT INTO sel(image, final_label, confidence, given_label,"
+                          " decision, decided_at, ref) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                          [(*r, step) for r in rows])
+        else:
+            # Four values a row from Python; the rest set once (executemany is the slow part).
+            c.executemany("INSERT INTO sel(image, final_label, confidence, given_label)"
+                          " VALUES (?, ?, ?, ?)", rows)
+            c.execute("UPDATE sel SET decision = ?, ref = ?", (decision, step))
     c.execute(DECISION_HISTORY, (step,))
-    c.execute(DECISION_UPSERT, (step,))
+    c.execute(DECISION_UPSERT)
 
 
 def write_notes(c: sqlite3.Connection, step: int, rows: Sequence[tuple] | None) -> None:
     """rows: (image, text, given_label); None: already in seln."""
     if rows is not None:
         c.execute("DELETE FROM seln")
-        c.executemany("INSERT INTO seln VALUES (?, ?, ?)", rows)
+        c.executemany("INSERT INTO seln VALUES (?, ?, ?, ?)", [(*r, step) for r in rows])
     c.execute(NOTE_HISTORY, (step,))
-    c.execute(NOTE_UPSERT, (step,))
+    c.execute(NOTE_UPSERT)
 
 
 def write_tags(c: sqlite3.Connection, step: int, rows: Sequence[tuple], tag: str,

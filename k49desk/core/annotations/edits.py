@@ -7,6 +7,7 @@ changed by callbacks in _after, only once the commit succeeded) and the arrays.
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +41,7 @@ class StoreEdits:
     _redo: list[tuple[int, str]]
     _tag_masks: dict[str, np.ndarray]
     _tag_counts: dict[str, int] | None
+    _json: bool  # SQLite has json_each (bulk rows go in as one JSON text)
 
     def _tx(self, doing: str, durable: bool = True
             ) -> contextlib.AbstractContextManager[sqlite3.Connection]:
@@ -115,9 +117,16 @@ class StoreEdits:
             flist = [None] * len(imgs)
         clist = (np.broadcast_to(np.asarray(conf, np.float64), imgs.shape).tolist()
                  if conf is not None else [None] * len(imgs))
-        at = decided_at or now_iso()
-        rows = list(zip(imgs.tolist(), [decision] * len(imgs), flist, [source] * len(imgs),
-                        clist, self._given(imgs, given), [at] * len(imgs), strict=True))
+        glist = self._given(imgs, given)
+        packed = None
+        if (len(imgs) > 50 and conf is None and not decided_at and self.n_classes < 255
+                and self._json):
+            f = np.array([-1 if v is None else v for v in flist], np.int64) + 1
+            g = np.array([-1 if v is None else v for v in glist], np.int64) + 1
+            packed = json.dumps(((imgs << 16) | (f << 8) | g).tolist())
+        rows = list(zip(imgs.tolist(), flist, clist, glist, strict=True))
+        if decided_at:  # a time of its own (the Review's key press), kept by undo and redo
+            rows = [(*r, decision, decided_at) for r in rows]
         if label is None:
             label = f"{decision or 'clear the decision of'} {self._what(imgs)}"
             if decision in LABEL_DECISIONS and np.ndim(final_labels) == 0 and rows:
@@ -125,8 +134,9 @@ class StoreEdits:
         code = DECISION_CODES.get(decision or "", 0)
         farr = np.array([-1 if v is None else v for v in flist], np.int16)
         with self._tx(f"the change ({label})") as c:
-            step = changes.new_step(c, label, source, at)
-            changes.write_decisions(c, step, rows)
+            step = changes.new_step(c, label, source, now_iso())
+            changes.write_decisions(c, step, rows, decision, decided_at=bool(decided_at),
+                                    packed=packed)
             if meta:
                 c.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
                               [(k, str(v)) for k, v in meta.items()])
@@ -142,7 +152,7 @@ class StoreEdits:
         return Step(step, label, imgs)
 
     def import_rows(self, rows: list[tuple], label: str, *, source: str = "import") -> Step:
-        """Write decisions as they are (rows: image, decision, final_label, source, confidence,
+        """Write decisions as they are (rows: image, decision, final_label, confidence,
         given_label, decided_at), e.g. from an older file; one step, not undoable."""
         imgs = np.array([r[0] for r in rows], np.int64)
         if len(imgs) != len(np.unique(imgs)) or (len(imgs) and imgs.min() < 0):
@@ -153,9 +163,12 @@ class StoreEdits:
             raise ValueError(f"bad decision row {bad[0]!r}")
         codes = np.array([DECISION_CODES[r[1]] for r in rows], np.int8)
         finals = np.array([-1 if r[2] is None else r[2] for r in rows], np.int16)
+        if source not in SOURCES:
+            raise ValueError(f"unknown source {source!r} (one of {', '.join(SOURCES)})")
         with self._tx(f"the {label}") as c:
             step = changes.new_step(c, label, source, now_iso())
-            changes.write_decisions(c, step, rows)
+            changes.write_decisions(c, step, [(r[0], r[2], r[3], r[4], r[1], r[5] or None)
+                                              for r in rows], decided_at=True)
 
             def done() -> None:
                 self._grow(int(imgs.max()) + 1 if len(imgs) else 0)

@@ -32,7 +32,7 @@ class StoreQueries:
         """Everything recorded about `image` now (None: nothing)."""
         c = self._c()
         row = c.execute("SELECT decision, final_label, source, confidence, given_label,"
-                        " decided_at, note FROM annotations WHERE image = ?",
+                        " decided_at, note FROM ann WHERE image = ?",
                         (int(image),)).fetchone()
         tags = tuple(r[0] for r in c.execute(
             "SELECT tag FROM tags WHERE image = ? ORDER BY tag", (int(image),)))
@@ -45,9 +45,11 @@ class StoreQueries:
     def history(self, image: int) -> list[HistoryEntry]:
         """Every change of `image`, oldest first (undo and redo included, as steps)."""
         cur = self._c().execute(
-            "SELECT h.step, s.at, s.label, h.what, h.decision, h.final_label, h.source,"
-            " h.old_decision, h.old_final_label, h.text, h.old_text, s.reverts FROM history h"
-            " JOIN steps s ON s.id = h.step WHERE h.image = ? ORDER BY h.id", (int(image),))
+            "SELECT h.step, s.at, s.label, h.what, h.decision, h.final_label,"
+            " CASE WHEN h.what = 'decision' THEN r.source END, h.old_decision,"
+            " h.old_final_label, h.text, h.old_text, s.reverts FROM history h"
+            " JOIN steps s ON s.id = h.step LEFT JOIN steps r ON r.id = h.ref"
+            " WHERE h.image = ? ORDER BY h.id", (int(image),))
         return [HistoryEntry(*r) for r in cur]
 
     def find(self, *, decision: str | Sequence[str] | None = None, source: str | None = None,
@@ -72,7 +74,7 @@ class StoreQueries:
         if tag is not None:
             where.append("image IN (SELECT image FROM tags WHERE tag = ?)")
             args.append(tag)
-        sql = "SELECT image FROM annotations"
+        sql = "SELECT image FROM ann" if source is not None else "SELECT image FROM annotations"
         if where:
             sql += " WHERE " + " AND ".join(where)
         return _images(self._c().execute(sql + " ORDER BY image", args))
@@ -100,32 +102,36 @@ class StoreQueries:
         """(decision, final_label, decided_at, source) of `image`, None when undecided."""
         return self._c().execute(
             "SELECT decision, final_label, coalesce(decided_at, ''), coalesce(source, '')"
-            " FROM annotations WHERE image = ? AND decision IS NOT NULL",
+            " FROM ann WHERE image = ? AND decision IS NOT NULL",
             (int(image),)).fetchone()
 
     def decisions(self) -> dict[int, tuple[str, int | None, str, str]]:
         """image -> (decision, final_label, decided_at, source) for every image decided."""
         return {r[0]: r[1:] for r in self._c().execute(
             "SELECT image, decision, final_label, coalesce(decided_at, ''),"
-            " coalesce(source, '') FROM annotations WHERE decision IS NOT NULL")}
+            " coalesce(source, '') FROM ann WHERE decision IS NOT NULL")}
 
     def annotations_frame(self) -> pd.DataFrame:
         """ANNOTATION_COLUMNS for every image with a decision, a note or a tag (tags joined
         with ';', sorted), in image order."""
-        c = self._c()
-        rows = c.execute(
-            "SELECT image, decision, final_label, source, confidence, given_label, decided_at,"
-            " note FROM annotations a WHERE decision IS NOT NULL OR note != '' OR EXISTS"
-            " (SELECT 1 FROM tags t WHERE t.image = a.image) ORDER BY image").fetchall()
-        df = pd.DataFrame(rows, columns=list(ANNOTATION_COLUMNS[:-1]))
-        for col in ("final_label", "given_label"):
-            df[col] = pd.array(df[col], dtype="Int64")
-        df["confidence"] = pd.to_numeric(df["confidence"]).astype(np.float64)
-        tags = pd.DataFrame(c.execute("SELECT image, tag FROM tags ORDER BY image, tag"
-                                      ).fetchall(), columns=["image", "tag"])
-        joined = tags.groupby("image")["tag"].agg(";".join).to_dict()
-        df["tags"] = [joined.get(i, "") for i in df["image"].tolist()]
-        df["note"] = df["note"].fillna("").astype(str)
-        for col in ("decision", "source", "decided_at"):
-            df[col] = df[col].fillna("").astype(str)
-        return df
+        return annotations_frame(self._c())
+
+
+def annotations_frame(c: sqlite3.Connection) -> pd.DataFrame:
+    """StoreQueries.annotations_frame on connection `c` (e.g. a snapshot, see open_snapshot)."""
+    rows = c.execute(
+        "SELECT image, decision, final_label, source, confidence, given_label, decided_at,"
+        " note FROM ann a WHERE decision IS NOT NULL OR note != '' OR EXISTS"
+        " (SELECT 1 FROM tags t WHERE t.image = a.image) ORDER BY image").fetchall()
+    df = pd.DataFrame(rows, columns=list(ANNOTATION_COLUMNS[:-1]))
+    for col in ("final_label", "given_label"):
+        df[col] = pd.array(df[col], dtype="Int64")
+    df["confidence"] = pd.to_numeric(df["confidence"]).astype(np.float64)
+    tags = pd.DataFrame(c.execute("SELECT image, tag FROM tags ORDER BY image, tag"
+                                  ).fetchall(), columns=["image", "tag"])
+    joined = tags.groupby("image")["tag"].agg(";".join).to_dict()
+    df["tags"] = [joined.get(i, "") for i in df["image"].tolist()]
+    df["note"] = df["note"].fillna("").astype(str)
+    for col in ("decision", "source", "decided_at"):
+        df[col] = df[col].fillna("").astype(str)
+    return df

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from k49desk.core.annotations.db import describe_sql_error, open_db
+from k49desk.core.annotations import changes
+from k49desk.core.annotations.db import describe_sql_error, open_db, open_snapshot
 from k49desk.core.annotations.edits import StoreEdits
 from k49desk.core.annotations.queries import StoreQueries
 from k49desk.core.annotations.records import (
@@ -59,6 +60,7 @@ class AnnotationStore(StoreEdits, StoreQueries):
         self._codes = np.zeros(0, np.int8)
         self._finals = np.full(0, -1, np.int16)
         self._hist_seen = self._data_version = 0
+        self._json = changes.has_json(conn)
         try:
             meta = self.meta()
             if meta.get("split", split) != split:
@@ -98,6 +100,12 @@ class AnnotationStore(StoreEdits, StoreQueries):
             with contextlib.suppress(sqlite3.Error):
                 self._conn.close()
             self._conn = None
+
+    def snapshot(self) -> sqlite3.Connection:
+        """A read-only view of the file as it is now, for another thread (an export): a
+        connection holding a read transaction; close it when done. See db.open_snapshot."""
+        self._c()
+        return open_snapshot(self.path)
 
     @property
     def closed(self) -> bool:
