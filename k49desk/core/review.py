@@ -226,7 +226,12 @@ class ReviewSession:
 
     def final_label(self, pos: int) -> int | None:
         """The label the sample should carry after this decision (None: undecided or unsure)."""
-        f = int(self.final_labels()[pos]) if len(self) else -1
+        i = int(self._img[pos])
+        codes = self.store.decision_codes()
+        c = int(codes[i]) if i < len(codes) else 0
+        if c in (KEEP, UNUSABLE):
+            return int(self._given[pos])
+        f = int(self.store.final_labels()[i]) if c in (ACCEPT, RELABEL) else -1
         return None if f < 0 else f
 
     def visible(self) -> np.ndarray:

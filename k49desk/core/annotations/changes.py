@@ -41,18 +41,32 @@ REVERT_DECISIONS = (
     "INSERT INTO sel(image, final_label, confidence, given_label, decision, ref, decided_at)"
     " SELECT h.image, h.old_final_label, h.old_confidence, NULL, h.old_decision, h.old_ref,"
     " h.old_decided_at FROM history h JOIN annotations a ON a.image = h.image"
-    " WHERE h.step = ? AND h.what = 'decision' AND a.step IS h.ref")
+    " WHERE h.id BETWEEN ? AND ? AND h.what = 'decision' AND a.step IS h.ref")
 REVERT_NOTES = (
     "INSERT INTO seln SELECT h.image, coalesce(h.old_text, ''), NULL, h.old_ref FROM history h"
     " JOIN annotations a ON a.image = h.image"
-    " WHERE h.step = ? AND h.what = 'note' AND a.note_step IS h.ref")
+    " WHERE h.id BETWEEN ? AND ? AND h.what = 'note' AND a.note_step IS h.ref")
 
 
 def new_step(c: sqlite3.Connection, label: str, source: str, at: str,
              reverts: int | None = None) -> int:
-    cur = c.execute("INSERT INTO steps(label, source, at, reverts) VALUES (?, ?, ?, ?)",
+    cur = c.execute("INSERT INTO steps(label, source, at, reverts, first_id) VALUES (?, ?, ?, ?,"
+                    " (SELECT coalesce(max(id), 0) + 1 FROM history))",
                     (label, source, at, reverts))
     return int(cur.lastrowid)
+
+
+def end_step(c: sqlite3.Connection, step: int) -> None:
+    """Record the last history row of `step` (call once its rows are written)."""
+    c.execute("UPDATE steps SET last_id = (SELECT coalesce(max(id), 0) FROM history)"
+              " WHERE id = ?", (step,))
+
+
+def step_rows(c: sqlite3.Connection, step: int) -> tuple[int, int]:
+    """(first, last) history id of `step` (last < first: it changed nothing)."""
+    r = c.execute("SELECT first_id, coalesce(last_id, first_id - 1) FROM steps WHERE id = ?",
+                  (step,)).fetchone()
+    return (1, 0) if r is None else (int(r[0]), int(r[1]))
 
 
 def has_json(c: sqlite3.Connection) -> bool:
@@ -127,20 +141,21 @@ def write_tags(c: sqlite3.Connection, step: int, rows: Sequence[tuple], tag: str
 def revert(c: sqlite3.Connection, old: int, new: int) -> tuple[list[tuple], set[str]]:
     """Write step `new` restoring what step `old` changed; returns ((image, code, final) of
     the decisions restored, tags touched)."""
+    lo, hi = step_rows(c, old)
     c.execute("DELETE FROM sel")
-    c.execute(REVERT_DECISIONS, (old,))
+    c.execute(REVERT_DECISIONS, (lo, hi))
     decided = c.execute(f"SELECT image, {CODE_SQL}, coalesce(final_label, -1) FROM sel"
                         ).fetchall()
     if decided:
         write_decisions(c, new, None)
     c.execute("DELETE FROM seln")
-    c.execute(REVERT_NOTES, (old,))
+    c.execute(REVERT_NOTES, (lo, hi))
     write_notes(c, new, None)
     groups: dict[tuple[str, str], list[tuple]] = {}
     for what, tag, image, given in c.execute(
             "SELECT h.what, h.text, h.image, a.given_label FROM history h"
             " LEFT JOIN annotations a ON a.image = h.image"
-            " WHERE h.step = ? AND h.what IN ('tag+', 'tag-')", (old,)):
+            " WHERE h.id BETWEEN ? AND ? AND h.what IN ('tag+', 'tag-')", (lo, hi)):
         groups.setdefault((what, tag), []).append((image, given))
     for (what, tag), rows in groups.items():
         write_tags(c, new, rows, tag, add=what == "tag-")

@@ -44,9 +44,10 @@ SCHEMA = (
     " WITHOUT ROWID",
     "CREATE INDEX tags_image ON tags(image)",
     # One row per step: a change of any number of images, an undo or a redo (`reverts`: the
-    # step it reverted). source: review / manual / import.
+    # step it reverted). source: review / manual / import. Its history rows are the ids
+    # first_id..last_id (written under the write lock, so contiguous: no index on step).
     "CREATE TABLE steps(id INTEGER PRIMARY KEY, label TEXT NOT NULL, source TEXT NOT NULL,"
-    " at TEXT NOT NULL, reverts INTEGER)",
+    " at TEXT NOT NULL, reverts INTEGER, first_id INTEGER, last_id INTEGER)",
     # Append-only: every change of every image, the value after and before it (what undo
     # restores, what the detail pane lists). what: 'decision', 'note', 'tag+', 'tag-' (text =
     # the tag). ref / old_ref: the step that set the value after / before (annotations.step or
@@ -57,7 +58,6 @@ SCHEMA = (
     " old_final_label INTEGER, old_confidence REAL, old_decided_at TEXT, old_ref INTEGER,"
     " text TEXT, old_text TEXT)",
     "CREATE INDEX history_image ON history(image)",
-    "CREATE INDEX history_step ON history(step)",
 )
 TABLES = ("meta", "flags", "annotations", "tags", "steps", "history")
 

@@ -52,11 +52,13 @@ class StoreEdits:
 
     # ---- writing -----------------------------------------------------------------------
     def _images(self, images: object, *per_image: object) -> tuple[np.ndarray, list]:
-        """Sorted unique image indices, and each per-image argument aligned with them (a
-        scalar or None stays as it is)."""
+        """Sorted unique image indices (from indices or a bool mask over the images), and each
+        per-image argument aligned with them (a scalar or None stays as it is)."""
         a = np.asarray(images)
         if a.ndim == 0:
             a = a.reshape(1)
+        if a.dtype == bool:
+            a = np.flatnonzero(a)
         if a.ndim != 1 or (len(a) and a.dtype.kind not in "iu"):
             raise ValueError(f"images must be a list of image indices, got {a.dtype} {a.shape}")
         imgs, first = np.unique(a.astype(np.int64), return_index=True)
@@ -137,6 +139,7 @@ class StoreEdits:
             step = changes.new_step(c, label, source, now_iso())
             changes.write_decisions(c, step, rows, decision, decided_at=bool(decided_at),
                                     packed=packed)
+            changes.end_step(c, step)
             if meta:
                 c.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
                               [(k, str(v)) for k, v in meta.items()])
@@ -169,6 +172,7 @@ class StoreEdits:
             step = changes.new_step(c, label, source, now_iso())
             changes.write_decisions(c, step, [(r[0], r[2], r[3], r[4], r[1], r[5] or None)
                                               for r in rows], decided_at=True)
+            changes.end_step(c, step)
 
             def done() -> None:
                 self._grow(int(imgs.max()) + 1 if len(imgs) else 0)
@@ -191,15 +195,18 @@ class StoreEdits:
         return self.set_decisions(images, "relabel", int(label), source=source,
                                   undoable=undoable)
 
-    def mark_unusable(self, images: object, *, source: str = "manual") -> Step:
-        return self.set_decisions(images, "unusable", source=source)
+    def mark_unusable(self, images: object, *, source: str = "manual",
+                      undoable: bool = True) -> Step:
+        return self.set_decisions(images, "unusable", source=source, undoable=undoable)
 
-    def keep(self, images: object, *, source: str = "manual") -> Step:
+    def keep(self, images: object, *, source: str = "manual", undoable: bool = True) -> Step:
         """Confirm the given label (also: confirm a pre-label)."""
-        return self.set_decisions(images, "keep", source=source)
+        return self.set_decisions(images, "keep", source=source, undoable=undoable)
 
-    def clear_decision(self, images: object, *, source: str = "manual") -> Step:
-        return self.set_decisions(images, None, source=source)
+    def clear_decision(self, images: object, *, source: str = "manual",
+                       undoable: bool = True) -> Step:
+        """Remove the decision (notes and tags stay)."""
+        return self.set_decisions(images, None, source=source, undoable=undoable)
 
     def prelabel(self, images: object, confidences: object, *, undoable: bool = False) -> Step:
         """Mark `images` as imported with the model's top-1 as label, not yet confirmed by a
@@ -218,6 +225,7 @@ class StoreEdits:
         with self._tx(f"the change ({label})") as c:
             step = changes.new_step(c, label, "manual", now_iso())
             changes.write_notes(c, step, rows)
+            changes.end_step(c, step)
             self._after.append(lambda: self._pushed(step, label, undoable))
         return Step(step, label, imgs)
 
@@ -235,6 +243,7 @@ class StoreEdits:
         with self._tx(f"the change ({label})") as c:
             step = changes.new_step(c, label, "manual", now_iso())
             changes.write_tags(c, step, rows, tag, add)
+            changes.end_step(c, step)
 
             def done() -> None:
                 self._grow(int(imgs[-1]) + 1 if len(imgs) else 0)
@@ -289,9 +298,10 @@ class StoreEdits:
             row = c.execute("SELECT source FROM steps WHERE id = ?", (old,)).fetchone()
             new = changes.new_step(c, label, row[0] if row else "manual", now_iso(), old)
             decided, tags = changes.revert(c, old, new)
+            changes.end_step(c, new)
             imgs = np.fromiter((r[0] for r in c.execute(
-                "SELECT DISTINCT image FROM history WHERE step = ? ORDER BY image", (new,))),
-                np.int64)
+                "SELECT DISTINCT image FROM history WHERE id BETWEEN ? AND ? ORDER BY image",
+                changes.step_rows(c, new))), np.int64)
             arr = np.array(decided, np.int64).reshape(-1, 3)
 
             def done() -> None:
