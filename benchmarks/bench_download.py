@@ -45,8 +45,8 @@ def gui_stall_ms(srv: FileServer, expected: dict, folder: Path) -> float:
     from PySide6.QtCore import QElapsedTimer, QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox
 
-    from k49desk.gui.start_page import StartPage
-    from k49desk.gui.state import AppState
+    from k49desk.gui.common.state import AppState
+    from k49desk.gui.data.panel import StartPage
 
     app = QApplication.instance() or QApplication([])
     errors: list[str] = []

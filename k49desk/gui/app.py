@@ -100,7 +100,7 @@ def make_app(argv: list[str] | None = None):  # noqa: ANN201
         app.setApplicationName("k49desk")
         app.setOrganizationName("k49desk")
         app.setApplicationDisplayName("k49desk")
-    from k49desk.gui.fonts import bundled_families
+    from k49desk.gui.common.fonts import bundled_families
 
     bundled_families()
     return app
@@ -120,6 +120,12 @@ def run_app(data_dir: str | None = None, demo: bool = False, panel: str | None =
             file=sys.stderr,
         )
         return 2
+    from k49desk.gui.common.system_libs import check_before_qt
+
+    missing = check_before_qt()
+    if missing:  # Qt would abort with a cryptic plugin error: say what to install instead
+        print(missing, file=sys.stderr)
+        return 3
     app = make_app()
     install_excepthook()
     from k49desk.gui.main_window import MainWindow

@@ -20,21 +20,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from k49desk.gui.settings import settings
-from k49desk.gui.state import AppState
-from k49desk.gui.worker import BackgroundTask, run_task
+from k49desk.gui.common.settings import settings
+from k49desk.gui.common.state import AppState
+from k49desk.gui.common.tasks import BackgroundTask, run_task
 from k49desk.paths import DEFAULT_MODEL, default_data_dir
 
 log = logging.getLogger("k49desk")
 
 # key, tab title, module, class, needs a data folder
 PANELS: tuple[tuple[str, str, str, str, bool], ...] = (
-    ("data", "Data", "k49desk.gui.start_page", "StartPage", False),
-    ("gallery", "Gallery", "k49desk.gui.gallery", "GalleryPanel", True),
-    ("stats", "Statistics", "k49desk.gui.stats_panel", "StatsPanel", True),
-    ("draw", "Draw", "k49desk.gui.draw_panel", "DrawPanel", False),
-    ("train", "Train", "k49desk.gui.train_panel", "TrainPanel", True),
-    ("review", "Review", "k49desk.gui.review_panel", "ReviewPanel", True),
+    ("data", "Data", "k49desk.gui.data.panel", "StartPage", False),
+    ("gallery", "Gallery", "k49desk.gui.gallery.panel", "GalleryPanel", True),
+    ("stats", "Statistics", "k49desk.gui.stats.panel", "StatsPanel", True),
+    ("draw", "Draw", "k49desk.gui.draw.panel", "DrawPanel", False),
+    ("train", "Train", "k49desk.gui.train.panel", "TrainPanel", True),
+    ("review", "Review", "k49desk.gui.review.panel", "ReviewPanel", True),
 )
 PANEL_KEYS = tuple(p[0] for p in PANELS)
 # Built with the window; the others are built on first view or when the app is idle, so
@@ -253,7 +253,7 @@ class MainWindow(QMainWindow):
         root = str(Path(ds.root).resolve())
         settings().setValue("data/last_folder", root)
         try:
-            from k49desk.gui.start_page import add_recent_folder
+            from k49desk.gui.data.panel import add_recent_folder
 
             add_recent_folder(root)
         except ImportError:
@@ -278,7 +278,7 @@ class MainWindow(QMainWindow):
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
         try:
-            from k49desk.gui.start_page import recent_folders
+            from k49desk.gui.data.panel import recent_folders
 
             folders = recent_folders()
         except ImportError:

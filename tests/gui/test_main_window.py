@@ -150,7 +150,7 @@ def test_demo_flag_generates_demo_data_on_first_use_then_opens_it(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import k49desk.gui.start_page as sp
+    import k49desk.gui.data.panel as sp
 
     monkeypatch.setattr(sp, "DEMO_PER_CLASS", 12)
     folder = tmp_path / "data" / "demo"
