@@ -1,8 +1,8 @@
-"""The start page (Data tab): download K49, open a folder, or generate demo data.
+"""The Data panel: download K49, open a folder, or generate demo data.
 
-All three run in the background (`run_task`); the page only shows progress and errors.
-Recent folders live in QSettings (`recent_folders`, most recent first) so that the main
-window's File menu can list them too.
+All three run as the panel's one background task; the page shows progress and errors.
+`open_folder` is the only place the app opens a data folder: the main window's start-up, File
+menu and recent folders all come here.
 """
 
 from __future__ import annotations
@@ -23,50 +23,40 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from k49desk.core.dataset import DEMO_TRUTH_FILE, OFFICIAL_FILES, K49Dataset
+from k49desk.core.demo import DEFAULT_SCALE
 from k49desk.core.download import TOTAL_BYTES, format_bytes
 from k49desk.core.errors import K49Error
 from k49desk.core.progress import ProgressUpdate
+from k49desk.gui.common import settings
 from k49desk.gui.common.fonts import hiragana_font
-from k49desk.gui.common.settings import settings
+from k49desk.gui.common.panel import Panel
 from k49desk.gui.common.state import AppState
-from k49desk.gui.common.tasks import BackgroundTask, run_task
 from k49desk.gui.data.widgets import STYLE, ProgressArea, RecentList, card, centred_scroll
 from k49desk.paths import default_data_dir
 
-RECENT_KEY = "recent_folders"
-MAX_RECENT = 8
-DEMO_PER_CLASS = 300  # 49 x 300 train images: generated in a few seconds on one core
+SLOT = "data"  # download, demo generation and opening share one slot: one at a time
 DOWNLOAD_TEXT = f"Download Kuzushiji-49 (about {TOTAL_BYTES / 1e6:.0f} MB)"
 OFFLINE_HINT = ("Check the internet connection and try again (a stopped download resumes), "
                 "or open a folder you already have, or try the demo data.")
 
 
-def recent_folders() -> list[str]:
-    """Folders opened before, most recent first (at most 8)."""
-    value = settings().value(RECENT_KEY, [])
-    if isinstance(value, str):  # QSettings' ini format returns a one-item list as a str
-        value = [value]
-    return [str(v) for v in (value or []) if v][:MAX_RECENT]
+def holds_demo_data(folder: Path) -> bool:
+    """A complete demo folder (made by generate_demo): open it rather than make it again."""
+    return (folder / DEMO_TRUTH_FILE).is_file() and all(
+        (folder / f).is_file() for f in OFFICIAL_FILES)
 
 
-def add_recent_folder(path: str | os.PathLike[str]) -> None:
-    """Put `path` first in the recent folders (absolute, no duplicates, at most 8)."""
-    p = str(Path(path).resolve())
-    folders = [p] + [f for f in recent_folders() if f != p]
-    settings().setValue(RECENT_KEY, folders[:MAX_RECENT])
-
-
-class StartPage(QWidget):
+class DataPanel(Panel):
+    title = "Data"
+    needs_data = False
     dataset_opened = Signal(object)  # K49Dataset, after state.set_dataset
     busy_changed = Signal(bool)
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.state = state
+        super().__init__(state, parent)
         self.target_dir = default_data_dir()
-        self._task: BackgroundTask | None = None
         self._kind = ""  # "download" | "demo" | "open" while busy
-        self.last_error = ""
         self.setStyleSheet(STYLE)
 
         self.title = QLabel("Kuzushiji-49")
@@ -110,9 +100,10 @@ class StartPage(QWidget):
         self.full_demo_check = QCheckBox("Full size (270,912 images; takes minutes)")
         demo_card = card(
             self.demo_button,
-            f"<b>Generated</b> stand-in images: hiragana drawn from fonts and distorted, "
-            f"{DEMO_PER_CLASS} per class, with a few labels deliberately wrong. No network "
-            f"needed. It is labelled as generated data wherever it shows; it is not K49.",
+            "<b>Generated</b> stand-in images: hiragana drawn from fonts and distorted, "
+            "one tenth of K49 with its class proportions (ゑ as rare as in K49), 1% of the "
+            "labels deliberately wrong. No network needed. It is labelled as generated data "
+            "wherever it shows; it is not K49.",
             self.full_demo_check)
         cards = QVBoxLayout()
         cards.setSpacing(10)
@@ -140,7 +131,7 @@ class StartPage(QWidget):
             "(created by NIJL and others), doi:10.20676/00000341, CC BY-SA 4.0. "
             "Clanuwat et al., arXiv:1812.01718.")
         footer.setWordWrap(True)
-        footer.setStyleSheet("color: palette(mid); font-size: 11px;")
+        footer.setStyleSheet("color: palette(window-text); font-size: 11px;")
 
         column = QWidget()
         col = QVBoxLayout(column)
@@ -173,14 +164,15 @@ class StartPage(QWidget):
     # ---- public API ---------------------------------------------------------------------
     @property
     def busy(self) -> bool:
-        return self._task is not None
+        return self.tasks.running(SLOT)
 
     def set_target_dir(self, path: str | os.PathLike[str]) -> None:
         self.target_dir = Path(path)
         self._update_target_label()
 
-    def open_folder(self, path: str | os.PathLike[str]) -> bool:
-        """Validate and open `path` in the background; errors go to a dialog."""
+    def open_folder(self, path: str | os.PathLike[str], quiet: bool = False) -> bool:
+        """Validate and open `path` in the background. Errors go to a dialog, or with `quiet`
+        (the folder of the last session, at start-up) to this page and the status bar."""
         from k49desk.core.dataset import open_dataset
 
         folder = Path(path)
@@ -191,7 +183,7 @@ class StartPage(QWidget):
             return open_dataset(folder, progress=progress)
 
         self._start("open", f"Opening {folder}…", work, self._on_opened,
-                    "Cannot open the data folder", cancellable=False)
+                    "Cannot open the data folder", cancellable=False, quiet=quiet)
         return True
 
     def start_download(self, base_url: str | None = None,
@@ -212,42 +204,58 @@ class StartPage(QWidget):
                     "Download failed")
         return True
 
-    def start_demo(self, per_class: int | None = None, target: str | os.PathLike[str] | None = None,
-                   full: bool | None = None) -> bool:
-        """Generate demo data (default `target_dir/demo`, DEMO_PER_CLASS a class), then open it."""
+    def demo_folder(self) -> Path:
+        return self.target_dir / "demo"
+
+    def start_demo(self, *, target: str | os.PathLike[str] | None = None,
+                   scale: float | None = None, per_class: int | None = None,
+                   full: bool | None = None, ask: bool = True) -> bool:
+        """Open the demo folder if it is complete (asking first whether to make it again
+        when `ask`), else generate it (official class proportions, one tenth of K49 by
+        default) and then open it."""
+        folder = Path(target) if target is not None else self.demo_folder()
+        if holds_demo_data(folder):
+            choice = self._ask_regenerate(folder) if ask else "open"
+            if choice == "open":
+                return self.open_folder(folder)
+            if choice != "regenerate":
+                return False
         if not self._can_start():
             return False
-        try:
-            from k49desk.core.demo import generate_demo
-        except ImportError as e:
-            QMessageBox.critical(self, "Demo data unavailable",
-                                 f"The demo-data generator is not available: {e}")
-            return False
-        folder = Path(target) if target is not None else self.target_dir / "demo"
+        from k49desk.core.demo import generate_demo
+
         full = self.full_demo_check.isChecked() if full is None else full
-        n = None if full else (per_class or DEMO_PER_CLASS)
+        if per_class is None and scale is None and not full:
+            scale = DEFAULT_SCALE
 
         def work(progress, should_stop):  # noqa: ANN001, ANN202
-            return generate_demo(folder, per_class=n, full=full, should_stop=should_stop,
-                                 progress=progress)
+            return generate_demo(folder, per_class=per_class, scale=scale, full=full,
+                                 should_stop=should_stop, progress=progress)
 
-        what = "full-size" if full else f"{n} per class"
+        what = ("full size" if full else f"{per_class} per class" if per_class
+                else f"{scale:g} of K49, its class proportions")
         self._start("demo", f"Generating demo data ({what}) in {folder}", work,
                     lambda _root: self._after_files(folder, "Demo data generated"),
                     "Cannot generate demo data")
         return True
 
+    def _ask_regenerate(self, folder: Path) -> str:
+        box = QMessageBox(QMessageBox.Icon.Question, "Demo data",
+                          f"Demo data already exists in {folder}.", parent=self)
+        box.setInformativeText("Open it, or generate it again (replacing it)?")
+        open_btn = box.addButton("Open it", QMessageBox.ButtonRole.AcceptRole)
+        regen = box.addButton("Generate again", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(open_btn)
+        box.exec()
+        clicked = box.clickedButton()
+        return "open" if clicked is open_btn else "regenerate" if clicked is regen else "cancel"
+
     def cancel(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        if self.busy:
+            self.tasks.stop(SLOT)
             self.cancel_button.setEnabled(False)
             self.progress_detail.setText("Stopping…")
-
-    def shutdown(self) -> bool:
-        """Window close: stop the running task and wait for its thread."""
-        if self._task is not None:
-            self._task.cancel_and_wait(15000)
-        return True
 
     def choose_folder(self) -> None:
         start = str(self.state.dataset.root) if self.state.dataset else str(self.target_dir)
@@ -262,27 +270,25 @@ class StartPage(QWidget):
             self.set_target_dir(d)
 
     def refresh_recent(self) -> None:
-        self.recent_list.fill(recent_folders())
+        self.recent_list.fill(settings.recent_folders())
 
     # ---- internals ----------------------------------------------------------------------
     def _can_start(self) -> bool:
-        if self._task is None:
+        if not self.busy:
             return True
-        self.state.status_message.emit("Busy: cancel the current task or wait for it to finish")
+        self.state.status("Busy: cancel the current task or wait for it to finish")
         return False
 
     def _start(self, kind: str, title: str, work: Any, on_finished: Any, error_title: str,
-               cancellable: bool = True) -> None:
+               cancellable: bool = True, quiet: bool = False) -> None:
         self._kind = kind
         self.error_label.setVisible(False)
         self.progress_frame.begin(title, cancellable)
-        task = run_task(work, on_progress=self._on_progress, on_finished=on_finished,
-                        on_failed=lambda e: self._on_failed(error_title, e),
-                        on_cancelled=self._on_cancelled, parent=self)
-        task.done.connect(lambda t=task: self._on_done(t))
-        self._task = task
+        self.tasks.run(SLOT, work, on_progress=self._on_progress, on_finished=on_finished,
+                       on_failed=lambda e: self._on_failed(error_title, e, quiet),
+                       on_cancelled=self._on_cancelled, on_done=self._on_done)
         self._set_busy(True)
-        self.state.status_message.emit(title)
+        self.state.status(title)
 
     def _set_busy(self, busy: bool) -> None:
         for w in (self.download_button, self.open_button, self.demo_button, self.recent_list,
@@ -293,9 +299,8 @@ class StartPage(QWidget):
     def _on_progress(self, u: ProgressUpdate) -> None:
         self.progress_frame.show_fraction(u.fraction or 0.0, u.text)
 
-    def _on_done(self, task: BackgroundTask) -> None:
-        if self._task is task:  # not when a finished download has already started the open
-            self._task = None
+    def _on_done(self) -> None:
+        if not self.busy:  # not when a finished download has already started the open
             self.cancel_button.setEnabled(False)
             self._set_busy(False)
             self.refresh_recent()
@@ -303,27 +308,30 @@ class StartPage(QWidget):
 
     def _after_files(self, folder: Path, what: str) -> None:
         """A download or demo finished: open the folder as the next task."""
-        self._task = None
-        self.state.status_message.emit(f"{what}; opening {folder}…")
+        self.tasks.cancel(SLOT)  # the finished task: its slot is free for the open
+        self.state.status(f"{what}; opening {folder}…")
         self.open_folder(folder)
 
-    def _on_opened(self, ds: object) -> None:
+    def _on_opened(self, ds: K49Dataset) -> None:
         self.progress_frame.setVisible(False)
-        add_recent_folder(ds.root)
+        settings.remember_folder(ds.root)
         self.refresh_recent()
         self.state.set_dataset(ds)
         self.dataset_opened.emit(ds)
 
-    def _on_failed(self, title: str, e: BaseException) -> None:
-        text = str(e) if isinstance(e, K49Error | OSError) else f"{type(e).__name__}: {e}"
+    def _on_failed(self, title: str, e: BaseException, quiet: bool = False) -> None:
+        expected = isinstance(e, K49Error | OSError)
+        text = str(e) if expected else f"{type(e).__name__}: {e}"
         if self._kind == "download" and "cannot reach" in text:
             text = f"{text}\n\n{OFFLINE_HINT}"
-        self.last_error = text
         self.progress_frame.setVisible(False)
         self.error_label.setText(f"{title}: {text}")
         self.error_label.setVisible(True)
-        self.state.status_message.emit(f"{title}: {text.splitlines()[0]}")
-        QMessageBox.critical(self, title, text)
+        if quiet and expected:
+            self.state.status(f"{title}: {text.splitlines()[0]}")
+            self.state.panel_requested.emit("data")
+        else:
+            self.tasks.report(title, K49Error(text) if expected else e)
 
     def _on_cancelled(self) -> None:
         if self._kind == "download":
@@ -332,7 +340,7 @@ class StartPage(QWidget):
             msg = "Stopped."
         self.progress_title.setText(msg)
         self.progress_detail.setText("")
-        self.state.status_message.emit(msg)
+        self.state.status(msg)
 
     def _update_target_label(self) -> None:
         from k49desk.core.download import EXPECTED, partial_files

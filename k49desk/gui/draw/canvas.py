@@ -26,6 +26,8 @@ from PySide6.QtGui import (
     QResizeEvent,
     QTabletEvent,
     QTouchEvent,
+    QUndoCommand,
+    QUndoStack,
 )
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
@@ -45,9 +47,8 @@ class DrawCanvas(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.strokes: list[Stroke] = []
-        # Undo history: a Stroke that was added, or the list of strokes a clear removed.
-        self._undo: list[Stroke | list[Stroke]] = []
-        self._redo: list[Stroke | list[Stroke]] = []
+        # The drawing's history, driven by the buttons and the window's Edit menu.
+        self.undo_stack = QUndoStack(self)
         self._current: Stroke | None = None
         self._pen_px = float(DEFAULT_PEN)
         self._backing: QImage | None = None
@@ -76,53 +77,31 @@ class DrawCanvas(QWidget):
         return not self.strokes and self._current is None
 
     def can_undo(self) -> bool:
-        return bool(self._undo)
+        return self.undo_stack.canUndo()
 
     def can_redo(self) -> bool:
-        return bool(self._redo)
+        return self.undo_stack.canRedo()
 
     def undo(self) -> None:
         """Undo the last stroke, or the last clear (which brings the whole drawing back)."""
         self._end_stroke()
-        if not self._undo:
-            return
-        entry = self._undo.pop()
-        if isinstance(entry, Stroke):
-            self.strokes.pop()
-        else:
-            self.strokes = list(entry)
-        self._redo.append(entry)
-        self._rebuild()
+        self.undo_stack.undo()
 
     def redo(self) -> None:
-        if not self._redo:
-            return
-        entry = self._redo.pop()
-        if isinstance(entry, Stroke):
-            self.strokes.append(entry)
-        else:
-            self.strokes = []
-        self._undo.append(entry)
-        self._rebuild()
+        self.undo_stack.redo()
 
     def clear(self) -> None:
         """Wipe the paper; undoable like a stroke, so an accidental Esc costs nothing."""
         self._end_stroke()
-        if not self.strokes:
-            return
-        self._undo.append(list(self.strokes))
-        self._redo.clear()
-        self.strokes = []
-        self._rebuild()
+        if self.strokes:
+            self.undo_stack.push(_Replace(self, list(self.strokes), [], "Clear drawing"))
 
     def set_strokes(self, strokes: Sequence[Stroke]) -> None:
-        """Replace the drawing (tests, benchmarks, demos)."""
-        self.strokes = [Stroke(s.width, list(s.points)) for s in strokes]
-        self._undo = list(self.strokes)
-        self._redo = []
+        """Replace the drawing (demos, tests); undoable as one step."""
         self._current = None
         self._live_tail = None
-        self._rebuild()
+        new = [Stroke(s.width, list(s.points)) for s in strokes]
+        self.undo_stack.push(_Replace(self, list(self.strokes), new))  # redo() rebuilds
 
     def all_strokes(self) -> list[Stroke]:
         """Finished strokes plus the one being drawn (for live recognition)."""
@@ -148,7 +127,6 @@ class DrawCanvas(QWidget):
     def _begin_stroke(self, pos: QPointF) -> None:
         if self._current is not None:
             self._end_stroke()
-        self._redo.clear()
         self._current = Stroke(self._pen_px / REFERENCE_SIDE, [self.to_unit(pos)])
         self._paint_tail()
         self.changed.emit()
@@ -170,7 +148,7 @@ class DrawCanvas(QWidget):
         if self._current is None:
             return
         self.strokes.append(self._current)
-        self._undo.append(self._current)
+        self.undo_stack.push(_Added(self, self._current))
         self._current = None
         self._live_tail = None
         # Recognition first (it reads the strokes, not the screen), then the repaint.
@@ -356,3 +334,39 @@ class DrawCanvas(QWidget):
             self._extend_stroke(pts[0].position())
             self._end_stroke()
         event.accept()
+
+
+class _Added(QUndoCommand):
+    """A finished stroke (already on the canvas when pushed)."""
+
+    def __init__(self, canvas: DrawCanvas, stroke: Stroke) -> None:
+        super().__init__("Stroke")
+        self.canvas, self.stroke, self.first = canvas, stroke, True
+
+    def redo(self) -> None:
+        if self.first:  # push() calls redo(): the stroke was drawn already
+            self.first = False
+            return
+        self.canvas.strokes.append(self.stroke)
+        self.canvas._rebuild()
+
+    def undo(self) -> None:
+        self.canvas.strokes.pop()
+        self.canvas._rebuild()
+
+
+class _Replace(QUndoCommand):
+    """The whole drawing replaced (by a clear, or a drawn font character)."""
+
+    def __init__(self, canvas: DrawCanvas, old: list[Stroke], new: list[Stroke],
+                 text: str = "Draw") -> None:
+        super().__init__(text)
+        self.canvas, self.old, self.new = canvas, old, new
+
+    def redo(self) -> None:
+        self.canvas.strokes = list(self.new)
+        self.canvas._rebuild()
+
+    def undo(self) -> None:
+        self.canvas.strokes = list(self.old)
+        self.canvas._rebuild()

@@ -1,18 +1,19 @@
 """Draw tab: a canvas, live top-5 recognition, and the 28x28 image the model is given.
 
-Recognition runs on the panel's own worker thread (`Recogniser`), latest request wins: while
-one inference runs, further requests collapse into one that starts when it ends.
+Recognition runs as the panel's long-lived service task (gui/common/tasks.py), latest request
+wins: while one inference runs, further requests collapse into one that starts when it ends.
 Preprocessing plus one forward pass is a few ms, but on a shared 2-core machine a single call
-can take tens of ms, and the pen must never wait for it (benchmarks/bench_draw.py).
+can take tens of ms, and the pen must never wait for it (benchmarks/bench_draw.py). One thread
+for the panel's lifetime rather than a thread per request: measured under load, starting a
+thread per stroke cost ~4 ms plus torch's per-thread set-up, over the 30 ms budget.
 """
 
 from __future__ import annotations
 
-import atexit
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from k49desk.core.classes import OFFICIAL_CLASSES
 from k49desk.core.inference import preprocess, topk
+from k49desk.gui.common.panel import Panel
 from k49desk.gui.common.state import AppState, GalleryRequest
 from k49desk.gui.draw.canvas import (
     DEFAULT_PEN,
@@ -41,19 +43,12 @@ from k49desk.gui.draw.canvas import (
 from k49desk.gui.draw.strokes import Stroke
 from k49desk.gui.draw.widgets import ROW_H, SIDE_W, CandidateButton, PixelView
 
+if TYPE_CHECKING:
+    from k49desk.core.model import LoadedModel
+
 LIVE_INTERVAL_MS = 80  # live updates while drawing: at most ~12 per second
 TOP_K = 5
 WARN = "#b45309"
-
-
-_THREADS: set[QThread] = set()  # recogniser threads still running
-
-
-@atexit.register
-def _stop_threads() -> None:
-    for t in list(_THREADS):
-        t.quit()
-        t.wait(2000)
 
 
 def recognise(canvas_img: np.ndarray, model: Any) -> tuple[np.ndarray, list[tuple[int, float]]]:
@@ -64,97 +59,42 @@ def recognise(canvas_img: np.ndarray, model: Any) -> tuple[np.ndarray, list[tupl
     return img28, topk(model, img28, TOP_K)
 
 
-def card_summary(model: Any) -> tuple[str, bool]:
-    """One line for the model card, and whether the model was trained on generated data."""
-    metrics = getattr(model, "metrics", {}) or {}
-    trained_on = str(getattr(model, "trained_on", "") or "")
-    data = metrics.get("data") if isinstance(metrics.get("data"), dict) else {}
-    is_demo = bool(data.get("is_demo")) or "not k49" in trained_on.lower()
-    path = getattr(model, "path", None)
-    name = path.name if path is not None else "unsaved model"
-    parts = [name]
-    if data.get("data_dir"):
-        parts.append(f"trained on {str(data['data_dir']).rstrip('/').rsplit('/', 1)[-1]}")
-    elif trained_on:
-        parts.append(f"trained on {trained_on.split(' (')[0].rsplit('/', 1)[-1]}")
-    for key, what in (("test_balanced_accuracy", "test"), ("val_balanced_accuracy", "val")):
-        v = metrics.get(key)
-        if isinstance(v, int | float):
-            parts.append(f"balanced accuracy {v:.1%} ({what})")
-            break
-    return " · ".join(parts), is_demo
-
-
-class Recogniser(QObject):
-    """Lives on the panel's own long-lived QThread and runs `recognise` for each request.
-
-    One thread for the panel's lifetime instead of `run_task` per request: measured under
-    load, starting a thread per stroke cost ~4 ms plus torch's per-thread set-up inside
-    the ~12 ms compute, and stroke end -> top-5 went over the 30 ms budget.
-    """
-
-    finished = Signal(int, object)  # seq, (img28, top-k)
-    failed = Signal(int, object)  # seq, exception
-
-    @Slot(int, object, object)
-    def run(self, seq: int, img: np.ndarray, model: Any) -> None:
+def _serve(request: tuple[str, np.ndarray, LoadedModel | None]) -> Any:
+    """The recogniser thread's work: ("recognise", canvas, model) or ("warm", _, model)."""
+    kind, img, model = request
+    if kind == "warm":
+        # One throw-away recognition of a small cross: the first call through preprocess and
+        # torch on a thread was ~45 ms slower than the next (measured), so pay it when the
+        # model arrives rather than at the user's first stroke.
+        cross = np.zeros((280, 280), np.uint8)
+        cross[60:220, 130:150] = 255
+        cross[110:130, 60:220] = 255
         try:
-            result = recognise(img, model)
-        except Exception as e:  # noqa: BLE001  (shown in the panel, never lost)
-            self.failed.emit(seq, e)
-        else:
-            self.finished.emit(seq, result)
-
-    @Slot(object)
-    def warm_up(self, model: Any) -> None:
-        """One throw-away recognition of a small cross: the first call through preprocess
-        and torch on a thread was ~45 ms slower than the next (measured), so pay it when the
-        model arrives rather than at the user's first stroke."""
-        img = np.zeros((280, 280), np.uint8)
-        img[60:220, 130:150] = 255
-        img[110:130, 60:220] = 255
-        try:
-            recognise(img, model)
+            recognise(cross, model)
         except Exception:  # noqa: BLE001  (a broken model shows its error on first use)
             pass
+        return None
+    return recognise(img, model)
 
 
-class DrawPanel(QWidget):
+class DrawPanel(Panel):
+    title = "Draw"
+    needs_data = False
     predictions_updated = Signal()  # the top-5 and the 28x28 view show a new result
-    _request = Signal(int, object, object)  # seq, canvas image, model -> Recogniser.run
-    _warm = Signal(object)  # model -> Recogniser.warm_up
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.state = state
+        super().__init__(state, parent)
         self.use_worker = True  # False: compute on the GUI thread (benchmarks compare both)
         self.last_image28 = np.zeros((28, 28), np.uint8)
         self.last_topk: list[tuple[int, float]] = []
-        self._busy = False  # a request is on the recogniser's thread
-        self._pending = False
-        self._seq = 0  # bumped on every request
-        self._valid_from = 0  # results of older requests are dropped (e.g. after a clear)
         self._live_timer = QTimer(self)
         self._live_timer.setSingleShot(True)
         self._live_timer.setInterval(LIVE_INTERVAL_MS)
         self._live_timer.timeout.connect(self.request_recognition)
-        # No Qt parent: a running QThread deleted with its parent aborts the process. Kept in
-        # _THREADS until it has finished; stopped by shutdown(), the panel's destruction, or
-        # at interpreter exit, whichever comes first.
-        self._thread = QThread()
-        _THREADS.add(self._thread)
-        self.destroyed.connect(self._thread.quit)
-        self._recogniser = Recogniser()
-        self._recogniser.moveToThread(self._thread)
-        self._request.connect(self._recogniser.run)  # queued: runs on the thread
-        self._warm.connect(self._recogniser.warm_up)
-        self._recogniser.finished.connect(self._on_finished)
-        self._recogniser.failed.connect(self._on_recognise_failed)
-        self._thread.finished.connect(self._recogniser.deleteLater)
-        thread = self._thread
-        self._thread.finished.connect(lambda: _THREADS.discard(thread))
-        self._thread.start()
+        self.recogniser = self.tasks.service("recognise", _serve, on_finished=self._on_result,
+                                             on_failed=self._on_failed)
         self._build_ui()
+        self.undo_stack = self.canvas.undo_stack
         self._connect()
         self._on_model_changed(state.model)
 
@@ -272,19 +212,17 @@ class DrawPanel(QWidget):
     def _connect(self) -> None:
         self.canvas.changed.connect(self._on_canvas_changed)
         self.canvas.stroke_finished.connect(self._on_stroke_finished)
+        # After the stack has moved (a command's undo() runs before canRedo() turns true).
+        self.canvas.undo_stack.indexChanged.connect(self._sync_buttons)
         self.pen_slider.valueChanged.connect(self._on_pen)
         self.state.model_changed.connect(self._on_model_changed)
-        # One action per command carrying all its keys: two QShortcuts on the same key would
-        # be ambiguous and fire neither.
-        for keys, slot in (([QKeySequence.StandardKey.Undo], self.canvas.undo),
-                           ([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")],
-                            self.canvas.redo),
-                           ([QKeySequence(Qt.Key.Key_Escape)], self.canvas.clear)):
-            act = QAction(self)
-            act.setShortcuts(keys)
-            act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            act.triggered.connect(slot)
-            self.addAction(act)
+        # Undo/redo keys are the window's Edit menu, which drives this stack (one history
+        # per tab); Esc clears (itself undoable).
+        esc = QAction(self)
+        esc.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        esc.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        esc.triggered.connect(self.canvas.clear)
+        self.addAction(esc)
         self._sync_buttons()
 
     # --- recognition -------------------------------------------------------------------------
@@ -301,51 +239,24 @@ class DrawPanel(QWidget):
 
     def request_recognition(self) -> None:
         """Recognise the drawing now (or as soon as the running inference ends)."""
-        self._seq += 1
         if self.canvas.is_empty():
-            self._valid_from = self._seq
+            self.recogniser.invalidate()  # an answer still on its way is for an old drawing
             self._show(np.zeros((28, 28), np.uint8), [])
             return
-        if self._busy:
-            self._pending = True
+        img = self.canvas.render_array()
+        if not self.use_worker:
+            self._on_result(recognise(img, self.state.model))
             return
-        self._start()
+        self.recogniser.submit(("recognise", img, self.state.model))
 
     @property
     def busy(self) -> bool:
         """True while a recognition is running or waiting to run."""
-        return self._busy or self._pending
+        return self.recogniser.busy
 
-    def _start(self) -> None:
-        self._pending = False
-        seq = self._seq
-        img = self.canvas.render_array()
-        model = self.state.model
-        if not self.use_worker:
-            self._on_result(seq, recognise(img, model))
-            return
-        if not self._thread.isRunning():  # shut down: nobody would answer
-            return
-        self._busy = True
-        self._request.emit(seq, img, model)
-
-    def _on_finished(self, seq: int, result: tuple[np.ndarray, list[tuple[int, float]]]) -> None:
-        self._on_result(seq, result)
-        self._next()
-
-    def _on_recognise_failed(self, seq: int, e: BaseException) -> None:
-        self._on_failed(e)
-        self._next()
-
-    def _next(self) -> None:
-        self._busy = False
-        if self._pending and self._thread.isRunning():
-            self._start()
-
-    def _on_result(self, seq: int, result: tuple[np.ndarray, list[tuple[int, float]]]) -> None:
-        if seq < self._valid_from:
-            return
-        self._show(*result)
+    def _on_result(self, result: tuple[np.ndarray, list[tuple[int, float]]] | None) -> None:
+        if result is not None:  # None: the warm-up
+            self._show(*result)
 
     def _on_failed(self, e: BaseException) -> None:
         self.message.setText(f"Recognition failed: {e}")
@@ -366,7 +277,7 @@ class DrawPanel(QWidget):
                                  "classes appear here as you draw.")
             self.results.setCurrentWidget(self.message)
         else:
-            classes = getattr(model, "classes", OFFICIAL_CLASSES) or OFFICIAL_CLASSES
+            classes = model.classes or OFFICIAL_CLASSES
             for btn, (label, prob) in zip(self.candidates, top, strict=False):
                 info = classes[label] if label < len(classes) else OFFICIAL_CLASSES[label]
                 btn.set_candidate(info, prob)
@@ -387,20 +298,21 @@ class DrawPanel(QWidget):
         self.redo_btn.setEnabled(self.canvas.can_redo())
         self.clear_btn.setEnabled(not self.canvas.is_empty())
 
-    def _on_model_changed(self, model: Any) -> None:
-        if model is not None and self.use_worker and self._thread.isRunning():
-            self._warm.emit(model)
+    def _on_model_changed(self, model: LoadedModel | None) -> None:
+        if model is not None and self.use_worker:
+            self.recogniser.submit(("warm", None, model))
         if model is None:
             self.card_label.setText("Model: none")
             self.card_label.setToolTip("")
             self.card_warning.hide()
         else:
-            text, is_demo = card_summary(model)
-            self.card_label.setText(f"Model: {text}")
-            card = model.card() if hasattr(model, "card") else {}
-            self.card_label.setToolTip("\n".join(f"{k}: {v}" for k, v in card.items()))
-            self.card_warning.setVisible(is_demo)
-        self.request_recognition()
+            self.card_label.setText(f"Model: {model.summary()}")
+            self.card_label.setToolTip("\n".join(f"{k}: {v}" for k, v in model.card().items()))
+            self.card_warning.setVisible(model.is_demo)
+        if not self.canvas.is_empty() or model is None:
+            self.request_recognition()
+        else:
+            self._show(np.zeros((28, 28), np.uint8), [])
 
     def _open_gallery(self, btn: CandidateButton) -> None:
         if btn.info is None:
@@ -424,11 +336,9 @@ class DrawPanel(QWidget):
     def on_shown(self) -> None:
         self.canvas.setFocus()
 
-    def shutdown(self) -> bool:
+    def show_class(self, label: int) -> None:
+        self.draw_class(label)
+
+    def shutdown(self) -> None:
         self._live_timer.stop()
-        self._pending = False
-        # quit() is thread-safe and ends the thread's event loop after the running request.
-        self._thread.quit()
-        self._thread.wait(5000)
-        self._busy = False  # an answer still queued to this thread is no longer awaited
-        return True
+        super().shutdown()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
@@ -21,6 +21,9 @@ from PySide6.QtWidgets import (
 from k49desk.core.classes import ClassInfo
 from k49desk.gui.common.fonts import hiragana_font
 from k49desk.gui.gallery.delegate import qimage_from_row
+
+if TYPE_CHECKING:
+    from k49desk.core.model import LoadedModel
 
 _EMPTY_STYLE = "background:#f3f4f6; color:#9ca3af; border:1px dashed #d1d5db;"
 _IMAGE_STYLE = "background:#111827; border:1px solid #9ca3af;"
@@ -86,7 +89,7 @@ class DetailPane(QFrame):
             row.addWidget(bar, 1)
             self.pred_box.addLayout(row)
             self.pred_rows.append((name, bar))
-        self.pred_note = QLabel("No model loaded: train or open one to see predictions.")
+        self.pred_note = QLabel("")
         self.pred_note.setWordWrap(True)
         self.pred_note.setStyleSheet("color:#6b7280;")
         lay = QVBoxLayout(self)
@@ -113,7 +116,10 @@ class DetailPane(QFrame):
         for lab in self.fields.values():
             lab.setText("—")
         self.copy_button.setEnabled(False)
-        self._show_predictions(None)
+        self.top5 = []
+        self._set_rows_visible(False)
+        self.pred_note.setText("Select an image to see the model's top-5.")
+        self.pred_note.show()
 
     def show_item(self, *, split: str, index: int, image: np.ndarray, cls: ClassInfo,
                   flag: str = "", decision: str = "", caption: str = "", demo: bool = False,
@@ -135,37 +141,33 @@ class DetailPane(QFrame):
         self.fields["Flag"].setText(flag_text)
         self.fields["Note"].setText(caption or "—")
         self.copy_button.setEnabled(True)
-        self._show_predictions(model, image, cls)
-
-    def _show_predictions(self, model: Any, image: np.ndarray | None = None,
-                          cls: ClassInfo | None = None) -> None:
         self.top5 = []
-        if model is not None and image is not None:
-            try:
-                # One image, one torch thread (core.inference.topk): ~1 ms, fine inline;
-                # with torch's default 2 threads on a busy machine it took tens of ms.
-                from k49desk.core.inference import topk
+        self._set_rows_visible(False)
+        self.pred_note.setText("No model loaded: train or open one to see predictions."
+                               if model is None else "Predicting…")
+        self.pred_note.show()
 
-                self.top5 = topk(model, np.ascontiguousarray(image), k=5)
-            except Exception as e:  # noqa: BLE001  (a broken model must not break browsing)
-                self.pred_note.setText(f"Prediction failed: {e}")
-                self.pred_note.show()
-                self._set_rows_visible(False)
-                return
-        has = bool(self.top5)
+    def show_predictions(self, model: LoadedModel | None, top5: list[tuple[int, float]]) -> None:
+        """The model's top-5 for the image shown (computed off the GUI thread)."""
+        self.top5 = list(top5)
+        has = bool(self.top5) and model is not None and self.index is not None
         self._set_rows_visible(has)
         self.pred_note.setVisible(not has)
         if not has:
-            self.pred_note.setText("No model loaded: train or open one to see predictions."
-                                   if model is None else "")
             return
-        classes = getattr(model, "classes", None)
+        classes = model.classes
         for (name, bar), (k, prob) in zip(self.pred_rows, self.top5, strict=True):
-            char = classes[k].label if classes is not None and k < len(classes) else str(k)
-            mark = " ✓" if cls is not None and k == cls.index else ""
+            char = classes[k].label if k < len(classes) else str(k)
+            mark = " ✓" if k == self.label else ""
             name.setText(f"{char}{mark}")
             bar.setValue(int(round(prob * 1000)))
             bar.setFormat(f"{prob:.1%}")
+
+    def show_prediction_error(self, e: BaseException) -> None:
+        self.top5 = []
+        self._set_rows_visible(False)
+        self.pred_note.setText(f"Prediction failed: {e}")  # browsing goes on regardless
+        self.pred_note.show()
 
     def _set_rows_visible(self, on: bool) -> None:
         self.pred_title.setVisible(True)

@@ -6,7 +6,10 @@ classes), DetailPane (one image large). See gallery_model.py for the data path.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+import pandas as pd
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, QSize, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -21,7 +24,9 @@ from PySide6.QtWidgets import (
 )
 
 from k49desk.core.classes import N_CLASSES
+from k49desk.gui.common.panel import Panel
 from k49desk.gui.common.state import AppState, GalleryRequest
+from k49desk.gui.common.widgets import DemoBanner
 from k49desk.gui.gallery.class_filter import ClassFilter
 from k49desk.gui.gallery.delegate import ThumbDelegate
 from k49desk.gui.gallery.detail import DetailPane
@@ -29,26 +34,23 @@ from k49desk.gui.gallery.model import SPLIT_CHOICES, GalleryModel
 from k49desk.gui.gallery.toolbar import DEFAULT_ZOOM, GalleryToolbar, RequestBar
 from k49desk.gui.gallery.view import ThumbView
 
-DEMO_TEXT = "Generated demo data — not real K49"
-DEMO_STYLE = ("background:#fef3c7; color:#92400e; border:1px solid #f59e0b; border-radius:4px;"
-              "padding:4px 8px; font-weight:600;")
+if TYPE_CHECKING:
+    from k49desk.core.model import LoadedModel  # torch: imported off the GUI thread
+
+def _top5(request: tuple[LoadedModel, np.ndarray]) -> list[tuple[int, float]]:
+    from k49desk.core.inference import topk
+
+    model, image = request
+    return topk(model, image, k=5)
 
 
-def make_demo_banner() -> QLabel:
-    """The hidden "generated demo data" banner the data panels show when ds.is_demo."""
-    banner = QLabel(DEMO_TEXT)
-    banner.setStyleSheet(DEMO_STYLE)
-    banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    banner.hide()
-    return banner
-
-
-class GalleryPanel(QWidget):
+class GalleryPanel(Panel):
+    title = "Gallery"
     current_changed = Signal(object)  # (split, index) | None
+    predictions_shown = Signal()  # the detail pane's top-5 arrived
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.state = state
+        super().__init__(state, parent)
         self.model = GalleryModel(self)
         self.delegate = ThumbDelegate(self.model, self)
         self.view = ThumbView()
@@ -59,11 +61,14 @@ class GalleryPanel(QWidget):
         self._build_ui()
         self._set_zoom(DEFAULT_ZOOM)
         self._connect()
+        # The detail pane's top-5: one long-lived thread, latest image wins (as the Draw pad).
+        self.predictor = self.tasks.service("predict", _top5, on_finished=self._on_top5,
+                                            on_failed=self._on_top5_failed)
         self.set_dataset(state.dataset)
 
     # ---- layout --------------------------------------------------------------------------
     def _build_ui(self) -> None:
-        self.demo_banner = make_demo_banner()
+        self.demo_banner = DemoBanner()
 
         self.toolbar = GalleryToolbar()
         tb = self.toolbar
@@ -139,7 +144,7 @@ class GalleryPanel(QWidget):
         self.filter.classes_changed.connect(self._on_filter_classes)
         self.view.selectionModel().currentChanged.connect(self._on_current)
         self.model.modelReset.connect(self._after_reset)
-        self.detail.copied.connect(lambda t: st.status_message.emit(f"Copied index {t}"))
+        self.detail.copied.connect(lambda t: st.status(f"Copied index {t}"))
         for keys, fn in ((QKeySequence.StandardKey.Copy, self.detail.copy_index),
                          ("]", lambda: self.filter.cycle(1)),
                          ("[", lambda: self.filter.cycle(-1)),
@@ -155,7 +160,7 @@ class GalleryPanel(QWidget):
         self.detail.clear()
         self._hide_request_bar()
         self.model.set_dataset(ds)  # type: ignore[arg-type]
-        self.demo_banner.setVisible(bool(ds is not None and getattr(ds, "is_demo", False)))
+        self.demo_banner.follow(ds)
         if ds is not None:
             self.filter.set_classes(ds.classes)  # type: ignore[attr-defined]
         self.filter.set_selected(None)
@@ -247,7 +252,7 @@ class GalleryPanel(QWidget):
         split = split or (names[0] if names else "train")
         if split not in ds.splits or not 0 <= index < len(ds.splits[split]):
             n = len(ds.splits[split]) if split in ds.splits else 0
-            self.state.status_message.emit(f"No image {index} in {split} (it has {n:,d})")
+            self.state.status(f"No image {index} in {split} (it has {n:,d})")
             return False
         if self.model.row_of(split, index) is None:
             self._hide_request_bar()
@@ -270,22 +275,23 @@ class GalleryPanel(QWidget):
         if parts and parts[0].lower() in ("train", "test"):
             split = parts.pop(0).lower()
         if len(parts) != 1 or not parts[0].replace(",", "").isdigit():
-            self.state.status_message.emit(f"Not an index: {text!r}")
+            self.state.status(f"Not an index: {text!r}")
             return False
         return self.jump_to(int(parts[0].replace(",", "")), split)
 
     def on_shown(self) -> None:
         self.view.setFocus()
 
-    def shutdown(self) -> bool:
-        return True
+    def show_class(self, label: int) -> None:
+        self.set_class_filter([label])
 
     # ---- reactions -----------------------------------------------------------------------
     def _on_filter_classes(self, classes: list[int] | None) -> None:
         self.model.configure(classes=classes)
 
-    def _on_flags_changed(self) -> None:
-        self.model.set_flags(self.state.flags)
+    def _on_flags_changed(self, _split: str = "") -> None:
+        frames = [f for f in self.state.flags.values() if f is not None and len(f)]
+        self.model.set_flags(pd.concat(frames, ignore_index=True) if frames else None)
         has = self.model.has_flags
         self.flagged_check.setEnabled(has)
         if not has and self.flagged_check.isChecked():
@@ -335,11 +341,22 @@ class GalleryPanel(QWidget):
             return
         sp, i = self.model.locate(row)
         flag, decision = self.model.flag_of(sp.name, i)
-        self.detail.show_item(split=sp.name, index=i, image=sp.images[i],
+        image = np.ascontiguousarray(sp.images[i])
+        model = self.state.model
+        self.detail.show_item(split=sp.name, index=i, image=image,
                               cls=ds.classes[int(sp.labels[i])], flag=flag, decision=decision,
                               caption=self.model.caption_of(sp.name, i), demo=ds.is_demo,
-                              model=self.state.model)
+                              model=model)
+        if model is not None:
+            self.predictor.submit((model, image))
         self.current_changed.emit((sp.name, i))
+
+    def _on_top5(self, top: list[tuple[int, float]]) -> None:
+        self.detail.show_predictions(self.state.model, top)
+        self.predictions_shown.emit()
+
+    def _on_top5_failed(self, e: BaseException) -> None:
+        self.detail.show_prediction_error(e)
 
     def _update_counts(self) -> None:
         self._update_flag_count()

@@ -1,162 +1,164 @@
-"""Background and file work of the Review panel: find suspects, load flags, export."""
+"""The Review panel's background and file work: find suspects, load flags, export.
+
+`ReviewIO` knows the state, the panel's task owner and a `TaskBar` (progress, Cancel) it
+shows while busy; it reports what it produced through signals, so it does not depend on the
+panel (the panel depends on it).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
-from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
 from k49desk.core.errors import K49Error
-from k49desk.core.review import read_flags_csv
-from k49desk.gui.common.tasks import BackgroundTask, run_task
+from k49desk.core.progress import ProgressUpdate
+from k49desk.core.review import ReviewSession, read_flags_csv
+from k49desk.gui.common.errors import show_error
+from k49desk.gui.common.state import AppState
+from k49desk.gui.common.tasks import TaskOwner
 
-if TYPE_CHECKING:
-    from k49desk.gui.review.panel import ReviewPanel
+SLOT = "review-io"
+
+
+class TaskBar(QWidget):
+    """Cancel, a progress bar and a line of text, visible while a task runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancel_btn = QPushButton("Cancel")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setMaximumWidth(260)
+        self.progress.setMinimumWidth(80)
+        self.text = QLabel("")
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        for w in (self.cancel_btn, self.progress, self.text):
+            lay.addWidget(w)
+        self.setVisible(False)
+
+    def begin(self, text: str) -> None:
+        self.progress.setRange(0, 0)  # busy indicator until the first fraction arrives
+        self.text.setText(text)
+        self.setVisible(True)
+
+    def show_progress(self, u: ProgressUpdate) -> None:
+        if u.fraction is not None:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(min(max(u.fraction, 0.0), 1.0) * 1000))
+        if u.text:
+            self.text.setText(u.text)
 
 
 class ReviewIO(QObject):
-    def __init__(self, panel: ReviewPanel) -> None:
-        super().__init__(panel)
-        self.panel = panel
-        self.task: BackgroundTask | None = None
+    # flags, proba | None, split, model, method, what to say once the session is open
+    flags_ready = Signal(object, object, str, str, str, str)
+    busy_changed = Signal(bool)
+    message = Signal(str)
+
+    def __init__(self, state: AppState, tasks: TaskOwner, window: QWidget,
+                 bar: TaskBar) -> None:
+        super().__init__(window)
+        self.state, self.tasks, self.window, self.bar = state, tasks, window, bar
+        bar.cancel_btn.clicked.connect(self.cancel)
 
     @property
     def busy(self) -> bool:
-        return self.task is not None and self.task.running
+        return self.tasks.running(SLOT)
 
-    def _set_busy(self, busy: bool, text: str = "") -> None:
-        p = self.panel
-        for w in (p.cancel_btn, p.progress, p.progress_text):
-            w.setVisible(busy)
-        for w in (p.find_btn, p.load_btn, p.export_btn, p.split_combo):
-            w.setEnabled(not busy)
-        p.progress.setRange(0, 0)  # busy indicator until the first fraction arrives
-        p.progress_text.setText(text)
-
-    def _progress(self, obj: object) -> None:
-        frac, text = obj.fraction, obj.text
-        p = self.panel
-        if frac is not None:
-            p.progress.setRange(0, 1000)
-            p.progress.setValue(int(min(max(frac, 0.0), 1.0) * 1000))
-        if text:
-            p.progress_text.setText(text)
+    def _run(self, text: str, work: Any, on_finished: Any, error_title: str,
+             on_cancelled: Any = None) -> None:
+        self.bar.begin(text)
+        self.busy_changed.emit(True)
+        self.tasks.run(SLOT, work, on_progress=self.bar.show_progress, on_finished=on_finished,
+                       on_cancelled=on_cancelled, on_done=self._done, error_title=error_title)
 
     def _done(self) -> None:
-        self._set_busy(False)
-        self.task = None
+        self.bar.setVisible(False)
+        self.busy_changed.emit(False)
 
-    def cancel(self, wait: bool = False) -> None:
-        if self.task is not None:
-            self.task.cancel_and_wait() if wait else self.task.cancel()
+    def cancel(self) -> None:
+        self.tasks.stop(SLOT)
 
     def choose_file(self, save: bool, title: str, name: str, filt: str) -> str:
-        ds = self.panel.state.dataset
+        ds = self.state.dataset
         start = str(Path(ds.root) / name) if ds is not None else name
         fn = QFileDialog.getSaveFileName if save else QFileDialog.getOpenFileName
-        path, _ = fn(self.panel, title, start, filt)
+        path, _ = fn(self.window, title, start, filt)
         return path
 
     # ---- find suspects ------------------------------------------------------------------
-    def find_suspects(self) -> None:
-        p = self.panel
-        ds = p.state.dataset
+    def find_suspects(self, split: str) -> None:
+        ds = self.state.dataset
         if ds is None or self.busy:
             return
-        try:
-            from k49desk.core.issues import find_issues
-        except ImportError as e:
-            p.error("Finding suspects is not available in this build", e)
-            return
-        split = p.split
+        from k49desk.core.issues import find_issues
 
         def work(progress, should_stop):  # noqa: ANN001, ANN202
-            # find_issues reports progress(fraction, message); the worker forwards one object.
-            return find_issues(ds, split, progress=progress,
-                               should_stop=should_stop)
+            return find_issues(ds, split, progress=progress, should_stop=should_stop)
 
-        def finished(report: object) -> None:
-            self._done()
-            if p.state.dataset is not ds or p.split != split:
-                return
-            method = str(getattr(report, "method", ""))
-            if p.open_session(report.flags, getattr(report, "proba", None), model=method,
-                              method=method):
-                p.set_status(f"{len(p.session)} suspects found in {split} ({method}).")
+        def finished(report: Any) -> None:
+            self.flags_ready.emit(report.flags, report.proba, split, report.method,
+                                  report.method, f"{len(report.flags)} suspects found in "
+                                  f"{split} ({report.method}).")
 
-        def failed(e: BaseException) -> None:
-            self._done()
-            p.error("Finding suspects failed", e)
+        self._run("Finding suspects…", work, finished, "Finding suspects failed",
+                  lambda: self.message.emit(
+                      "Finding suspects was cancelled; the session is unchanged."))
 
-        def cancelled() -> None:
-            self._done()
-            p.set_status("Finding suspects was cancelled; the session is unchanged.")
-
-        self._set_busy(True, "Finding suspects…")
-        self.task = run_task(work, on_progress=self._progress, on_finished=finished,
-                             on_failed=failed, on_cancelled=cancelled, parent=self)
-
-    def load_flags_csv(self, path: str | None = None) -> bool:
-        p = self.panel
-        if p.state.dataset is None:
+    def load_flags_csv(self, split: str, path: str | None = None) -> bool:
+        if self.state.dataset is None:
             return False
         path = path or self.choose_file(False, "Load flags written by k49desk find-issues",
-                                     "", "CSV files (*.csv);;All files (*)")
+                                        "", "CSV files (*.csv);;All files (*)")
         if not path:
             return False
         try:
-            flags = read_flags_csv(path, p.split)
+            flags = read_flags_csv(path, split)
         except K49Error as e:
-            p.error("Cannot load the flags", e)
+            show_error(self.window, "Cannot load the flags", e)
             return False
-        ok = p.open_session(flags, None, model=Path(path).name, method="flags CSV")
-        if ok:
-            p.set_status(f"{len(p.session)} flags of {p.split} loaded from {Path(path).name}.")
-        return ok
+        self.flags_ready.emit(flags, None, split, Path(path).name, "flags CSV",
+                              f"{len(flags)} flags of {split} loaded from {Path(path).name}.")
+        return True
 
     # ---- export -------------------------------------------------------------------------
-    def export_table(self, kind: str, path: str | None = None) -> bool:
-        p = self.panel
-        s = p.session
+    def export_table(self, session: ReviewSession | None, kind: str,
+                     path: str | None = None) -> bool:
+        s = session
         if s is None or not len(s):
-            p.set_status("Nothing to export yet: find or load suspects first.")
+            self.message.emit("Nothing to export yet: find or load suspects first.")
             return False
         path = path or self.choose_file(True, f"Export decisions as {kind.upper()}",
-                                     f"review-{s.split}.{kind}", f"{kind.upper()} (*.{kind})")
+                                        f"review-{s.split}.{kind}", f"{kind.upper()} (*.{kind})")
         if not path:
             return False
         try:
             out = s.export_csv(path) if kind == "csv" else s.export_json(path)
         except K49Error as e:
-            p.error("Export failed", e)
+            show_error(self.window, "Export failed", e)
             return False
-        p.set_status(f"Exported {len(s)} rows to {out}.")
+        self.message.emit(f"Exported {len(s)} rows to {out}.")
         return True
 
-    def export_corrected(self, folder: str | None = None) -> None:
+    def export_corrected(self, session: ReviewSession | None, folder: str | None = None) -> None:
         """Write the corrected dataset folder in the background (images may be copied)."""
-        p = self.panel
-        s, ds = p.session, p.state.dataset
-        if s is None or ds is None or not len(s) or self.busy:
+        ds = self.state.dataset
+        if session is None or ds is None or not len(session) or self.busy:
             return
-        s = s.frozen()  # the person may keep deciding while the files are written
+        s = session.frozen()  # the person may keep deciding while the files are written
         if not folder:
             folder = QFileDialog.getExistingDirectory(
-                p, "Folder for the corrected dataset", str(Path(ds.root).parent))
+                self.window, "Folder for the corrected dataset", str(Path(ds.root).parent))
         if not folder:
             return
 
-        def finished(paths: object) -> None:
-            self._done()
-            p.set_status(f"Corrected {s.split} labels written to {folder} ({len(paths)} files); "
-                         "open that folder to use them.")
+        def finished(paths: Any) -> None:
+            self.message.emit(f"Corrected {s.split} labels written to {folder} "
+                              f"({len(paths)} files); open that folder to use them.")
 
-        def failed(e: BaseException) -> None:
-            self._done()
-            p.error("Export failed", e)
-
-        self._set_busy(True, "Writing the corrected dataset…")
-        self.task = run_task(lambda _p, _s: s.export_corrected(folder, ds), on_finished=finished,
-                             on_failed=failed, on_cancelled=self._done, parent=self)
+        self._run("Writing the corrected dataset…",
+                  lambda _p, _s: s.export_corrected(folder, ds), finished, "Export failed")

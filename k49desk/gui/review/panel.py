@@ -1,23 +1,24 @@
 """The Review panel: go through suspects card by card with the keyboard; export the result.
 
 Keys: 1 keep, 2 accept the suggestion, 3 neither (type the class), 4 unusable, ? unsure,
-arrows move, Ctrl+Z / Ctrl+Shift+Z undo/redo. All state lives in core's ReviewSession, which
-saves every decision before the next card is shown; this panel only displays and dispatches.
+arrows move, Ctrl+Z / Ctrl+Shift+Z undo/redo (Edit menu). All state lives in core's
+ReviewSession, which saves every decision before the next card is shown; this panel only
+displays and dispatches.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QKeyEvent, QKeySequence, QUndoCommand, QUndoStack
+from PySide6.QtGui import QKeyEvent, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
     QHBoxLayout,
     QLabel,
     QMenu,
-    QMessageBox,
-    QProgressBar,
     QPushButton,
     QScrollArea,
     QStackedWidget,
@@ -36,10 +37,12 @@ from k49desk.core.review import (
     now_iso,
 )
 from k49desk.core.review_flags import typical_indices
+from k49desk.gui.common.errors import show_error
+from k49desk.gui.common.panel import Panel
 from k49desk.gui.common.state import AppState
 from k49desk.gui.review.card import CardView, RelabelBar
 from k49desk.gui.review.filters import FilterBar
-from k49desk.gui.review.io import ReviewIO
+from k49desk.gui.review.io import SLOT, ReviewIO, TaskBar
 
 KEY_DECISIONS = {Qt.Key.Key_1: "keep", Qt.Key.Key_2: "accept", Qt.Key.Key_4: "unusable"}
 HINT = ("<b>1</b> keep given  ·  <b>2</b> accept suggestion  ·  <b>3</b> neither (type class)  ·  "
@@ -64,17 +67,22 @@ class _DecisionCommand(QUndoCommand):
         self.panel.apply_decision(self.pos, self.old)
 
 
-class ReviewPanel(QWidget):
+class ReviewPanel(Panel):
+    title = "Review"
+
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.state = state
+        super().__init__(state, parent)
         self.session: ReviewSession | None = None
         self.undo_stack = QUndoStack(self)
         self._samples: dict[int, list[int]] = {}
         self._flags_timer = QTimer(self, singleShot=True, interval=150)
         self._flags_timer.timeout.connect(self.flush_flags)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.io = ReviewIO(self)
+        self.task_bar = TaskBar()
+        self.io = ReviewIO(state, self.tasks, self, self.task_bar)
+        self.io.flags_ready.connect(self._on_flags_ready)
+        self.io.busy_changed.connect(self._on_busy)
+        self.io.message.connect(self.set_status)
         self._build()
         state.dataset_changed.connect(self._on_dataset)
         if state.dataset is not None:
@@ -87,25 +95,18 @@ class ReviewPanel(QWidget):
         self.find_btn = QPushButton("Find suspects")
         self.find_btn.setToolTip("Cross-validated model: flags images whose label looks wrong, "
                                  "blank images and duplicates (runs in the background)")
-        self.find_btn.clicked.connect(self.io.find_suspects)
+        self.find_btn.clicked.connect(lambda: self.io.find_suspects(self.split))
         self.load_btn = QPushButton("Load flags CSV…")
-        self.load_btn.clicked.connect(lambda: self.io.load_flags_csv())
-        self.cancel_btn = QPushButton("Cancel")
-        self.cancel_btn.clicked.connect(self.io.cancel)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setMaximumWidth(260)
-        self.progress.setMinimumWidth(80)
-        self.progress_text = QLabel("")
-        for w in (self.cancel_btn, self.progress, self.progress_text):
-            w.setVisible(False)
+        self.load_btn.clicked.connect(lambda: self.io.load_flags_csv(self.split))
+        self.cancel_btn = self.task_bar.cancel_btn
+        self.progress = self.task_bar.progress
+        self.progress_text = self.task_bar.text
         self.export_btn = QToolButton()
         self.export_btn.setText("Export")
         self.export_btn.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.export_btn)
-        menu.addAction("Decisions as CSV…", lambda: self.io.export_table("csv"))
-        menu.addAction("Decisions as JSON…", lambda: self.io.export_table("json"))
-        menu.addAction("Corrected dataset folder…", lambda: self.io.export_corrected())
+        for text, slot in self.export_actions(always=True):
+            menu.addAction(text, slot)
         self.export_btn.setMenu(menu)
         self.undo_btn = QToolButton()
         self.undo_btn.setDefaultAction(self.undo_stack.createUndoAction(self, "Undo"))
@@ -115,8 +116,7 @@ class ReviewPanel(QWidget):
         self.redo_btn.setToolTip("Redo (Ctrl+Shift+Z)")
         top = QHBoxLayout()
         top.addWidget(QLabel("Split:"))
-        for w in (self.split_combo, self.find_btn, self.load_btn, self.cancel_btn, self.progress,
-                  self.progress_text):
+        for w in (self.split_combo, self.find_btn, self.load_btn, self.task_bar):
             top.addWidget(w)
         top.addStretch(1)
         for w in (self.undo_btn, self.redo_btn, self.export_btn):
@@ -173,7 +173,7 @@ class ReviewPanel(QWidget):
         self.session = None
 
     def _on_dataset(self, ds: object) -> None:
-        self.io.cancel()
+        self.tasks.cancel(SLOT)  # work for the previous folder: dropped
         self._close_session()
         self._samples.clear()
         self.undo_stack.clear()
@@ -201,7 +201,7 @@ class ReviewPanel(QWidget):
             try:
                 s = ReviewSession.open(ds.root, self.split, **args)
             except SessionCorrupt as e:
-                QMessageBox.warning(self, "Review session damaged", str(e))
+                show_error(self, "Review session damaged", e)
                 self.set_status(str(e))
                 s = ReviewSession.open(ds.root, self.split, **args)
         except K49Error as e:
@@ -349,12 +349,7 @@ class ReviewPanel(QWidget):
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt override)
         key, mods = event.key(), event.modifiers()
         ctrl = bool(mods & Qt.KeyboardModifier.ControlModifier)
-        if event.matches(QKeySequence.StandardKey.Redo) or (
-                ctrl and key == Qt.Key.Key_Z and mods & Qt.KeyboardModifier.ShiftModifier):
-            self.undo_stack.redo()
-        elif event.matches(QKeySequence.StandardKey.Undo):
-            self.undo_stack.undo()
-        elif ctrl:
+        if ctrl:  # Ctrl+Z / Ctrl+Shift+Z: the window's Edit menu drives undo_stack
             super().keyPressEvent(event)
         elif key in KEY_DECISIONS:
             self.decide(KEY_DECISIONS[key])
@@ -377,23 +372,42 @@ class ReviewPanel(QWidget):
     def flush_flags(self) -> None:
         self._flags_timer.stop()
         s = self.session
-        self.state.set_flags(s.flags_frame() if s is not None and len(s) else None)
+        if s is not None:
+            self.state.set_flags(s.split, s.flags_frame() if len(s) else None)
 
     def set_status(self, text: str) -> None:
         self.status.setText(text)
         if text:
-            self.state.status_message.emit(text)
+            self.state.status(text)
 
     def error(self, title: str, e: BaseException) -> None:
         self.set_status(f"{title}: {e}")
-        QMessageBox.critical(self, title, str(e))
+        show_error(self, title, e)
+
+    # ---- background work results --------------------------------------------------------
+    def _on_flags_ready(self, flags: object, proba: object, split: str, model: str,
+                        method: str, done_text: str) -> None:
+        if split != self.split:  # the person switched split meanwhile: go back to it
+            self.split_combo.setCurrentText(split)
+        if self.open_session(flags, proba, model=model, method=method):
+            self.set_status(done_text)
+
+    def _on_busy(self, busy: bool) -> None:
+        for w in (self.find_btn, self.load_btn, self.export_btn, self.split_combo):
+            w.setEnabled(not busy)
+
+    def export_actions(self, always: bool = False) -> list[tuple[str, Any]]:
+        if not always and (self.session is None or not len(self.session)):
+            return []
+        return [("Decisions as CSV…", lambda: self.io.export_table(self.session, "csv")),
+                ("Decisions as JSON…", lambda: self.io.export_table(self.session, "json")),
+                ("Corrected dataset folder…", lambda: self.io.export_corrected(self.session))]
 
     def on_shown(self) -> None:
         self.setFocus(Qt.FocusReason.OtherFocusReason)
 
-    def shutdown(self) -> bool:
-        self.io.cancel(wait=True)
+    def shutdown(self) -> None:
+        super().shutdown()
         self.flush_flags()
         if self.session is not None:
             self.session.close()
-        return True

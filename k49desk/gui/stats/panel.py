@@ -33,27 +33,29 @@ from PySide6.QtWidgets import (
 )
 
 from k49desk.core.dataset import K49Dataset
+from k49desk.core.errors import K49Error
 from k49desk.core.stats import UNDER_REPRESENTED_RATIO, class_table, under_represented
+from k49desk.gui.common.errors import show_error
+from k49desk.gui.common.files import save_image
 from k49desk.gui.common.fonts import hiragana_font
+from k49desk.gui.common.panel import Panel
 from k49desk.gui.common.state import AppState, GalleryRequest
-from k49desk.gui.common.tasks import BackgroundTask, run_task
-from k49desk.gui.gallery.panel import make_demo_banner
+from k49desk.gui.common.widgets import DemoBanner
 from k49desk.gui.stats.chart import ClassChart
 from k49desk.gui.stats.sheet import class_means, pick_samples, render_sheet
 
 
-class StatsPanel(QWidget):
+class StatsPanel(Panel):
+    title = "Statistics"
     sheet_ready = Signal()  # the samples sheet was (re)drawn
+
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.state = state
+        super().__init__(state, parent)
         self.ds: K49Dataset | None = None
         self.table: pd.DataFrame | None = None
         self.under: pd.DataFrame | None = None
         self.sample_seed = 0
         self.sheet_pending = False
-        self._sheet_gen = 0
-        self._sheet_task: BackgroundTask | None = None
         self.samples: dict[int, np.ndarray] = {}  # class -> dataset indices shown in the sheet
         self._sheet_hits: list[tuple[int, int, int, int, int, int]] = []  # x, y, w, h, cls, idx
         self._build_ui()
@@ -62,7 +64,7 @@ class StatsPanel(QWidget):
 
     # ---- layout --------------------------------------------------------------------------
     def _build_ui(self) -> None:
-        self.demo_banner = make_demo_banner()
+        self.demo_banner = DemoBanner()
         self.summary = QLabel("No data folder open.")
         self.summary.setStyleSheet("font-size:13px;")
         self.summary.setWordWrap(True)
@@ -157,7 +159,7 @@ class StatsPanel(QWidget):
     # ---- data ----------------------------------------------------------------------------
     def set_dataset(self, ds: K49Dataset | None) -> None:
         self.ds = ds
-        self.demo_banner.setVisible(bool(ds is not None and ds.is_demo))
+        self.demo_banner.follow(ds)
         for combo in (self.under_split, self.sheet_split):
             combo.blockSignals(True)
             combo.clear()
@@ -244,13 +246,13 @@ class StatsPanel(QWidget):
         if not keep_seed:
             self.sample_seed += 1
         ds, split = self.ds, self.sheet_split.currentData()
-        self._sheet_gen += 1  # results of older requests are dropped when they arrive
         if ds is None or split is None:
+            self.tasks.cancel("sheet")
             self.samples = {}
             self.sheet_pending = False
             self.sheet.setPixmap(QPixmap())
             return
-        sp, n, seed, gen = ds.splits[split], self.n_spin.value(), self.sample_seed, self._sheet_gen
+        sp, n, seed = ds.splits[split], self.n_spin.value(), self.sample_seed
         key = (id(sp), split)
         want_means = self.mean_check.isChecked()
         cached = self._means if self._means_key == key else None
@@ -260,17 +262,17 @@ class StatsPanel(QWidget):
             means = cached
             if want_means and means is None:
                 means = class_means(sp.labels, sp.images, ds.n_classes)
-            return gen, key, samples, means
+            return key, samples, means
 
         self.sheet_pending = True
-        self._sheet_task = run_task(work, on_finished=self._sheet_computed,
-                                    on_failed=self._sheet_failed)
+        # A new request supersedes the running one: its result is dropped by the owner.
+        self.tasks.run("sheet", work, on_finished=self._sheet_computed,
+                       on_failed=self._sheet_failed)
 
     def _sheet_computed(self, result: tuple) -> None:
-        gen, key, samples, means = result
+        key, samples, means = result
         ds = self.ds
-        if gen != self._sheet_gen or ds is None:
-            return
+        assert ds is not None  # a dataset change re-samples, superseding this task
         if means is not None:
             self._means, self._means_key = means, key
         split = key[1]
@@ -286,7 +288,7 @@ class StatsPanel(QWidget):
 
     def _sheet_failed(self, e: BaseException) -> None:
         self.sheet_pending = False
-        self.state.status_message.emit(f"Samples per class: {e}")
+        self.state.status(f"Samples per class: {e}")
 
     def eventFilter(self, obj: QObject, ev: QEvent) -> bool:  # noqa: N802
         if obj is self.sheet and ev.type() == QEvent.Type.MouseButtonRelease:
@@ -309,16 +311,13 @@ class StatsPanel(QWidget):
     # ---- export --------------------------------------------------------------------------
     def export_png(self, path: str | Path, which: str = "chart") -> Path:
         """Write the class chart ("chart") or the samples sheet ("sheet") as PNG."""
-        path = Path(path)
         if which == "chart":
-            ok = self.plot.grab().save(str(path), "PNG")
+            image = self.plot.grab().toImage()
         elif which == "sheet":
-            ok = self.sheet.pixmap().save(str(path), "PNG")
+            image = self.sheet.pixmap().toImage()
         else:
             raise ValueError(f"unknown chart {which!r}")
-        if not ok:
-            raise OSError(f"{path}: could not write PNG (folder missing or not writable?)")
-        return path
+        return save_image(image, path)
 
     def _export_dialog(self, which: str) -> None:
         name = "k49-images-per-class.png" if which == "chart" else "k49-samples-per-class.png"
@@ -327,18 +326,13 @@ class StatsPanel(QWidget):
             return
         try:
             self.export_png(path, which)
-        except OSError as e:
-            from k49desk.gui.app import show_error
-
-            show_error("Export failed", e, self)
+        except (K49Error, OSError) as e:
+            show_error(self, "Export failed", e)
             return
-        self.state.status_message.emit(f"Saved {path}")
+        self.state.status(f"Saved {path}")
 
-    def on_shown(self) -> None:
-        pass
-
-    def shutdown(self) -> bool:
-        task = self._sheet_task
-        if task is not None and task.running:
-            task.cancel_and_wait()
-        return True
+    def export_actions(self) -> list[tuple[str, object]]:
+        if self.ds is None:
+            return []
+        return [("Images per class (PNG)…", lambda: self._export_dialog("chart")),
+                ("Samples per class (PNG)…", lambda: self._export_dialog("sheet"))]

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QMessageBox,
     QPushButton,
     QSizePolicy,
     QSplitter,
@@ -30,12 +29,13 @@ from PySide6.QtWidgets import (
 
 from k49desk.core.atomic import atomic_write_text
 from k49desk.core.classes import OFFICIAL_CLASSES, ClassInfo
+from k49desk.core.errors import K49Error
 from k49desk.core.progress import ProgressUpdate
+from k49desk.gui.common.errors import show_error
 from k49desk.gui.common.fonts import hiragana_font
 from k49desk.gui.common.state import AppState, GalleryRequest
-from k49desk.gui.common.tasks import BackgroundTask, run_task
+from k49desk.gui.common.tasks import TaskOwner
 from k49desk.gui.train.eval_plots import REFERENCES, ClassBarChart, ConfusionPlot
-from k49desk.gui.train.tasks import stop_and_wait
 
 STRIP_MAX = 36  # images in the inline strip; the Gallery shows all of them
 
@@ -85,12 +85,14 @@ def mosaic(images: np.ndarray, cols: int = 12, scale: int = 2) -> QImage:
 class EvalView(QWidget):
     evaluated = Signal(object)  # EvalResult, after the view shows it
 
-    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+    def __init__(self, state: AppState, tasks: TaskOwner | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
+        # The Train panel's task owner (slot "evaluate"); standing alone, its own.
+        self.tasks = tasks if tasks is not None else TaskOwner(self, state.status)
         self.result: Any = None
         self.classes: tuple[ClassInfo, ...] = OFFICIAL_CLASSES
-        self.task: BackgroundTask | None = None
         self._key: tuple | None = None  # what the shown result was computed for
         self._pending: list[int] = []  # the images behind the last clicked number
         self._pending_request: GalleryRequest | None = None
@@ -172,10 +174,13 @@ class EvalView(QWidget):
         return (id(m), str(self.state.model_path), str(ds.root), ds.splits["test"].fingerprint)
 
     def _on_inputs_changed(self) -> None:
-        if self._inputs_key() != self._key and self.isVisible():
-            self.evaluate_now()
-        elif self._inputs_key() is None:
+        if self._inputs_key() == self._key:
+            return
+        self.tasks.cancel("evaluate")  # it was for the previous model or folder
+        if self._inputs_key() is None:
             self._explain_missing()
+        elif self.isVisible():
+            self.evaluate_now()
 
     def on_shown(self) -> None:
         if self._inputs_key() != self._key:
@@ -202,11 +207,9 @@ class EvalView(QWidget):
         if key is None:
             self._explain_missing()
             return False
-        if self.task is not None and self.task.running:
-            self.task.cancel()  # superseded: its result is dropped by the key check below
         model = self.state.model
         test = self.state.dataset.split("test")
-        self.classes = tuple(getattr(self.state.dataset, "classes", OFFICIAL_CLASSES))
+        self.classes = tuple(self.state.dataset.classes)
         self.subline.setText(f"Evaluating on {len(test):,d} test images…")
         self.eval_btn.setEnabled(False)
 
@@ -217,21 +220,20 @@ class EvalView(QWidget):
                             progress=progress, should_stop=should_stop)
 
         def done(res: object) -> None:
-            if self._inputs_key() == key:
-                self._show(res, key)
+            self._show(res, key)
 
         def failed(e: BaseException) -> None:
             self.subline.setText(f"Evaluation failed: {e}")
-            QMessageBox.critical(self, "Evaluation failed", str(e))
+            self.tasks.report("Evaluation failed", e)
 
         def progress(u: ProgressUpdate) -> None:
             if u.fraction is not None:
                 self.subline.setText(f"Evaluating on {len(test):,d} test images… "
                                      f"{u.fraction:.0%}")
 
-        task = run_task(work, on_progress=progress, on_finished=done, on_failed=failed)
-        task.done.connect(lambda: self.eval_btn.setEnabled(True))
-        self.task = task
+        # A newer evaluation (another model, another folder) supersedes this one.
+        self.tasks.run("evaluate", work, on_progress=progress, on_finished=done,
+                       on_failed=failed, on_done=lambda: self.eval_btn.setEnabled(True))
         return True
 
     # ---- display ------------------------------------------------------------------------
@@ -365,12 +367,7 @@ class EvalView(QWidget):
             return
         try:
             (self.export_per_class_csv if kind == "per-class" else self.export_confusion_csv)(f)
-        except Exception as e:  # noqa: BLE001  (K49Error naming the file)
-            QMessageBox.critical(self, "Export failed", str(e))
+        except (K49Error, OSError) as e:
+            show_error(self, "Export failed", e)
             return
-        self.state.status_message.emit(f"Saved {f}")
-
-    def shutdown(self) -> bool:
-        if self.task is not None and self.task.running:
-            stop_and_wait(self.task, 10000)
-        return True
+        self.state.status(f"Saved {f}")

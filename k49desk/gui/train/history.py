@@ -7,6 +7,7 @@ background; making a run current loads it in the background too.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -22,9 +23,13 @@ from PySide6.QtWidgets import (
 )
 
 from k49desk.core import runs
+from k49desk.core.errors import K49Error
+from k49desk.gui.common.errors import show_error
 from k49desk.gui.common.state import AppState
-from k49desk.gui.common.tasks import BackgroundTask, run_task
-from k49desk.gui.train.tasks import stop_and_wait
+from k49desk.gui.common.tasks import TaskOwner
+
+if TYPE_CHECKING:
+    from k49desk.core.model import LoadedModel
 
 COLUMNS = ("Run", "Epochs", "Val bal.", "Test bal.", "Test acc")
 
@@ -49,11 +54,13 @@ class RunHistory(QWidget):
     refreshed = Signal()  # the table was refilled
     model_loaded = Signal(object)  # a run was made current (the LoadedModel)
 
-    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+    def __init__(self, state: AppState, tasks: TaskOwner | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
+        # The Train panel's task owner (slots "runs", "load-run"); standing alone, its own.
+        self.tasks = tasks if tasks is not None else TaskOwner(self, state.status)
         self.records: list[runs.RunRecord] = []
-        self._tasks: list[BackgroundTask] = []
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -89,10 +96,8 @@ class RunHistory(QWidget):
     # ---- listing ------------------------------------------------------------------------
     def refresh(self) -> None:
         """Re-read the models folder in the background; `refreshed` fires when shown."""
-        task = run_task(lambda p, s: runs.list_runs(), on_finished=self._fill,
-                        on_failed=lambda e: self.state.status_message.emit(
-                            f"Cannot list saved runs: {e}"))
-        self._tasks = [t for t in self._tasks if t.running] + [task]
+        self.tasks.run("runs", lambda p, s: runs.list_runs(), on_finished=self._fill,
+                       on_failed=lambda e: self.state.status(f"Cannot list saved runs: {e}"))
 
     def _fill(self, records: list[runs.RunRecord]) -> None:
         keep = self.selected_path()
@@ -160,17 +165,17 @@ class RunHistory(QWidget):
         if path is None:
             return
 
-        def loaded(m: object) -> None:
+        def loaded(m: LoadedModel) -> None:
             self.state.set_model(m, path)
-            _remember_model(path)
-            self.state.status_message.emit(f"Current model: {path.name}")
+            self.state.status(f"Current model: {path.name}")
             self.model_loaded.emit(m)
 
-        def failed(e: BaseException) -> None:
-            QMessageBox.critical(self, "Cannot use this run", str(e))
+        def work(progress, should_stop):  # noqa: ANN001, ANN202, ARG001
+            from k49desk.core.model import load_checkpoint
 
-        self._tasks.append(run_task(lambda p, s: runs.make_current(path), on_finished=loaded,
-                                    on_failed=failed))
+            return load_checkpoint(path)
+
+        self.tasks.run("load-run", work, on_finished=loaded, error_title="Cannot use this run")
 
     def delete_selected(self) -> None:
         path = self.selected_path()
@@ -187,19 +192,8 @@ class RunHistory(QWidget):
             return
         try:
             runs.delete_run(path)
-        except Exception as e:  # noqa: BLE001  (K49Error from core; shown, never raised)
-            QMessageBox.critical(self, "Cannot delete the run", str(e))
+        except (K49Error, OSError) as e:
+            show_error(self, "Cannot delete the run", e)
             return
-        self.state.status_message.emit(f"Deleted {path.name}")
+        self.state.status(f"Deleted {path.name}")
         self.refresh()
-
-    def shutdown(self) -> None:
-        for t in self._tasks:
-            stop_and_wait(t, 5000)
-
-
-def _remember_model(path: Path) -> None:
-    """The main window loads `model/last_path` at start-up: the current run survives a restart."""
-    from k49desk.gui.common.settings import settings
-
-    settings().setValue("model/last_path", str(Path(path).resolve()))

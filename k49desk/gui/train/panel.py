@@ -1,8 +1,9 @@
 """Train panel: settings, background training with live curves, run history, evaluation.
 
-Training is `k49desk.core.training.train_folder` on a worker QThread. Its per-step events
-are batched in the worker callback (one signal per ~0.2 s carrying a list), so the GUI
-thread does one cheap update per batch whatever the step rate.
+Training is `k49desk.core.training.train_folder` in a spawned child process (train/process.py)
+supervised by the panel's "train" task: on a thread the trainer held the GIL and stalled the
+GUI 300-800 ms (measured). Its per-step events come in lists (one update per ~0.2 s), so the
+GUI thread does one cheap update per batch whatever the step rate.
 """
 
 from __future__ import annotations
@@ -30,14 +31,14 @@ from PySide6.QtWidgets import (
 
 from k49desk.core import runs
 from k49desk.core.progress import ProgressUpdate
+from k49desk.gui.common.errors import show_error
+from k49desk.gui.common.panel import Panel
 from k49desk.gui.common.state import AppState
-from k49desk.gui.common.tasks import BackgroundTask, run_task
 from k49desk.gui.train.curves import TrainCurves
 from k49desk.gui.train.eval_view import EvalView
-from k49desk.gui.train.history import RunHistory, _remember_model
+from k49desk.gui.train.history import RunHistory
 from k49desk.gui.train.process import batched_progress, run_in_process
 from k49desk.gui.train.settings_form import TrainSettingsForm
-from k49desk.gui.train.tasks import stop_and_wait
 
 
 def _fmt_eta(s: float) -> str:
@@ -72,25 +73,22 @@ def make_training_job(cfg: Any, data_dir: Path, out_path: Path,
             res = train_folder(cfg, data_dir, out_path, progress=on_progress,
                                should_stop=should_stop)
             out = (res, load_checkpoint(out_path), out_path, buf[:])
-        runs.set_current(out_path)  # an fsync'd index write: here, not on the GUI thread
         return out
 
     return job
 
 
-class TrainPanel(QWidget):
+class TrainPanel(Panel):
+    title = "Train"
     # Train in a child process (GUI never waits for the GIL); False: on the worker thread.
     in_process = True
     training_started = Signal()
     training_done = Signal()  # after finished, stopped, cancelled or failed: always
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.state = state
-        self.task: BackgroundTask | None = None
+        super().__init__(state, parent)
         self.out_path: Path | None = None
         self.last_result: Any = None
-        self._n_events = 0
         self._stopping = False
 
         self.form = TrainSettingsForm()
@@ -104,7 +102,7 @@ class TrainPanel(QWidget):
         self.message = QLabel()
         self.message.setWordWrap(True)
         self.message.setStyleSheet("color: #b45309;")
-        self.history = RunHistory(state)
+        self.history = RunHistory(state, self.tasks)
         left = QWidget()
         ll = QVBoxLayout(left)
         ll.addWidget(_title("Settings"))
@@ -145,7 +143,7 @@ class TrainPanel(QWidget):
         ex.addWidget(self.png_btn)
         cl.addLayout(ex)
 
-        self.eval_view = EvalView(state)
+        self.eval_view = EvalView(state, self.tasks)
         self.tabs = QTabWidget()
         self.tabs.addTab(curves_page, "Training")
         self.tabs.addTab(self.eval_view, "Evaluation")
@@ -172,7 +170,7 @@ class TrainPanel(QWidget):
     # ---- state --------------------------------------------------------------------------
     @property
     def running(self) -> bool:
-        return self.task is not None and self.task.running
+        return self.tasks.running("train")
 
     def _update_enabled(self) -> None:
         ds = self.state.dataset
@@ -204,12 +202,11 @@ class TrainPanel(QWidget):
             cfg = self.form.config()
             out = runs.new_run_path()
         except Exception as e:  # noqa: BLE001  (bad settings / unwritable models dir)
-            QMessageBox.critical(self, "Cannot start training", str(e))
+            show_error(self, "Cannot start training", e)
             return False
         self.form.save()
         self.out_path = out
         self.last_result = None
-        self._n_events = 0
         self._stopping = False
         self.curves.clear(epochs=cfg.epochs)
         self.log.clear()
@@ -221,18 +218,18 @@ class TrainPanel(QWidget):
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setFormat("starting…")
-        self.task = run_task(make_training_job(cfg, Path(ds.root), out, self.in_process),
-                             on_progress=self._on_events, on_finished=self._on_finished,
-                             on_failed=self._on_failed, on_cancelled=self._on_cancelled,
-                             min_interval_s=0.0)
-        self.task.done.connect(self._on_done)
+        # min_interval 0: every event list must arrive (the job batches them itself).
+        self.tasks.run("train", make_training_job(cfg, Path(ds.root), out, self.in_process),
+                       on_progress=self._on_events, on_finished=self._on_finished,
+                       on_failed=self._on_failed, on_cancelled=self._on_cancelled,
+                       on_done=self._on_done, min_interval_s=0.0)
         self._update_enabled()
         self.training_started.emit()
         return True
 
     def stop(self) -> None:
-        if self.running and self.task is not None:
-            self.task.cancel()
+        if self.running:
+            self.tasks.stop("train")
             self._stopping = True
             self.stop_btn.setEnabled(False)
             self.progress.setFormat(self.progress.format() + " — stopping…")
@@ -242,7 +239,6 @@ class TrainPanel(QWidget):
         evs = list(u.payload or [])
         if not evs:
             return
-        self._n_events += len(evs)
         self.curves.add_events(evs)
         for ev in evs:
             if ev.kind == "epoch":
@@ -276,16 +272,15 @@ class TrainPanel(QWidget):
                   f"test acc {_pct(m.get('test_accuracy'))}")
         self.progress.setFormat(("stopped" if res.stopped else "done") +
                                 f" · {res.epochs_completed} epochs · {path.name}")
-        _remember_model(path)
         self.state.set_model(loaded, path)
-        self.state.status_message.emit(f"Training finished: {path.name} is the current model")
+        self.state.status(f"Training finished: {path.name} is the current model")
         self.history.refresh()
 
     def _on_failed(self, e: BaseException) -> None:
         self._log(f"Training failed: {e}")
         self.progress.setFormat("failed")
         self.history.refresh()
-        QMessageBox.critical(self, "Training failed", str(e))
+        self.tasks.report("Training failed", e)
 
     def _on_cancelled(self) -> None:
         self._log("Stopped before the first epoch completed: no model was saved.")
@@ -311,9 +306,9 @@ class TrainPanel(QWidget):
         try:
             (self.curves.export_csv if kind == "csv" else self.curves.export_png)(f)
         except Exception as e:  # noqa: BLE001  (K49Error naming the file)
-            QMessageBox.critical(self, "Export failed", str(e))
+            show_error(self, "Export failed", e)
             return
-        self.state.status_message.emit(f"Curves saved to {f}")
+        self.state.status(f"Curves saved to {f}")
 
     def export_csv_dialog(self) -> None:
         self._export("csv")
@@ -322,18 +317,24 @@ class TrainPanel(QWidget):
         self._export("png")
 
     # ---- window close -------------------------------------------------------------------
-    def shutdown(self) -> bool:
-        if self.running and self.task is not None:
-            ans = QMessageBox.question(
-                self, "Training is running", "Stop training and quit?",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                QMessageBox.StandardButton.No)
-            if ans != QMessageBox.StandardButton.Yes:
-                return False
-            stop_and_wait(self.task)
-        self.history.shutdown()
-        self.eval_view.shutdown()
-        return True
+    def can_close(self) -> bool:
+        if not self.running:
+            return True
+        ans = QMessageBox.question(
+            self, "Training is running", "Stop training and quit?\n\nThe last completed "
+            "epoch is kept as a checkpoint.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        return ans == QMessageBox.StandardButton.Yes
+
+    def shutdown(self) -> None:
+        # The child stops after its current batch and saves the last epoch: wait for that
+        # (the supervising thread ends only when the child has), then for everything else.
+        self.tasks.stop("train")
+        task = self.tasks.get("train")
+        if task is not None:
+            task.cancel_and_wait(60000)
+        super().shutdown()
 
 
 def _title(text: str) -> QLabel:

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from k49desk.gui.common.settings import settings
+from k49desk.gui.common import settings
 
 # key: default. QSettings (ini) hands values back as strings, so each is converted by type.
 DEFAULTS: dict[str, Any] = {
@@ -41,21 +41,9 @@ def _available_devices() -> list[tuple[str, str]]:
     return out
 
 
-def _to_bool(v: Any) -> bool:
-    return v if isinstance(v, bool) else str(v).strip().lower() in ("1", "true", "yes", "on")
-
-
 def load_saved() -> dict[str, Any]:
     """The last used settings (defaults for anything missing or unreadable)."""
-    s = settings()
-    out: dict[str, Any] = {}
-    for k, d in DEFAULTS.items():
-        v = s.value(f"train/{k}", d)
-        try:
-            out[k] = _to_bool(v) if isinstance(d, bool) else type(d)(v)
-        except (TypeError, ValueError):
-            out[k] = d
-    return out
+    return settings.train_settings(DEFAULTS)
 
 
 class TrainSettingsForm(QWidget):
@@ -162,10 +150,7 @@ class TrainSettingsForm(QWidget):
         self.threads.setValue(int(v["threads"]))
 
     def save(self) -> None:
-        s = settings()
-        for k, v in self.values().items():
-            s.setValue(f"train/{k}", v)
-        s.sync()
+        settings.set_train_settings(self.values())
 
     def config(self) -> Any:
         """A `TrainConfig` from the form (ValueError names the bad setting)."""

@@ -6,47 +6,35 @@ from pathlib import Path
 
 import pytest
 from httpserver import FileServer, closed_port
-from PySide6.QtWidgets import QMessageBox
 
 from k49desk.core.dataset import OFFICIAL_FILES
+from k49desk.gui.common import settings
+from k49desk.gui.common.settings import MAX_RECENT
 from k49desk.gui.common.state import AppState
-from k49desk.gui.data.panel import (
-    DOWNLOAD_TEXT,
-    MAX_RECENT,
-    StartPage,
-    add_recent_folder,
-    recent_folders,
-)
+from k49desk.gui.data.panel import DOWNLOAD_TEXT, DataPanel
 
 IMGS = "k49-train-imgs.npz"
 
 
 @pytest.fixture
-def errors(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    shown: list[tuple[str, str]] = []
-
-    def critical(_parent: object, title: str, text: str, *_a: object) -> int:
-        shown.append((title, text))
-        return int(QMessageBox.StandardButton.Ok.value)
-
-    monkeypatch.setattr(QMessageBox, "critical", staticmethod(critical))
-    return shown
+def errors(error_dialogs: list) -> list[tuple[str, str]]:
+    return error_dialogs
 
 
 @pytest.fixture
-def page(qtbot, tmp_path: Path) -> StartPage:  # noqa: ANN001
-    p = StartPage(AppState())
+def page(qtbot, tmp_path: Path) -> DataPanel:  # noqa: ANN001
+    p = DataPanel(AppState())
     qtbot.addWidget(p)
     p.set_target_dir(tmp_path / "data")
     yield p
     p.shutdown()
 
 
-def _buttons_enabled(p: StartPage) -> bool:
+def _buttons_enabled(p: DataPanel) -> bool:
     return all(b.isEnabled() for b in (p.download_button, p.open_button, p.demo_button))
 
 
-def test_page_offers_the_three_ways_in(page: StartPage) -> None:
+def test_page_offers_the_three_ways_in(page: DataPanel) -> None:
     assert page.download_button.text() == DOWNLOAD_TEXT == "Download Kuzushiji-49 (about 77 MB)"
     assert page.open_button.text() == "Open folder…"
     assert page.demo_button.text() == "Try with demo data"
@@ -55,7 +43,7 @@ def test_page_offers_the_three_ways_in(page: StartPage) -> None:
 
 
 def test_download_from_local_server_fills_folder_and_opens_dataset(
-        qtbot, page: StartPage, server: FileServer, expected: dict, errors: list) -> None:  # noqa: ANN001
+        qtbot, page: DataPanel, server: FileServer, expected: dict, errors: list) -> None:  # noqa: ANN001
     target = page.target_dir
     with qtbot.waitSignal(page.dataset_opened, timeout=30000) as sig:
         assert page.start_download(base_url=server.base_url, expected=expected)
@@ -67,12 +55,12 @@ def test_download_from_local_server_fills_folder_and_opens_dataset(
         n for n in OFFICIAL_FILES if n.endswith(".npz"))
     qtbot.waitUntil(lambda: not page.busy, timeout=10000)
     assert _buttons_enabled(page) and errors == []
-    assert recent_folders()[0] == str(target.resolve())
+    assert settings.recent_folders()[0] == str(target.resolve())
     assert "Open now:" in page.current_label.text()
 
 
 def test_cancel_stops_download_keeps_part_and_page_stays_usable(
-        qtbot, page: StartPage, server: FileServer, expected: dict, errors: list) -> None:  # noqa: ANN001
+        qtbot, page: DataPanel, server: FileServer, expected: dict, errors: list) -> None:  # noqa: ANN001
     server.mode[IMGS] = "stall"
     server.stall_after = 4096
     page.start_download(base_url=server.base_url, expected=expected)
@@ -91,7 +79,7 @@ def test_cancel_stops_download_keeps_part_and_page_stays_usable(
 
 
 def test_offline_download_shows_error_dialog_and_page_stays_usable(
-        qtbot, page: StartPage, expected: dict, errors: list) -> None:  # noqa: ANN001
+        qtbot, page: DataPanel, expected: dict, errors: list) -> None:  # noqa: ANN001
     port = closed_port()
     page.start_download(base_url=f"http://127.0.0.1:{port}/", expected=expected)
     qtbot.waitUntil(lambda: not page.busy, timeout=20000)
@@ -105,7 +93,7 @@ def test_offline_download_shows_error_dialog_and_page_stays_usable(
 
 
 def test_corrupt_folder_shows_dialog_naming_the_file(
-        qtbot, page: StartPage, tiny_dir: Path, errors: list) -> None:  # noqa: ANN001
+        qtbot, page: DataPanel, tiny_dir: Path, errors: list) -> None:  # noqa: ANN001
     (tiny_dir / "k49-test-labels.npz").write_bytes(b"PK\x03\x04 not really a zip")
     page.open_folder(tiny_dir)
     qtbot.waitUntil(lambda: not page.busy, timeout=20000)
@@ -114,37 +102,37 @@ def test_corrupt_folder_shows_dialog_naming_the_file(
     assert title == "Cannot open the data folder"
     assert text.startswith("k49-test-labels.npz: ")
     assert page.state.dataset is None and _buttons_enabled(page)
-    assert recent_folders() == []
+    assert settings.recent_folders() == []
 
 
 def test_open_valid_folder_sets_dataset_and_remembers_it(
-        qtbot, page: StartPage, tiny_dir: Path, errors: list) -> None:  # noqa: ANN001
+        qtbot, page: DataPanel, tiny_dir: Path, errors: list) -> None:  # noqa: ANN001
     with qtbot.waitSignal(page.dataset_opened, timeout=20000):
         page.open_folder(tiny_dir)
     assert page.state.dataset.root == tiny_dir and errors == []
-    assert recent_folders() == [str(tiny_dir.resolve())]
+    assert settings.recent_folders() == [str(tiny_dir.resolve())]
     assert page.recent_list.item(0).data(256) == str(tiny_dir.resolve())  # UserRole
 
 
 def test_recent_folders_most_recent_first_without_duplicates(tmp_path: Path) -> None:
     for i in range(MAX_RECENT + 2):
-        add_recent_folder(tmp_path / f"d{i}")
-    add_recent_folder(tmp_path / "d5")
-    got = recent_folders()
+        settings.remember_folder(tmp_path / f"d{i}")
+    settings.remember_folder(tmp_path / "d5")
+    got = settings.recent_folders()
     assert len(got) == MAX_RECENT
     assert got[:3] == [str(tmp_path / n) for n in ("d5", f"d{MAX_RECENT + 1}", f"d{MAX_RECENT}")]
     assert got.count(str(tmp_path / "d5")) == 1
-    add_recent_folder(tmp_path / "only")
-    assert recent_folders()[0] == str(tmp_path / "only")
+    settings.remember_folder(tmp_path / "only")
+    assert settings.recent_folders()[0] == str(tmp_path / "only")
 
 
 def test_single_recent_folder_round_trips_as_list(tmp_path: Path) -> None:
-    add_recent_folder(tmp_path)
-    assert recent_folders() == [str(tmp_path.resolve())]
+    settings.remember_folder(tmp_path)
+    assert settings.recent_folders() == [str(tmp_path.resolve())]
 
 
 def test_demo_generation_opens_generated_data(
-        qtbot, page: StartPage, errors: list) -> None:  # noqa: ANN001
+        qtbot, page: DataPanel, errors: list) -> None:  # noqa: ANN001
     pytest.importorskip("k49desk.core.demo")
     with qtbot.waitSignal(page.dataset_opened, timeout=120000) as sig:
         page.start_demo(per_class=2)

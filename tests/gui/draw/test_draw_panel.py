@@ -16,7 +16,7 @@ from k49desk.core.classes import OFFICIAL_CLASSES
 from k49desk.core.model import LoadedModel, ModelConfig, build_model
 from k49desk.gui.common.state import AppState, GalleryRequest
 from k49desk.gui.draw.canvas import DrawCanvas
-from k49desk.gui.draw.panel import DrawPanel, card_summary
+from k49desk.gui.draw.panel import DrawPanel
 from k49desk.gui.draw.strokes import Stroke
 
 Pts = Sequence[tuple[float, float]]
@@ -112,12 +112,12 @@ def test_undo_redo_and_clear_by_keyboard_and_buttons(qtbot, panel: DrawPanel) ->
     draw_and_wait(qtbot, panel, CROSS)
     two = panel.last_image28.copy()
     c.setFocus()
-    ctrl = Qt.KeyboardModifier.ControlModifier
-    qtbot.keyClick(c, Qt.Key.Key_Z, ctrl)
+    assert panel.undo_stack is c.undo_stack  # the window's Edit menu drives this history
+    qtbot.mouseClick(panel.undo_btn, Qt.MouseButton.LeftButton)
     assert len(c.strokes) == 1 and c.can_redo()
     qtbot.waitUntil(lambda: not panel.busy)
     assert not np.array_equal(two, panel.last_image28)
-    qtbot.keyClick(c, Qt.Key.Key_Z, ctrl | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.mouseClick(panel.redo_btn, Qt.MouseButton.LeftButton)
     assert len(c.strokes) == 2 and not c.can_redo()
     qtbot.waitUntil(lambda: not panel.busy)
     assert np.array_equal(two, panel.last_image28)  # redo gives back exactly the same input
@@ -171,8 +171,8 @@ def test_model_card_line_warns_about_generated_training_data(qtbot, panel: DrawP
     assert "not on K49" in panel.card_warning.text()
     panel.state.set_model(tiny_model(demo=False), None)
     assert panel.card_warning.isHidden()
-    text, is_demo = card_summary(tiny_model(demo=False))
-    assert not is_demo and "balanced accuracy 81.2% (test)" in text
+    m = tiny_model(demo=False)
+    assert not m.is_demo and "balanced accuracy 81.2% (test)" in m.summary()
 
 
 def test_clicking_a_candidate_opens_the_gallery_on_that_class(qtbot, panel: DrawPanel) -> None:  # noqa: ANN001
@@ -283,8 +283,9 @@ def test_shutdown_with_a_recognition_in_flight_leaves_no_thread_running(qtbot) -
     qtbot.addWidget(p)
     draw(qtbot, p.canvas, LOOP)  # the stroke end sends a request to the recogniser thread
     assert p.busy
-    assert p.shutdown() is True
-    assert p._thread.isFinished()
+    thread = p.recogniser.thread
+    p.shutdown()
+    assert thread.isFinished()
     p.request_recognition()  # after shutdown: nothing is queued to a dead thread
     assert not p.busy
 
@@ -325,9 +326,14 @@ def test_in_the_main_window_the_draw_tab_takes_keyboard_shortcuts(qtbot) -> None
     assert isinstance(panel, DrawPanel)
     draw(qtbot, panel.canvas, BAR)
     draw(qtbot, panel.canvas, CROSS)
-    qtbot.keyClick(panel.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    qtbot.keyClick(panel.canvas, Qt.Key.Key_Z, ctrl)
     assert len(panel.canvas.strokes) == 1  # no other tab's shortcut took Ctrl+Z
+    qtbot.keyClick(panel.canvas, Qt.Key.Key_Z, ctrl | Qt.KeyboardModifier.ShiftModifier)
+    assert len(panel.canvas.strokes) == 2  # Edit > Redo
+    qtbot.keyClick(panel.canvas, Qt.Key.Key_Z, ctrl)
     qtbot.keyClick(panel.canvas, Qt.Key.Key_Escape)
     assert panel.canvas.is_empty()
+    thread = panel.recogniser.thread
     w.close()
-    assert not panel._thread.isRunning()  # the window's close shut the panel down
+    assert not thread.isRunning()  # the window's close shut the panel down

@@ -7,6 +7,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from k49helpers import make_k49_folder
+from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication
+
+from k49desk.core.dataset import DEMO_TRUTH_FILE, open_dataset
+from k49desk.gui.common.state import AppState, GalleryRequest
 from k49desk.gui.gallery.model import (
     CaptionRole,
     FlagRole,
@@ -15,13 +22,6 @@ from k49desk.gui.gallery.model import (
     LabelRole,
     SplitRole,
 )
-from k49helpers import make_k49_folder
-from PySide6.QtCore import QItemSelectionModel, Qt
-from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QApplication
-
-from k49desk.core.dataset import DEMO_TRUTH_FILE, open_dataset
-from k49desk.gui.common.state import AppState, GalleryRequest
 from k49desk.gui.gallery.panel import GalleryPanel
 
 
@@ -127,7 +127,8 @@ def test_flagged_only_shows_flagged_images_and_marks_them(panel, ds) -> None:  #
     flags = pd.DataFrame({"split": ["train", "train", "train", "test"],
                           "index": [40, 3, 100, 2], "issue": ["label", "blank", "label", "label"]})
     assert not panel.flagged_check.isEnabled()
-    panel.state.set_flags(flags)
+    for split in ("train", "test"):
+        panel.state.set_flags(split, flags[flags["split"] == split])
     assert panel.flagged_check.isEnabled()
     assert panel.model.data(panel.model.index(40), FlagRole) == "label"
     assert panel.model.data(panel.model.index(41), FlagRole) is None
@@ -142,7 +143,8 @@ def test_flagged_only_shows_flagged_images_and_marks_them(panel, ds) -> None:  #
     panel.set_class_filter([int(labels[40])])
     np.testing.assert_array_equal(
         panel.current_indices(), [i for i in (3, 40, 100) if labels[i] == labels[40]])
-    panel.state.set_flags(None)
+    panel.state.set_flags("train", None)
+    panel.state.set_flags("test", None)
     assert not panel.flagged_check.isChecked()
     assert not panel.flagged_check.isEnabled()
 
@@ -312,19 +314,29 @@ class _FakeModel:
 
     def __init__(self, classes: tuple) -> None:
         self.classes = classes
+        self.threads: list[str] = []
 
     def predict_proba(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        import threading
+
+        self.threads.append(threading.current_thread().name)
         assert images.dtype == np.uint8 and images.shape[1:] == (28, 28)
         p = np.full((len(images), 49), 0.001, np.float32)
         p[:, 23], p[:, 0], p[:, 1], p[:, 2], p[:, 3] = 0.6, 0.2, 0.1, 0.05, 0.02
         return p
 
 
-def test_detail_pane_shows_the_models_top5(panel, ds) -> None:  # noqa: ANN001
+def test_detail_pane_shows_the_models_top5_computed_off_the_gui_thread(
+        panel, ds, qtbot) -> None:  # noqa: ANN001
+    import threading
+
     _select_row(panel, 0)
     assert panel.detail.top5 == []
     assert panel.detail.pred_note.isVisible()
-    panel.state.set_model(_FakeModel(ds.classes))
+    model = _FakeModel(ds.classes)
+    with qtbot.waitSignal(panel.predictions_shown, timeout=10000):
+        panel.state.set_model(model, remember=False)
+    assert model.threads and threading.main_thread().name not in model.threads
     assert [k for k, _ in panel.detail.top5] == [23, 0, 1, 2, 3]
     assert panel.detail.top5[0][1] == pytest.approx(0.6)
     assert panel.detail.pred_rows[0][0].text().startswith("ね")
@@ -420,7 +432,8 @@ def test_flag_marker_is_painted_amber_then_green_once_decided(panel) -> None:  #
 
     flags = pd.DataFrame({"split": ["train", "train"], "index": [1, 2],
                           "issue": ["label", "label"], "decision": [None, "keep"]})
-    panel.state.set_flags(flags)
+    for split in ("train", "test"):
+        panel.state.set_flags(split, flags[flags["split"] == split])
     assert panel.model.data(panel.model.index(1), DecisionRole) is None
     assert panel.model.data(panel.model.index(2), DecisionRole) == "keep"
     assert corner_color(1) == FLAG_COLOR.name()
@@ -441,14 +454,17 @@ def test_long_captions_widen_the_cells_instead_of_overlapping(panel) -> None:  #
     assert panel.view.gridSize().width() == narrow
 
 
-def test_a_broken_model_does_not_break_browsing(panel) -> None:  # noqa: ANN001
+def test_a_broken_model_does_not_break_browsing(panel, qtbot) -> None:  # noqa: ANN001
     class Broken:
         classes = None
 
         def predict_proba(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
             raise RuntimeError("shape mismatch in conv1")
 
-    panel.state.set_model(Broken())
+    panel.state.set_model(Broken(), remember=False)
     _select_row(panel, 3)
     assert panel.detail.index == 3 and panel.detail.top5 == []
+    qtbot.waitUntil(lambda: "Prediction failed" in panel.detail.pred_note.text(), timeout=10000)
     assert "Prediction failed: shape mismatch in conv1" in panel.detail.pred_note.text()
+    _select_row(panel, 4)  # and the next image is shown all the same
+    assert panel.detail.index == 4

@@ -11,6 +11,7 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QImage
 
 from k49desk.core.dataset import DEMO_TRUTH_FILE, open_dataset, write_classmap, write_split
+from k49desk.core.errors import K49Error
 from k49desk.core.stats import class_table, under_represented
 from k49desk.gui.common.state import AppState, GalleryRequest
 from k49desk.gui.stats.panel import StatsPanel
@@ -96,8 +97,9 @@ def test_chart_and_sheet_export_non_blank_png(panel, tmp_path) -> None:  # noqa:
         colors = {img.pixel(x, y)
                   for x in range(0, img.width(), 7) for y in range(0, img.height(), 7)}
         assert len(colors) > 10, which
-    with pytest.raises(OSError):
+    with pytest.raises(K49Error, match="missing does not exist"):
         panel.export_png(tmp_path / "missing" / "x.png")
+    assert not list(tmp_path.glob("**/*.tmp"))
 
 
 def test_samples_sheet_has_n_images_of_each_class_and_resamples(panel, qtbot) -> None:  # noqa: ANN001
@@ -182,4 +184,5 @@ def test_rapid_resamples_show_the_last_draw(panel, qtbot) -> None:  # noqa: ANN0
     want = pick_samples(labels, 49, panel.n_spin.value(), panel.sample_seed)
     for c in range(49):
         np.testing.assert_array_equal(panel.samples[c], want[c])
-    assert panel.shutdown() is True
+    panel.shutdown()
+    assert not panel.tasks.running()

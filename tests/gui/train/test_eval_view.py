@@ -48,7 +48,7 @@ def view(qtbot, trained: tuple[Path, Path]) -> EvalView:  # noqa: ANN001
     with qtbot.waitSignal(v.evaluated, timeout=60000):
         assert v.evaluate_now()
     yield v
-    v.shutdown()
+    v.tasks.shutdown()
 
 
 def _cli_evaluate(model: Path, root: Path, capsys: pytest.CaptureFixture) -> dict:

@@ -17,6 +17,7 @@ from k49desk.core import runs
 from k49desk.core.classes import OFFICIAL_CLASSES
 from k49desk.core.dataset import open_dataset
 from k49desk.core.model import ModelConfig, build_model, load_checkpoint, save_checkpoint
+from k49desk.gui.common import settings
 from k49desk.gui.common.state import AppState
 from k49desk.gui.train.curves import TrainCurves, debiased_ema
 from k49desk.gui.train.panel import TrainPanel
@@ -60,7 +61,7 @@ def test_short_run_in_child_process_draws_curves_saves_model_and_makes_it_curren
     loaded = load_checkpoint(path)
     assert loaded.metrics["epochs_completed"] == 2
     assert panel.state.model_path == path and panel.state.model.metrics == loaded.metrics
-    assert runs.current_run() == path
+    assert settings.current_model_path() == path.resolve()
     assert "test balanced acc" in panel.log.toPlainText()
     assert panel.start_btn.isEnabled() and not panel.stop_btn.isEnabled()
     with qtbot.waitSignal(panel.history.refreshed, timeout=20000):
@@ -99,14 +100,13 @@ def test_stop_before_first_epoch_saves_nothing_and_says_so(qtbot, panel: TrainPa
 
 
 def test_error_inside_training_shows_dialog_and_panel_stays_usable(
-        qtbot, panel: TrainPanel, tiny_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
-    shown: list[str] = []
-    monkeypatch.setattr(QMessageBox, "critical", lambda *a, **k: shown.append(a[2]))
+        qtbot, panel: TrainPanel, tiny_dir: Path, error_dialogs: list) -> None:  # noqa: ANN001
+    shown = error_dialogs.texts
     good = (tiny_dir / "k49-train-imgs.npz").read_bytes()
     (tiny_dir / "k49-train-imgs.npz").write_bytes(b"garbage, not an npz")
     panel.in_process = True  # the error crosses the process boundary with its message
     _run(qtbot, panel)
-    assert len(shown) == 1 and "k49-train-imgs.npz" in shown[0]
+    assert len(shown()) == 1 and "k49-train-imgs.npz" in shown()[0]
     assert panel.state.model is None and panel.start_btn.isEnabled()
     (tiny_dir / "k49-train-imgs.npz").write_bytes(good)
     panel.in_process = False
@@ -128,10 +128,11 @@ def test_close_while_training_asks_and_cancels_only_on_yes(
     panel.form.epochs.setValue(200)
     assert panel.start() is True
     assert panel.start() is False and not panel.start_btn.isEnabled()  # one run at a time
-    assert panel.shutdown() is False and panel.running
-    assert panel.shutdown() is True
-    assert asked == ["Stop training and quit?"] * 2
-    qtbot.waitUntil(lambda: not panel.running, timeout=10000)
+    assert panel.can_close() is False and panel.running
+    assert panel.can_close() is True
+    assert all(a.startswith("Stop training and quit?") for a in asked) and len(asked) == 2
+    panel.shutdown()  # stops the run and waits for it
+    assert not panel.running
 
 
 def test_start_is_disabled_without_data_and_says_why(qtbot) -> None:  # noqa: ANN001
@@ -139,7 +140,7 @@ def test_start_is_disabled_without_data_and_says_why(qtbot) -> None:  # noqa: AN
     qtbot.addWidget(p)
     assert not p.start_btn.isEnabled() and "Open a data folder" in p.message.text()
     assert p.start() is False
-    assert p.shutdown() is True
+    assert p.can_close() is True
 
 
 def test_settings_are_remembered_between_runs(qtbot) -> None:  # noqa: ANN001
@@ -184,7 +185,7 @@ def test_history_make_current_and_delete_with_confirmation(
     h.select_path(a)
     with qtbot.waitSignal(state.model_changed, timeout=20000):
         h.make_current_selected()
-    assert state.model_path == a and runs.current_run() == a
+    assert state.model_path == a and settings.current_model_path() == a.resolve()
     assert state.model.metrics["test_balanced_accuracy"] == pytest.approx(0.5)
     row = [r.path for r in h.records].index(a)
     assert h.table.item(row, 0).text().startswith("● ")
