@@ -57,6 +57,10 @@ def test_annotation_bulk_relabel_is_one_step_and_one_transaction(store) -> None:
         assert c.execute("SELECT count(*) FROM steps").fetchone()[0] == 3  # do, undo, redo
         assert c.execute("SELECT count(*) FROM annotations WHERE decision = 'relabel'"
                          ).fetchone()[0] == 5000
+    mask = np.zeros(N, bool)  # a Gallery selection as a mask
+    mask[[4, 2]] = True
+    assert store.keep(mask).images.tolist() == [2, 4]
+    assert store.decision_codes()[[2, 4]].tolist() == [DECISION_CODES["keep"]] * 2
 
 
 def test_annotation_undo_is_one_history_for_review_and_gallery(tiny_dir) -> None:  # noqa: ANN001

@@ -42,7 +42,7 @@ while not (Path(root) / "go").exists():
     time.sleep(0.002)
 for k, i in enumerate(range(parity, 2 * n, 2)):
     s.set_decisions([i], "keep" if parity == 0 else "unusable", source="review")
-    if k % 50 == 0:  # now and then a bulk change, in a range of its own
+    if k % 20 == 0:  # now and then a bulk change, in a range of its own
         s.relabel(np.arange(1000 + parity * 500 + k, 1000 + parity * 500 + k + 40), 3 + parity)
     print(i, flush=True)
 s.close()
@@ -56,7 +56,7 @@ def spawn(code: str, *args: object) -> subprocess.Popen:
 
 def test_two_processes_writing_at_once_both_keep_every_decision(tmp_path) -> None:  # noqa: ANN001
     AnnotationStore.open(tmp_path, "train").close()
-    n = 120
+    n = 60
     procs = [spawn(WRITER, tmp_path, parity, n) for parity in (0, 1)]
     try:
         for p in procs:
@@ -75,7 +75,7 @@ def test_two_processes_writing_at_once_both_keep_every_decision(tmp_path) -> Non
     codes, finals = s.decision_codes(), s.final_labels()
     assert (codes[0:2 * n:2] == KEEP).all() and (codes[1:2 * n:2] == UNUSABLE).all()
     for parity in (0, 1):
-        for k in range(0, n, 50):
+        for k in range(0, n, 20):
             lo = 1000 + parity * 500 + k
             assert (codes[lo:lo + 40] == RELABEL).all() and (finals[lo:lo + 40] == 3 + parity).all()
     assert s.find(source="review").tolist() == list(range(2 * n))

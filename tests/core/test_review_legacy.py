@@ -103,7 +103,8 @@ def test_legacy_damaged_middle_journal_line_imports_the_rest_and_reports_it(root
     '{"format": "k49desk-review", "version": 1, "split": "train", "flags": {"index": [1]}}',
     '{"format": "k49desk-review", "version": "1", "split": "train"}',
 ])
-def test_legacy_session_of_the_wrong_shape_is_corrupt_never_a_traceback(root, text) -> None:  # noqa: ANN001
+def test_legacy_session_of_the_wrong_shape_is_corrupt_never_a_traceback(tmp_path, text) -> None:  # noqa: ANN001
+    root = tmp_path  # no data needed: the session file alone
     (root / "k49desk-review-train.json").write_text(text)
     with pytest.raises(SessionCorrupt, match="k49desk-review-train.json: the review session is "
                                              "damaged") as ei:
@@ -122,7 +123,8 @@ def test_legacy_decisions_of_the_wrong_shape_are_corrupt(root) -> None:  # noqa:
         (root / "k49desk-annotations-train.sqlite").unlink()
 
 
-def test_legacy_garbage_is_backed_up_and_a_new_session_starts(root) -> None:  # noqa: ANN001
+def test_legacy_garbage_is_backed_up_and_a_new_session_starts(tmp_path) -> None:  # noqa: ANN001
+    root = tmp_path
     (root / "k49desk-review-train.json").write_text('{"format": "k49desk-review", "vers')
     with pytest.raises(SessionCorrupt, match="renamed to k49desk-review-train.json.corrupt-"):
         ReviewSession.open(root, "train")

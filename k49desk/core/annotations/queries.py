@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from k49desk.core.annotations.records import (
     DECISION_CODES,
     Annotation,
     HistoryEntry,
 )
+
+if TYPE_CHECKING:  # pandas is imported when a table is asked for (it costs ~0.5 s to load)
+    import pandas as pd
 
 ANNOTATION_COLUMNS: tuple[str, ...] = ("image", "decision", "final_label", "source",
                                        "confidence", "given_label", "decided_at", "note", "tags")
@@ -119,6 +122,8 @@ class StoreQueries:
 
 def annotations_frame(c: sqlite3.Connection) -> pd.DataFrame:
     """StoreQueries.annotations_frame on connection `c` (e.g. a snapshot, see open_snapshot)."""
+    import pandas as pd
+
     rows = c.execute(
         "SELECT image, decision, final_label, source, confidence, given_label, decided_at,"
         " note FROM ann a WHERE decision IS NOT NULL OR note != '' OR EXISTS"
