@@ -32,7 +32,9 @@ def other_connection(s: AnnotationStore) -> sqlite3.Connection:
     return sqlite3.connect(s.path)
 
 
-def test_annotation_bulk_relabel_is_one_step_and_one_transaction(store) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("json_rows", [True, False])  # bulk rows as one JSON text, or bound
+def test_annotation_bulk_relabel_is_one_step_and_one_transaction(store, json_rows) -> None:  # noqa: ANN001
+    store._json = json_rows and store._json
     sel = np.random.default_rng(0).choice(N, 5000, replace=False)
     st = store.relabel(sel, 9)
     assert st.label == "relabel 5,000 images as こ" and len(st.images) == 5000

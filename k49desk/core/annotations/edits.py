@@ -126,6 +126,9 @@ class StoreEdits:
             f = np.array([-1 if v is None else v for v in flist], np.int64) + 1
             g = np.array([-1 if v is None else v for v in glist], np.int64) + 1
             packed = json.dumps(((imgs << 16) | (f << 8) | g).tolist())
+        uniform = None
+        if packed is not None and (np.ndim(final_labels) == 0 or len(set(flist)) == 1):
+            uniform = (decision, flist[0] if flist else None)
         rows = list(zip(imgs.tolist(), flist, clist, glist, strict=True))
         if decided_at:  # a time of its own (the Review's key press), kept by undo and redo
             rows = [(*r, decision, decided_at) for r in rows]
@@ -138,7 +141,7 @@ class StoreEdits:
         with self._tx(f"the change ({label})") as c:
             step = changes.new_step(c, label, source, now_iso())
             changes.write_decisions(c, step, rows, decision, decided_at=bool(decided_at),
-                                    packed=packed)
+                                    packed=packed, uniform=uniform)
             changes.end_step(c, step)
             if meta:
                 c.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
