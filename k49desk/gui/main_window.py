@@ -365,7 +365,12 @@ class MainWindow(QMainWindow):
         geo = settings.window_geometry()
         if geo is not None and self.restoreGeometry(geo):
             return
-        self.resize(1400, 900)
+        # First run: 1400x900, or less on a smaller screen (the window must fit on it).
+        avail = self.screen().availableGeometry()
+        w = min(1400, int(avail.width() * 0.95))
+        h = min(900, int(avail.height() * 0.92))
+        self.resize(w, h)
+        self.move(avail.x() + (avail.width() - w) // 2, avail.y() + (avail.height() - h) // 2)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
         if not all(p.can_close() for p in self.panels.values()):

@@ -129,7 +129,9 @@ def install_missing() -> int:
           file=sys.stderr)
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     update = [*cmd[:cmd.index("install")], "update", "-qq"]
-    if subprocess.call(update, env=env) != 0 or subprocess.call(cmd, env=env) != 0:
+    quiet = {"stdout": subprocess.DEVNULL}
+    if (subprocess.call(update, env=env, **quiet) != 0
+            or subprocess.call([*cmd[:-len(packages)], "-qq", *packages], env=env, **quiet) != 0):
         print(describe_missing(missing), file=sys.stderr)
         return 1
     still = missing_libraries()

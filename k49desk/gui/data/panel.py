@@ -317,6 +317,7 @@ class DataPanel(Panel):
         settings.remember_folder(ds.root)
         self.refresh_recent()
         self.state.set_dataset(ds)
+        self.state.status(f"Opened {ds.root}")
         self.dataset_opened.emit(ds)
 
     def _on_failed(self, title: str, e: BaseException, quiet: bool = False) -> None:
