@@ -71,7 +71,7 @@ def read_selection_csv(path: str | os.PathLike[str], ds: K49Dataset | Mapping[st
     path = Path(path)
     name = path.name
     sizes = _sizes(ds)
-    reader = csv.reader(io.StringIO(_read_text(path), newline=""))
+    reader = csv.reader(io.StringIO(_read_text(path), newline=""), strict=True)
     try:
         header = next(reader)
     except StopIteration:
