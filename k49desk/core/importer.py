@@ -42,6 +42,7 @@ from k49desk.core.samples import (
     is_growing_folder,
     now_iso,
     read_sources,
+    same_classes,
 )
 from k49desk.core.staging import check_target, folder_entries
 
@@ -183,10 +184,12 @@ def _target_classes(out: Path, model: LoadedModel | None) -> tuple[tuple[ClassIn
         names = ", ".join((foreign_files(out) or folder_entries(out))[:3])
         raise DataError(f"{out}: holds other files ({names}); pick a new or empty folder, or "
                         "an earlier import to add to")
-    if model is not None:
-        return tuple(model.classes), True  # append_train checks them against the folder's map
     cm = out / CLASSMAP_FILE
-    return (load_classmap(cm) if cm.exists() else OFFICIAL_CLASSES), True
+    have = load_classmap(cm) if cm.exists() else OFFICIAL_CLASSES
+    if model is not None and not same_classes(have, model.classes):  # before any work
+        raise DataError(f"{cm}: the classes of this earlier import differ from the model's; "
+                        "import into a new folder")
+    return have, True
 
 
 def import_images(paths: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,

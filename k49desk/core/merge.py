@@ -32,12 +32,15 @@ import numpy as np
 
 from k49desk.core.annotations import DECISION_CODES, AnnotationStore
 from k49desk.core.atomic import atomic_write_text
+from k49desk.core.classes import ClassInfo
 from k49desk.core.dataset import (
     CLASSMAP_FILE,
     DEMO_TRUTH_FILE,
     SPLITS,
-    K49Dataset,
+    check_images,
+    images_file,
     open_dataset,
+    read_npz_array,
     write_split,
 )
 from k49desk.core.errors import DataError
@@ -88,6 +91,27 @@ class MergeResult:
 
 
 @dataclass
+class _Source:
+    """A source folder, validated; only its labels are kept in memory (images are read again
+    one split at a time while writing, so a merge of full K49 needs ~2 copies of a split, not
+    every split of every source at once)."""
+
+    root: Path
+    classes: tuple[ClassInfo, ...]
+    is_demo: bool
+    labels: dict[str, np.ndarray]
+
+    def read_images(self, split: str) -> np.ndarray:
+        path = self.root / images_file(split)
+        arr = read_npz_array(path)
+        check_images(path.name, arr)
+        if len(arr) != len(self.labels[split]):  # changed since it was opened
+            raise DataError(f"{path}: changed during the merge ({len(arr)} images, was "
+                            f"{len(self.labels[split])}); nothing was written")
+        return arr
+
+
+@dataclass
 class _Part:
     """One split of one source after its decisions: the rows that go into the output."""
 
@@ -107,11 +131,11 @@ def _store_exists(root: Path, split: str) -> bool:
     return any((d / n).exists() for d in (root, fallback_dir(root)) for n in names)
 
 
-def _decisions(ds: K49Dataset, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+def _decisions(ds: _Source, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(codes, final labels, pre-label confidence) per image; None without a store."""
     if not _store_exists(ds.root, split):
         return None
-    labels = np.asarray(ds.split(split).labels)
+    labels = ds.labels[split]
     n = len(labels)
     with AnnotationStore.open(ds.root, split, labels=labels) as store:
         codes = np.array(store.decision_codes()[:n], np.int8)
@@ -147,19 +171,21 @@ def merge_folders(sources: Sequence[str | os.PathLike[str]], out: str | os.PathL
         raise DataError("merge: the same folder is given twice")
     _check_out(out, srcs)
     res = MergeResult(out, drop_unconfirmed=drop_unconfirmed)
-    datasets: list[K49Dataset] = []
+    datasets: list[_Source] = []
     for i, s in enumerate(srcs):
         report(progress, 0.3 * i / len(srcs), f"Opening {s.name}")
         ds = open_dataset(s, use_cache=False)  # leave the sources as they are (no cache)
         if datasets and not same_classes(ds.classes, datasets[0].classes):
             raise DataError(f"{s}: its class map ({CLASSMAP_FILE}) differs from the one of "
                             f"{srcs[0]}; folders with different classes cannot be merged")
-        datasets.append(ds)
+        datasets.append(_Source(s, ds.classes, ds.is_demo, {
+            name: np.array(sp.labels) for name, sp in ds.splits.items()}))
+        del ds
         check_stop(should_stop)
     parts: dict[str, list[_Part]] = {}
     for split in SPLITS:
         for i, ds in enumerate(datasets):
-            if split in ds.splits:
+            if split in ds.labels:
                 report(progress, 0.3, f"Applying the decisions of {srcs[i].name} ({split})")
                 parts.setdefault(split, []).append(
                     _apply(i, ds, split, drop_unconfirmed, res))
@@ -174,9 +200,9 @@ def merge_folders(sources: Sequence[str | os.PathLike[str]], out: str | os.PathL
     return res
 
 
-def _apply(i: int, ds: K49Dataset, split: str, drop_unconfirmed: bool,
+def _apply(i: int, ds: _Source, split: str, drop_unconfirmed: bool,
            res: MergeResult) -> _Part:
-    labels = np.asarray(ds.split(split).labels)
+    labels = ds.labels[split]
     n = len(labels)
     dec = _decisions(ds, split)
     if dec is None:
@@ -200,7 +226,7 @@ def _apply(i: int, ds: K49Dataset, split: str, drop_unconfirmed: bool,
     return _Part(i, rows, labels[rows].astype(np.int64), new[rows], codes[rows], pconf[rows])
 
 
-def _write(out: Path, srcs: list[Path], datasets: list[K49Dataset],
+def _write(out: Path, srcs: list[Path], datasets: list[_Source],
            parts: dict[str, list[_Part]], res: MergeResult, progress: Progress | None,
            should_stop: ShouldStop | None) -> None:
     first = datasets[0]
@@ -214,8 +240,7 @@ def _write(out: Path, srcs: list[Path], datasets: list[K49Dataset],
         truth: list[tuple] = []
         for k, (split, plist) in enumerate(parts.items()):
             report(progress, 0.4 + 0.5 * k / len(parts), f"Writing the {split} split")
-            images = np.concatenate([np.asarray(datasets[p.src].split(split).images)[p.rows]
-                                     for p in plist])
+            images = _gather(datasets, split, plist, should_stop)
             labels = np.concatenate([p.label for p in plist]).astype(np.uint8)
             write_split(stage, split, images, labels)
             del images
@@ -239,6 +264,21 @@ def _write(out: Path, srcs: list[Path], datasets: list[K49Dataset],
             tw.writerow(["split", "index", "given_label", "true_label"])
             tw.writerows(truth)
             atomic_write_text(stage / DEMO_TRUTH_FILE, buf.getvalue(), error=DataError)
+
+
+def _gather(datasets: list[_Source], split: str, plist: list[_Part],
+            should_stop: ShouldStop | None) -> np.ndarray:
+    """The merged images of `split`, read one source at a time into one array."""
+    out = np.empty((sum(len(p.rows) for p in plist), 28, 28), np.uint8)
+    start = 0
+    for p in plist:
+        check_stop(should_stop)
+        src = datasets[p.src].read_images(split)
+        # mode="clip": the rows are valid, and the default mode="raise" buffers a whole copy
+        np.take(src, p.rows, axis=0, out=out[start:start + len(p.rows)], mode="clip")
+        start += len(p.rows)
+        del src
+    return out
 
 
 def _decision_names(codes: np.ndarray) -> list[str]:

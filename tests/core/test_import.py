@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -196,3 +197,21 @@ def test_import_lists_folders_sorted_skips_hidden_and_counts_duplicates(tmp_path
     assert [m for _, m in problems] == ["file not found", "file not found"]
     with pytest.raises(DataError, match="more than 2 image files"):
         importer.find_image_files([d], recursive=True, limit=2)
+
+
+def test_import_odd_file_names_and_a_model_with_other_classes(photos: Path,
+                                                             tmp_path: Path) -> None:
+    import shutil
+    from types import SimpleNamespace
+
+    src = tmp_path / "in"
+    src.mkdir()
+    odd = os.fsdecode(b"caf\xe9, \"quoted\".png")  # not UTF-8, with a comma and quotes
+    shutil.copy(_files(photos)[0], src / odd)
+    res = import_images([src], tmp_path / "out", label=4)
+    assert res.n_imported == 1
+    (name, source, _), = read_sources(tmp_path / "out")
+    assert name.endswith('caf\\xe9, "quoted".png') and source == "import"
+    other = SimpleNamespace(classes=OFFICIAL_CLASSES[:3], path=None)
+    with pytest.raises(DataError, match="differ from the model's"):
+        import_images([src], tmp_path / "out", model=other)  # type: ignore[arg-type]
