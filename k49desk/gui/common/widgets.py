@@ -1,11 +1,14 @@
-"""Small widgets more than one panel uses."""
+"""Small widgets and dialogs more than one panel (or the window) uses."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QFileDialog, QLabel, QWidget
+
+from k49desk.gui.common import settings
 
 if TYPE_CHECKING:
     from k49desk.core.dataset import K49Dataset
@@ -26,3 +29,15 @@ class DemoBanner(QLabel):
 
     def follow(self, ds: K49Dataset | None) -> None:
         self.setVisible(ds is not None and ds.is_demo)
+
+
+def ask_save_path(parent: QWidget, title: str, name: str,
+                  file_filter: str = "PNG image (*.png)") -> Path | None:
+    """A save dialog opening in the last export folder; remembers the folder chosen.
+    None when the user cancels."""
+    path, _ = QFileDialog.getSaveFileName(parent, title, str(settings.export_dir() / name),
+                                          file_filter)
+    if not path:
+        return None
+    settings.set_export_dir(path)
+    return Path(path)
