@@ -6,22 +6,11 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtGui import QImage
 
 from k49desk.gui.common.files import save_image
+from k49desk.gui.common.widgets import gray_qimage
 
 PAPER_SIDE = 560  # the saved drawing: twice the reference paper, crisp enough to reuse
-
-
-def gray_qimage(arr: np.ndarray) -> QImage:
-    """uint8 (H, W) -> an independent Grayscale8 QImage (copied in through bits(): a QImage
-    wrapping a numpy buffer leaks references in PySide6 6.12)."""
-    a = np.ascontiguousarray(arr, dtype=np.uint8)
-    h, w = a.shape
-    img = QImage(w, h, QImage.Format.Format_Grayscale8)
-    view = np.frombuffer(img.bits(), np.uint8, count=img.bytesPerLine() * h)
-    view.reshape(h, img.bytesPerLine())[:, :w] = a
-    return img
 
 
 def input_path(path: str | os.PathLike[str]) -> Path:

@@ -31,13 +31,11 @@ from PySide6.QtWidgets import (
 )
 
 from k49desk.core.classes import OFFICIAL_CLASSES
-from k49desk.core.errors import K49Error
 from k49desk.core.inference import preprocess, topk
 from k49desk.core.ink import paper28, too_little_ink
-from k49desk.gui.common.errors import show_error
 from k49desk.gui.common.panel import Panel
 from k49desk.gui.common.state import AppState, GalleryRequest
-from k49desk.gui.common.widgets import ask_save_path
+from k49desk.gui.common.widgets import export_with_dialog
 from k49desk.gui.draw.canvas import (
     DEFAULT_PEN,
     MAX_PEN,
@@ -332,15 +330,11 @@ class DrawPanel(Panel):
         if self.canvas.is_empty():
             self.state.status("Nothing to save: the paper is empty")
             return
-        path = ask_save_path(self, "Save the drawing", "drawing.png")
-        if path is None:
-            return
-        try:
-            drawing, model_input = self.save_png(path)
-        except (K49Error, OSError) as e:
-            show_error(self, "Cannot save the drawing", e)
-            return
-        self.state.status(f"Saved {drawing} and {model_input.name} (the 28×28 model input)")
+        saved: list[Path] = []
+        export_with_dialog(self, "Save the drawing", "drawing.png", "PNG image (*.png)",
+                           lambda p: saved.extend(self.save_png(p)))
+        if saved:
+            self.state.status(f"Saved {saved[0]} and {saved[1].name} (the 28×28 model input)")
 
     def export_actions(self) -> list[tuple[str, Any]]:
         if self.canvas.is_empty():

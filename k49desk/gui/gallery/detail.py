@@ -28,10 +28,15 @@ if TYPE_CHECKING:
 _EMPTY_STYLE = "background:#f3f4f6; color:#9ca3af; border:1px dashed #d1d5db;"
 _IMAGE_STYLE = "background:#111827; border:1px solid #9ca3af;"
 BIG = 224  # 8x: large enough to see strokes, an integer factor so every pixel is a square
+LITTLE_INK_TEXT = ("Too little ink to recognise: a blank or nearly blank image gets no "
+                   "prediction (the model would still name a class, confidently).")
+HIDDEN_TEXT = ("The current filter hides this image from the grid. "
+               '<a href="reveal">Show it in the grid</a>')
 
 
 class DetailPane(QFrame):
     copied = Signal(str)
+    reveal_requested = Signal()  # "show it in the grid": the filter hides the image shown
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -56,6 +61,12 @@ class DetailPane(QFrame):
         f = self.title.font()
         f.setBold(True)
         self.title.setFont(f)
+        self.hidden_note = QLabel(HIDDEN_TEXT)
+        self.hidden_note.setWordWrap(True)
+        self.hidden_note.setStyleSheet("background:#fef3c7; color:#92400e; padding:4px;"
+                                       "border-radius:3px;")
+        self.hidden_note.linkActivated.connect(lambda _l: self.reveal_requested.emit())
+        self.hidden_note.hide()
         self.fields: dict[str, QLabel] = {}
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
@@ -96,6 +107,7 @@ class DetailPane(QFrame):
         lay.addWidget(self.image, 0, Qt.AlignmentFlag.AlignHCenter)
         lay.addWidget(self.char)
         lay.addWidget(self.title)
+        lay.addWidget(self.hidden_note)
         lay.addLayout(form)
         lay.addWidget(self.copy_button)
         lay.addSpacing(8)
@@ -116,6 +128,7 @@ class DetailPane(QFrame):
         for lab in self.fields.values():
             lab.setText("—")
         self.copy_button.setEnabled(False)
+        self.hidden_note.hide()
         self.top5 = []
         self._set_rows_visible(False)
         self.pred_note.setText("Select an image to see the model's top-5.")
@@ -162,6 +175,17 @@ class DetailPane(QFrame):
             name.setText(f"{char}{mark}")
             bar.setValue(int(round(prob * 1000)))
             bar.setFormat(f"{prob:.1%}")
+
+    def set_hidden_by_filter(self, hidden: bool) -> None:
+        """Say so when the image shown is not in the grid any more (the filter changed)."""
+        self.hidden_note.setVisible(hidden and self.index is not None)
+
+    def show_too_little_ink(self) -> None:
+        """A (nearly) blank image: say so instead of showing a confident top-5."""
+        self.top5 = []
+        self._set_rows_visible(False)
+        self.pred_note.setText(LITTLE_INK_TEXT)
+        self.pred_note.show()
 
     def show_prediction_error(self, e: BaseException) -> None:
         self.top5 = []
