@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from k49desk.core.dataset import K49Dataset
+from k49desk.core.errors import K49Error
 from k49desk.core.stats import UNDER_REPRESENTED_RATIO, class_table, under_represented
 from k49desk.gui.common.files import save_image
 from k49desk.gui.common.fonts import hiragana_font
@@ -314,6 +315,11 @@ class StatsPanel(Panel):
             image = self.sheet.pixmap().toImage()
         else:
             raise ValueError(f"unknown chart {which!r}")
+        if self.ds is None or image.isNull() or (which == "sheet" and self.sheet_pending):
+            what = "samples sheet" if which == "sheet" else "chart"
+            raise K49Error(f"{Path(path).name}: nothing to export yet: the {what} is "
+                           + ("still being drawn; try again in a moment" if self.ds is not None
+                              else "empty (no data folder is open)"))
         return save_image(image, path)
 
     def _export_dialog(self, which: str) -> None:

@@ -56,3 +56,13 @@ def test_file_export_offers_both_pngs_and_opens_in_the_last_folder(
     assert not QImage(str(tmp_path / "a.png")).isNull()
     assert not QImage(str(tmp_path / "b.png")).isNull()
     assert Path(starts[1]).parent == tmp_path  # remembered from the first export
+
+
+def test_exporting_before_the_sheet_is_drawn_says_so(panel: StatsPanel, tmp_path: Path) -> None:  # noqa: F811
+    from k49desk.core.errors import K49Error
+
+    panel.resample()  # drawn on a worker: pending for a moment
+    assert panel.sheet_pending
+    with pytest.raises(K49Error, match="still being drawn"):
+        panel.export_png(tmp_path / "sheet.png", "sheet")
+    assert not (tmp_path / "sheet.png").exists()
