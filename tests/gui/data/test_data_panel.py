@@ -141,3 +141,28 @@ def test_demo_generation_opens_generated_data(
     assert len(ds.split("train")) == 49 * 2
     assert "generated demo data" in page.current_label.text()
     assert errors == []
+
+
+def _contrast(a, b) -> float:  # noqa: ANN001  (QColor, QColor): WCAG contrast ratio
+    def lum(c) -> float:  # noqa: ANN001
+        ch = [v / 255 for v in (c.red(), c.green(), c.blue())]
+        ch = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in ch]
+        return 0.2126 * ch[0] + 0.7152 * ch[1] + 0.0722 * ch[2]
+
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_licence_footer_is_readable(page: DataPanel, qtbot) -> None:  # noqa: ANN001
+    from PySide6.QtGui import QFontInfo, QPalette
+
+    page.resize(1024, 700)
+    page.show()
+    qtbot.waitExposed(page)
+    f = page.footer
+    f.ensurePolished()
+    assert "CC BY-SA 4.0" in f.text() and "doi:10.20676/00000341" in f.text()
+    assert QFontInfo(f.font()).pixelSize() >= 13  # body size, not 11 px
+    fg = f.palette().color(QPalette.ColorRole.WindowText)
+    bg = page.palette().color(QPalette.ColorRole.Window)
+    assert _contrast(fg, bg) >= 7.0  # WCAG AAA for body text
