@@ -52,7 +52,11 @@ if TYPE_CHECKING:
 
 LIVE_INTERVAL_MS = 80  # live updates while drawing: at most ~12 per second
 TOP_K = 5
-WARN = "#b45309"
+WARN = "#92400e"  # amber-800: 6:1 on the window grey (amber-700 was under 4.5:1)
+# Secondary text: gray-600 reads at 4.5:1 or better on the window grey (palette(mid) and
+# palette(dark) were about 2:1 on a real desktop: the hints were hard to read).
+MUTED = "#4b5563"
+MESSAGE_STYLE = "color: {}; font-size: 13px; padding: 16px;"
 EMPTY_TEXT = ("Draw a character on the paper:\nthe five most likely classes appear here as "
               "you draw.")
 LITTLE_INK_TEXT = ("Too little ink to recognise.\n\nA dot or a tiny mark is not a character: "
@@ -158,7 +162,7 @@ class DrawPanel(Panel):
         self.message = QLabel()
         self.message.setWordWrap(True)
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.message.setStyleSheet("color: palette(mid); font-size: 13px; padding: 16px;")
+        self.message.setStyleSheet(MESSAGE_STYLE.format(MUTED))
         rows_h = TOP_K * ROW_H + (TOP_K - 1) * 4
         self.message.setFixedHeight(rows_h)
         cand_box = QWidget()
@@ -181,7 +185,7 @@ class DrawPanel(Panel):
         explain = QLabel("White ink on black, the longer side filling all 28 pixels and "
                          "strokes brought to K49 widths: the form of the training images.")
         explain.setWordWrap(True)
-        explain.setStyleSheet("font-size: 11px; color: palette(dark);")
+        explain.setStyleSheet(f"font-size: 12px; color: {MUTED};")
         explain.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         sees_row = QHBoxLayout()
         sees_row.setSpacing(10)
@@ -195,11 +199,11 @@ class DrawPanel(Panel):
         side.addWidget(line)
         self.card_label = QLabel()
         self.card_label.setWordWrap(True)
-        self.card_label.setStyleSheet("font-size: 11px; color: palette(dark);")
+        self.card_label.setStyleSheet(f"font-size: 12px; color: {MUTED};")
         self.card_warning = QLabel("Trained on generated data, not on K49: real kuzushiji "
                                    "will be recognised less well.")
         self.card_warning.setWordWrap(True)
-        self.card_warning.setStyleSheet(f"font-size: 11px; color: {WARN};")
+        self.card_warning.setStyleSheet(f"font-size: 12px; color: {WARN};")
         side.addWidget(self.card_label)
         side.addWidget(self.card_warning)
         side_w = QWidget()
@@ -291,10 +295,13 @@ class DrawPanel(Panel):
             self.message.setText("No model loaded.\n\nTrain one in the Train tab, or use "
                                  "Model > Load checkpoint. You can still draw and see what "
                                  "the model would receive.")
+            self.message.setStyleSheet(MESSAGE_STYLE.format(MUTED))
             self.results.setCurrentWidget(self.message)
         elif not top:
             # Nothing drawn, or too little ink (a dot): no answer rather than a confident ゝ.
-            self.message.setText(EMPTY_TEXT if self.canvas.is_empty() else LITTLE_INK_TEXT)
+            little = not self.canvas.is_empty()
+            self.message.setText(LITTLE_INK_TEXT if little else EMPTY_TEXT)
+            self.message.setStyleSheet(MESSAGE_STYLE.format(WARN if little else MUTED))
             self.results.setCurrentWidget(self.message)
         else:
             classes = model.classes or OFFICIAL_CLASSES

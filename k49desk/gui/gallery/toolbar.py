@@ -56,8 +56,8 @@ class GalleryToolbar(QWidget):
         self.zoom.setToolTip("Thumbnail size (multiples of 28 px, pixel-exact); Ctrl+wheel")
         self.zoom_label = QLabel()
         self.jump_edit = QLineEdit()
-        self.jump_edit.setPlaceholderText("Go to index (e.g. 1234 or test 56)")
-        self.jump_edit.setToolTip("Ctrl+G")
+        self.jump_edit.setPlaceholderText("Go to index…")  # fits at 1024 px; example below
+        self.jump_edit.setToolTip("Go to an image by its index, e.g. 1234 or test 56 (Ctrl+G)")
         self.jump_edit.setClearButtonEnabled(True)
         self.jump_edit.setMaximumWidth(230)
         # The toolbar may clip on a narrow window rather than force the window wider.

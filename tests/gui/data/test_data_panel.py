@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from httpserver import FileServer, closed_port
+from k49helpers import contrast
 
 from k49desk.core.dataset import OFFICIAL_FILES
 from k49desk.gui.common import settings
@@ -143,16 +144,6 @@ def test_demo_generation_opens_generated_data(
     assert errors == []
 
 
-def _contrast(a, b) -> float:  # noqa: ANN001  (QColor, QColor): WCAG contrast ratio
-    def lum(c) -> float:  # noqa: ANN001
-        ch = [v / 255 for v in (c.red(), c.green(), c.blue())]
-        ch = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in ch]
-        return 0.2126 * ch[0] + 0.7152 * ch[1] + 0.0722 * ch[2]
-
-    hi, lo = sorted((lum(a), lum(b)), reverse=True)
-    return (hi + 0.05) / (lo + 0.05)
-
-
 def test_licence_footer_is_readable(page: DataPanel, qtbot) -> None:  # noqa: ANN001
     from PySide6.QtGui import QFontInfo, QPalette
 
@@ -165,4 +156,4 @@ def test_licence_footer_is_readable(page: DataPanel, qtbot) -> None:  # noqa: AN
     assert QFontInfo(f.font()).pixelSize() >= 13  # body size, not 11 px
     fg = f.palette().color(QPalette.ColorRole.WindowText)
     bg = page.palette().color(QPalette.ColorRole.Window)
-    assert _contrast(fg, bg) >= 7.0  # WCAG AAA for body text
+    assert contrast(fg, bg) >= 7.0  # WCAG AAA for body text

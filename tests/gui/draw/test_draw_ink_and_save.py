@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from k49helpers import contrast
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog
@@ -81,3 +82,16 @@ def test_save_button_writes_the_drawing_and_the_model_input(
     slot()
     assert Path(seen[0]).parent == tmp_path
     assert (tmp_path / "again.png").is_file() and (tmp_path / "again-28x28.png").is_file()
+
+
+def test_hints_and_the_model_line_are_readable(qtbot, panel: DrawPanel) -> None:  # noqa: ANN001
+    from PySide6.QtGui import QFontInfo, QPalette
+
+    bg = panel.palette().color(QPalette.ColorRole.Window)
+    draw(qtbot, panel.canvas, [(0.5, 0.5)])  # a dot: the "too little ink" hint
+    qtbot.waitUntil(lambda: panel.message.text() == LITTLE_INK_TEXT)
+    for label in (panel.message, panel.card_label):
+        label.ensurePolished()
+        fg = label.palette().color(QPalette.ColorRole.WindowText)
+        assert contrast(fg, bg) >= 4.5, label.text()  # was about 2:1 (palette mid/dark)
+        assert QFontInfo(label.font()).pixelSize() >= 12
