@@ -28,6 +28,7 @@ from k49desk.gui.common.panel import Panel
 from k49desk.gui.common.state import AppState
 from k49desk.gui.common.tasks import TaskOwner, wait_for_all
 from k49desk.gui.common.texts import model_card_html, shortcuts_html
+from k49desk.gui.common.widgets import ElidedLabel, StatusBar, show_message_log
 from k49desk.gui.data.panel import DataPanel
 from k49desk.paths import DEFAULT_MODEL, default_data_dir
 
@@ -169,19 +170,20 @@ class MainWindow(QMainWindow):
 
     # ---- set-up -------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
-        sb = self.statusBar()
-        self._data_label = QLabel()
+        # Messages are a label of their own (elided, full text in the tooltip, all of them in
+        # View > Messages…); the permanent labels are capped so they never hide a message.
+        sb = StatusBar()
+        self.setStatusBar(sb)
+        sb.log_requested.connect(self.show_messages)
+        self._data_label = ElidedLabel()
         self._demo_label = QLabel(" DEMO DATA ")
         self._demo_label.setToolTip("Generated demo data, not real K49")
         self._demo_label.setStyleSheet(
             "background:#b45309;color:white;border-radius:3px;font-weight:bold;")
-        self._model_label = QLabel()
-        # Permanent widgets sit right of the temporary messages; keep them short so the
-        # messages are not hidden under them (elided, full text in the tooltip).
-        for w in (self._demo_label, self._data_label, self._model_label):
-            sb.addPermanentWidget(w)
-        self._data_label.setMaximumWidth(360)
-        self._model_label.setMaximumWidth(260)
+        self._model_label = ElidedLabel()
+        sb.addPermanentWidget(self._demo_label)
+        sb.add_permanent(self._data_label, 0.22)
+        sb.add_permanent(self._model_label, 0.18)
 
     def _build_menus(self) -> None:
         mb = self.menuBar()
@@ -212,6 +214,7 @@ class MainWindow(QMainWindow):
         for i, (key, title, _c) in enumerate(PANELS):
             self._act(view, title, f"Ctrl+{i + 1}", lambda _=False, k=key: self.show_panel(k))
         view.addSeparator()
+        self._act(view, "&Messages…", "Ctrl+Shift+M", self.show_messages)
         self._act(view, "&Full screen", "F11", self._toggle_full_screen)
         model = mb.addMenu("&Model")
         self._act(model, "&Load checkpoint…", "Ctrl+L", self.choose_model)
@@ -345,6 +348,10 @@ class MainWindow(QMainWindow):
         if ds is not None:
             title += f" — {Path(ds.root).name}" + (" (generated demo data)" if ds.is_demo else "")
         self.setWindowTitle(title)
+
+    def show_messages(self) -> QWidget:
+        """The status messages of this session (the bar shows only the last, elided)."""
+        return show_message_log(self, self.statusBar())  # type: ignore[arg-type]
 
     def _toggle_full_screen(self) -> None:
         self.showNormal() if self.isFullScreen() else self.showFullScreen()

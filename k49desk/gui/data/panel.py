@@ -131,7 +131,13 @@ class DataPanel(Panel):
             "(created by NIJL and others), doi:10.20676/00000341, CC BY-SA 4.0. "
             "Clanuwat et al., arXiv:1812.01718.")
         footer.setWordWrap(True)
-        footer.setStyleSheet("color: palette(window-text); font-size: 11px;")
+        footer.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # The licence must be readable: body-size text, near-black, set off by a rule
+        # (it was 11 px in the window's grey and easily missed).
+        footer.setObjectName("licence")
+        footer.setStyleSheet("#licence { color: #1f2937; font-size: 13px; padding-top: 8px;"
+                             " border-top: 1px solid palette(mid); }")
+        self.footer = footer
 
         column = QWidget()
         col = QVBoxLayout(column)
