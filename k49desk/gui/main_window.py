@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
+    QProgressBar,
     QPushButton,
     QStackedWidget,
     QTabWidget,
@@ -51,25 +52,37 @@ TITLE = "k49desk — Kuzushiji-49 workbench"
 
 
 class _NeedsData(QStackedWidget):
-    """Shows the panel once a data folder is open, else a pointer to the Data tab."""
+    """Shows the panel once a data folder is open, else a pointer to the Data tab (and what
+    it is doing: on the first `k49desk --demo` the demo set is being generated)."""
+
+    EMPTY = "No data folder is open.\nOpen K49, download it, or try the demo data."
 
     def __init__(self, panel: QWidget, state: AppState, go_data: QAction) -> None:
         super().__init__()
         empty = QWidget()
         lay = QVBoxLayout(empty)
         lay.addStretch(1)
-        msg = QLabel("No data folder is open.\nOpen K49, download it, or try the demo data.")
-        msg.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        msg.setStyleSheet("font-size: 16px; color: palette(mid);")
+        self.msg = QLabel(self.EMPTY)
+        self.msg.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.msg.setStyleSheet("font-size: 16px; color: #4b5563;")
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)  # what the Data tab is doing: its own bar has the numbers
+        self.busy.setMaximumWidth(320)
+        self.busy.hide()
         btn = QPushButton("Go to Data…")
         btn.clicked.connect(go_data.trigger)
-        lay.addWidget(msg)
+        lay.addWidget(self.msg)
+        lay.addWidget(self.busy, 0, Qt.AlignmentFlag.AlignHCenter)
         lay.addWidget(btn, 0, Qt.AlignmentFlag.AlignHCenter)
         lay.addStretch(2)
         self.addWidget(empty)
         self.addWidget(panel)
         state.dataset_changed.connect(lambda ds: self.setCurrentIndex(0 if ds is None else 1))
         self.setCurrentIndex(0 if state.dataset is None else 1)
+
+    def set_activity(self, text: str) -> None:
+        self.msg.setText(f"{text}\nThis panel opens when it is ready." if text else self.EMPTY)
+        self.busy.setVisible(bool(text))
 
 
 class _Unavailable(Panel):
@@ -137,6 +150,9 @@ class MainWindow(QMainWindow):
             panel = _Unavailable(self.state, title, e)
         self.panels[key] = panel
         inner = (_NeedsData(panel, self.state, self._go_data) if panel.needs_data else panel)
+        if isinstance(inner, _NeedsData) and "data" in self.panels:
+            self.data_panel.activity.connect(inner.set_activity)
+            inner.set_activity(self.data_panel.activity_text)
         self._pages[key].addWidget(inner)
         if panel.undo_stack is not None:
             self.undo_group.addStack(panel.undo_stack)
