@@ -118,8 +118,6 @@ def _print_text(res: ImportResult) -> None:
               "(imported, tagged 'too little ink'):")
         for f in res.little_ink[:10]:
             print(f"    {f}")
-    elif not res.little_ink_checked:
-        print("(ink check not available in this version: blank images were not looked for)")
     if res.repaired:
         print(f"Repaired: {res.repaired}.")
     if res.failed:
