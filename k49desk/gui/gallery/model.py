@@ -2,8 +2,8 @@
 
 A row is a position in a virtual concatenation of the shown splits ("global id": train index,
 or len(train) + test index for split "both"), so "both" never copies the 212 MB of images.
-Every filter is numpy work on the label arrays followed by one beginResetModel/endResetModel;
-no Python object exists per image.
+Every filter (a GalleryQuery, see query.py) is numpy work on the label and annotation arrays
+followed by one beginResetModel/endResetModel; no Python object exists per image.
 """
 
 from __future__ import annotations
@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+
+from k49desk.core.annotations import DECISION_NAMES
+from k49desk.gui.gallery.marks import Marks
+from k49desk.gui.gallery.query import GalleryQuery, rows_mask
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,11 +50,12 @@ class GalleryModel(QAbstractListModel):
         self._rows = np.zeros(0, np.int64)  # global ids of visible rows, in display order
         self._n = 0  # len(self._rows): QListView asks rowCount once per row while laying out
         self.split_name = "train"
-        self.classes: list[int] | None = None
-        self.flagged_only = False
+        self.query = GalleryQuery()
+        self.marks = Marks()  # the annotation stores' arrays of the shown splits
         self.order = "dataset"  # or "random"
         self.seed = 0
-        self.explicit: np.ndarray | None = None  # request indices (within a single split)
+        # Request rows: indices within the single split shown, or {split: indices} ("both").
+        self.explicit: np.ndarray | dict[str, np.ndarray] | None = None
         self.captions: dict[int, str] = {}
         # Per split: issue text per index ("" = not flagged) and decision text, or None.
         self._flag_issue: dict[str, np.ndarray] = {}
@@ -67,7 +72,8 @@ class GalleryModel(QAbstractListModel):
         self.explicit, self.captions = None, {}
         # The previous folder's class filter must not survive (a Gallery still filtered to ゝ
         # after "Try with demo data" while the class list said "All 49 classes").
-        self.classes, self.flagged_only = None, False
+        self.query = GalleryQuery()
+        self.marks.clear()
         if ds is not None and self.split_name != "both" and self.split_name not in ds.splits:
             self.split_name = ds.split_names[0] if ds.split_names else "train"
         self.refresh()
@@ -75,6 +81,22 @@ class GalleryModel(QAbstractListModel):
     @property
     def dataset(self) -> K49Dataset | None:
         return self._ds
+
+    @property
+    def classes(self) -> list[int] | None:
+        return None if self.query.classes is None else list(self.query.classes)
+
+    @property
+    def flagged_only(self) -> bool:
+        return self.query.flagged_only
+
+    def set_store(self, split: str, store: object) -> None:
+        """A split's annotation store opened (or None: closed); filters on it run again."""
+        if self._ds is None or split not in self._ds.splits:
+            return
+        self.marks.set_store(split, store, len(self._ds.splits[split]))  # type: ignore[arg-type]
+        if self.query.uses_annotations and split in self.shown_split_names():
+            self.refresh()
 
     def set_flags(self, flags: pd.DataFrame | None) -> None:
         """Index the flag table per split as arrays, so painting looks flags up in O(1)."""
@@ -135,20 +157,11 @@ class GalleryModel(QAbstractListModel):
         total = int(self._offsets[-1])
         if total == 0:
             return np.zeros(0, np.int64)
-        lut = None
-        if self.classes is not None:
-            lut = np.zeros(256, bool)
-            lut[[c for c in self.classes if 0 <= c < 256]] = True
-        masks = []
-        for sp in self._splits:
-            m = lut[sp.labels] if lut is not None else np.ones(len(sp), bool)
-            if self.flagged_only:
-                fm = self.flagged_mask(sp.name)
-                m &= fm if fm is not None else False
-            masks.append(m)
+        masks = [rows_mask(self.query, sp.name, lab, self.flagged_mask(sp.name), self.marks)
+                 for sp, lab in zip(self._splits, self._labels, strict=True)]
         mask = np.concatenate(masks) if len(masks) > 1 else masks[0]
-        if self.explicit is not None and len(self._splits) == 1:
-            ex = self.explicit[(self.explicit >= 0) & (self.explicit < total)]
+        if self.explicit is not None:
+            ex = self._explicit_ids(total)
             rows = ex[mask[ex]]
             if self.order == "random":
                 rows = rows[np.random.default_rng(self.seed).permutation(len(rows))]
@@ -158,7 +171,30 @@ class GalleryModel(QAbstractListModel):
             # keeps the relative random order instead of reshuffling everything.
             perm = self._permutation(total)
             return perm[mask[perm]].astype(np.int64, copy=False)
-        return np.flatnonzero(mask).astype(np.int64, copy=False)
+        rows = np.flatnonzero(mask).astype(np.int64, copy=False)
+        if self.query.by_confidence:  # unconfirmed pre-labels: least confident first
+            conf = [self.marks.prelabel_confidence(n) for n in self._names]
+            full = np.concatenate([c if c is not None else np.full(len(sp), np.nan)
+                                   for c, sp in zip(conf, self._splits, strict=True)])
+            rows = rows[np.argsort(full[rows], kind="stable")]
+        return rows
+
+    def _explicit_ids(self, total: int) -> np.ndarray:
+        ex = self.explicit
+        if isinstance(ex, dict):
+            parts = []
+            for k, name in enumerate(self._names):
+                if name in ex:
+                    idx = np.asarray(ex[name], np.int64).ravel()
+                    idx = idx[(idx >= 0) & (idx < len(self._splits[k]))]
+                    parts.append(idx + self._offsets[k])
+            ids = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        elif len(self._splits) == 1:
+            ids = np.asarray(ex, np.int64)
+        else:  # plain indices while both splits are shown: the first split's
+            ids = np.asarray(ex, np.int64)
+            ids = ids[ids < self._offsets[1]]
+        return ids[(ids >= 0) & (ids < total)]
 
     def refresh(self) -> None:
         self.beginResetModel()
@@ -166,34 +202,45 @@ class GalleryModel(QAbstractListModel):
         self._n = int(self._rows.shape[0])
         self.endResetModel()
 
-    def configure(self, *, split: str | None = None, classes: list[int] | None | str = "keep",
+    def configure(self, *, split: str | None = None, classes: object = "keep",
                   flagged_only: bool | None = None, order: str | None = None,
-                  seed: int | None = None, explicit: np.ndarray | None | str = "keep",
-                  captions: dict[int, str] | None = None) -> None:
-        """Change several filter settings with a single model reset."""
+                  seed: int | None = None, explicit: object = "keep",
+                  captions: dict[int, str] | None = None, decision: object = "keep",
+                  tag: object = "keep", query: GalleryQuery | None = None) -> None:
+        """Change several filter settings with a single model reset ("keep": unchanged;
+        `query` replaces the whole filter, the other arguments then change it)."""
         if split is not None:
             if split not in SPLIT_CHOICES:
                 raise ValueError(f"unknown split {split!r}")
             self.split_name = split
+        q = query if query is not None else self.query
+        changes: dict[str, Any] = {}
         if classes != "keep":
-            self.classes = None if classes is None else sorted({int(c) for c in classes})
+            changes["classes"] = classes
         if flagged_only is not None:
-            self.flagged_only = flagged_only
+            changes["flagged_only"] = bool(flagged_only)
+        if decision != "keep":
+            changes["decision"] = decision
+        if tag != "keep":
+            changes["tag"] = tag or None
+        self.query = q.with_(**changes) if changes else q
         if order is not None:
             self.order = order
         if seed is not None:
             self.seed = int(seed)
         if not isinstance(explicit, str):
-            self.explicit = None if explicit is None else np.asarray(explicit, np.int64).ravel()
+            self.explicit = (None if explicit is None else explicit if isinstance(explicit, dict)
+                             else np.asarray(explicit, np.int64).ravel())
         if captions is not None:
             self.captions = dict(captions)
         self.refresh()
 
     def view_settings(self) -> dict[str, Any]:
-        """What the user chose to see (split, classes, flagged only), to come back to it after
-        another panel's request: `configure(**settings)` restores it."""
+        """What the user chose to see (split and query), to come back to it after another
+        panel's request: `configure(**settings)` restores it."""
         return {"split": self.split_name, "flagged_only": self.flagged_only,
-                "classes": None if self.classes is None else list(self.classes)}
+                "classes": None if self.classes is None else list(self.classes),
+                "query": self.query}
 
     def summary(self) -> str:
         """"Showing 6,000 of 232,365 train images · random order (seed 3)" for the header."""
@@ -213,6 +260,42 @@ class GalleryModel(QAbstractListModel):
         if len(self._splits) <= 1:
             return self._rows.copy()
         return self._rows - self._offsets[np.searchsorted(self._offsets, self._rows, "right") - 1]
+
+    def row_ids(self) -> np.ndarray:
+        """Global ids of the visible rows (read-only view): stable across filter changes."""
+        v = self._rows.view()
+        v.flags.writeable = False
+        return v
+
+    def by_split(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """{split: sorted dataset indices} of the given rows (e.g. the selection)."""
+        g = self._rows[np.asarray(rows, np.int64)]
+        if len(self._splits) <= 1:
+            return {self._names[0]: np.sort(g)} if self._names and len(g) else {}
+        s = np.searchsorted(self._offsets, g, "right") - 1
+        return {name: np.sort(g[s == k] - self._offsets[k])
+                for k, name in enumerate(self._names) if (s == k).any()}
+
+    def rows_of(self, split: str, indices: np.ndarray) -> np.ndarray:
+        """Rows (in display order) showing these images of `split`; hidden ones are left out."""
+        if split not in self._names:
+            return np.zeros(0, np.int64)
+        g = np.asarray(indices, np.int64) + self._offsets[self._names.index(split)]
+        return np.flatnonzero(np.isin(self._rows, g))
+
+    def mark_of(self, split: str, index: int) -> tuple[int, int, int]:
+        """(decision code, final label or -1, extra bits) of an image: the painter's lookup."""
+        m = self.marks
+        codes = m.codes(split)
+        if codes is None:
+            return 0, -1, 0
+        return int(codes[index]), int(m.finals(split)[index]), int(m.extra(split)[index])
+
+    def shown_label(self, split: str, index: int, label: int) -> int:
+        """The label an image carries now: a relabel's (or accepted suggestion's) final label,
+        else the one in the data."""
+        code, final, _ = self.mark_of(split, index)
+        return final if final >= 0 and DECISION_NAMES[code] in ("relabel", "accept") else label
 
     def split_codes(self) -> np.ndarray:
         """Position in shown_split_names() of each visible row's split."""
@@ -279,14 +362,35 @@ class GalleryModel(QAbstractListModel):
         if role == CaptionRole:
             return self.caption_of(sp.name, i) or None
         if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
-            c = self._ds.classes[int(sp.labels[i])] if self._ds else None
-            text = f"{sp.name} #{i:,d}" + (f" · {c.label}" if c else "")
-            issue = self.flag_of(sp.name, i)[0]
-            if issue:
-                text += f" · flagged: {issue}"
-            cap = self.caption_of(sp.name, i)
-            return text + (f" · {cap}" if cap else "")
+            return self._tooltip(sp, i)
         return None
+
+    def _tooltip(self, sp: Split, i: int) -> str:
+        """Split, index, the label now and (when a decision changed it) the original."""
+        given = int(sp.labels[i])
+        cl = self._ds.classes if self._ds else None
+        code, final, extra = self.mark_of(sp.name, i)
+        now = self.shown_label(sp.name, i, given)
+        if cl is None:
+            text = f"{sp.name} #{i:,d}"
+        elif now != given:
+            text = f"{sp.name} #{i:,d} · {cl[now].label} (relabelled; was {cl[given].label})"
+        else:
+            text = f"{sp.name} #{i:,d} · {cl[given].label}"
+        name = DECISION_NAMES[code]
+        if name and name not in ("relabel", "accept"):
+            text += {"keep": " · label confirmed", "unusable": " · unusable",
+                     "unsure": " · unsure", "prelabel": " · pre-label, unconfirmed"}[name]
+        if extra:
+            st = self.marks.store(sp.name)
+            ann = st.annotation(i) if st is not None and not st.closed else None
+            if ann is not None and ann.tags:
+                text += " · tags: " + ", ".join(ann.tags)
+        issue = self.flag_of(sp.name, i)[0]
+        if issue:
+            text += f" · flagged: {issue}"
+        cap = self.caption_of(sp.name, i)
+        return text + (f" · {cap}" if cap else "")
 
     def flags(self, index: _Index) -> Qt.ItemFlag:
         if not index.isValid():

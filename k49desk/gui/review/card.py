@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QKeyEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtCore import QRect, QSize, Qt
+from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
-from k49desk.core.classes import ClassInfo, class_for_text, romaji_prefix_matches
+from k49desk.core.classes import ClassInfo
+from k49desk.gui.common.class_input import RelabelBar  # noqa: F401  (the shared class input)
 from k49desk.gui.common.fonts import hiragana_font
 
 # One colour per decision, used for the image frame, the badge and the decision text.
@@ -173,83 +173,6 @@ class ExemplarStrip(QWidget):
         for i, im in enumerate(self.images):
             im.set_image(arrays[i] if i < len(arrays) else None)
             im.setVisible(i < len(arrays) or not arrays)
-
-
-class RelabelBar(QFrame):
-    """Type romaji ("ka") or a character ("か"); Enter confirms, Esc cancels."""
-
-    chosen = Signal(int)
-    cancelled = Signal()
-
-    def __init__(self, classes: tuple[ClassInfo, ...], parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.classes = classes
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.edit = _EscLineEdit()
-        self.edit.setPlaceholderText("class: type romaji (ka) or the character (か)")
-        self.edit.setFont(hiragana_font(13))
-        self.matches = QLabel("")
-        self.matches.setFont(hiragana_font(13))
-        lay = QHBoxLayout(self)
-        lay.addWidget(QLabel("<b>3 · neither:</b>"))
-        lay.addWidget(self.edit, 1)
-        lay.addWidget(self.matches, 2)
-        lay.addWidget(QLabel("<span style='color:gray'>Enter confirms · Esc cancels</span>"))
-        self.edit.textChanged.connect(self._update_matches)
-        self.edit.returnPressed.connect(self._confirm)
-        self.edit.escape.connect(self._cancel)
-
-    def start(self) -> None:
-        self.edit.clear()
-        self.setVisible(True)
-        self.edit.setFocus(Qt.FocusReason.OtherFocusReason)
-        self._update_matches("")
-
-    def choice(self) -> int | None:
-        """The class the typed text means: exact romaji/character, else a unique prefix match."""
-        text = self.edit.text()
-        c = class_for_text(text, self.classes)
-        if c is None:
-            hits = romaji_prefix_matches(text, self.classes) if text.strip() else []
-            c = hits[0] if len(hits) == 1 else None
-        return c
-
-    def _update_matches(self, text: str) -> None:
-        if not text.strip():
-            self.matches.setText("<span style='color:gray'>e.g. ka → か, shi → し, n → ん</span>")
-            return
-        hits = romaji_prefix_matches(text, self.classes)[:10]
-        exact = self.choice()
-        parts = [f"<b style='color:{DECISION_COLORS['relabel']}'>{self.classes[i].label}</b>"
-                 if i == exact else self.classes[i].label for i in hits]
-        if exact is not None and exact not in hits:
-            parts.insert(0, f"<b style='color:{DECISION_COLORS['relabel']}'>"
-                            f"{self.classes[exact].label}</b>")
-        self.matches.setText("  ".join(parts) if parts else
-                             "<span style='color:#b91c1c'>no such class</span>")
-
-    def _confirm(self) -> None:
-        c = self.choice()
-        if c is None:
-            self.matches.setText("<span style='color:#b91c1c'>type more: no single class "
-                                 "matches</span>")
-            return
-        self.setVisible(False)
-        self.chosen.emit(c)
-
-    def _cancel(self) -> None:
-        self.setVisible(False)
-        self.cancelled.emit()
-
-
-class _EscLineEdit(QLineEdit):
-    escape = Signal()
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt override)
-        if event.key() == Qt.Key.Key_Escape:
-            self.escape.emit()
-            return
-        super().keyPressEvent(event)
 
 
 class CardView(QWidget):
