@@ -2,6 +2,9 @@
 
 The 28x28 uint8 row is wrapped in a QImage (Format_Grayscale8, bytesPerLine = stride) that
 lives only while it is drawn, and scaled with nearest-neighbour so pixels stay exact.
+Annotations come from the store's numpy arrays (model.mark_of): the label shown is the
+decided one (a relabel in violet, "→ほ"), a bar under the image gives the decision's colour,
+an unusable image is crossed out, a tagged one has a blue corner.
 """
 
 from __future__ import annotations
@@ -23,7 +26,18 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
+from k49desk.core.annotations.records import (
+    ACCEPT,
+    KEEP,
+    NONE,
+    PRELABEL,
+    RELABEL,
+    UNSURE,
+    UNUSABLE,
+)
+from k49desk.gui.common.class_input import RELABEL_COLOR
 from k49desk.gui.common.fonts import hiragana_font
+from k49desk.gui.gallery.marks import TAGGED
 
 if TYPE_CHECKING:
     from k49desk.gui.gallery.model import GalleryModel
@@ -37,6 +51,16 @@ LABEL_H = 16
 MAX_CAPTION_W = 150
 TILE_EDGE = QColor("#d1d5db")
 CAPTION_H = 14
+TAG_COLOR = QColor("#2563eb")
+# Per decision code: (bar colour under the image, label colour, suffix after the character).
+DECISION_MARKS: dict[int, tuple[QColor, QColor | None, str]] = {
+    KEEP: (QColor("#15803d"), QColor("#15803d"), "✓"),
+    ACCEPT: (QColor(RELABEL_COLOR), QColor(RELABEL_COLOR), ""),
+    RELABEL: (QColor(RELABEL_COLOR), QColor(RELABEL_COLOR), ""),
+    UNUSABLE: (QColor("#b91c1c"), QColor("#b91c1c"), "✕"),
+    UNSURE: (QColor("#b45309"), QColor("#b45309"), "?"),
+    PRELABEL: (QColor("#9ca3af"), QColor("#6b7280"), "?"),
+}
 
 
 def qimage_from_row(row: np.ndarray, invert: bool = False) -> tuple[QImage, np.ndarray]:
@@ -66,6 +90,8 @@ class ThumbDelegate(QStyledItemDelegate):
         self._caption_font.setWeight(QFont.Weight.DemiBold)
         self._text_cache: dict[tuple[str, str, int], QPixmap] = {}
         self._caption_w: tuple[object, int] = (None, 0)
+        self.preview_label: int | None = None  # the class being typed for the selection
+        self._cross_pen = QPen(QColor(185, 28, 28, 200), 2.5)
 
     def text_height(self) -> int:
         return LABEL_H if self.show_labels else 0
@@ -131,22 +157,29 @@ class ThumbDelegate(QStyledItemDelegate):
             painter.setPen(TILE_EDGE)
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRect(target.adjusted(0, 0, -1, -1))
+        code, final, extra = m.mark_of(split, i)
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        if code != NONE:
+            self._paint_decision(painter, code, target)
+        if extra & TAGGED:  # a corner on the left: flags use the right one
+            k = max(7, side // 5)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(TAG_COLOR)
+            y0 = r.y() + PAD
+            painter.drawPolygon(QPolygonF([QPointF(x, y0), QPointF(x + k, y0),
+                                           QPointF(x, y0 + k)]))
         y += side
         issue, decision = m.flag_of(split, i) if m.has_flags else ("", "")
         if issue:
             # A corner triangle: visible at every zoom without hiding the character.
             k = max(8, side // 4)
             painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(DECIDED_COLOR if decision else FLAG_COLOR)
+            painter.setBrush(DECIDED_COLOR if decision or code != NONE else FLAG_COLOR)
             x1, y0 = x + side, r.y() + PAD
             tri = [QPointF(x1 - k, y0), QPointF(x1, y0), QPointF(x1, y0 + k)]
             painter.drawPolygon(QPolygonF(tri))
         if self.show_labels:
-            ds = m.dataset
-            char = ds.classes[label].char if ds is not None else str(label)
-            pm = self._text_pixmap(char, "label", option.palette.color(QPalette.ColorRole.Text))
-            w = int(pm.width() / pm.devicePixelRatio())
-            painter.drawPixmap(r.x() + (r.width() - w) // 2, y, pm)
+            self._paint_label(painter, option, r, y, label, code, final, selected)
             y += LABEL_H
         if m.captions:
             caption = m.caption_of(split, i)
@@ -157,10 +190,44 @@ class ThumbDelegate(QStyledItemDelegate):
                 pm = self._text_pixmap(caption, "caption", CAPTION_COLOR)
                 w = int(pm.width() / pm.devicePixelRatio())
                 painter.drawPixmap(r.x() + (r.width() - w) // 2, y, pm)
-        if option.state & QStyle.StateFlag.State_Selected:
+        if selected:
             painter.setPen(self._select_pen)
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRect(target.adjusted(-2, -2, 1, 1))
+
+    def _paint_decision(self, painter: QPainter, code: int, target: QRect) -> None:
+        bar, _color, _suffix = DECISION_MARKS.get(code, DECISION_MARKS[UNSURE])
+        h = max(3, target.height() // 14)
+        painter.fillRect(QRect(target.x(), target.bottom() - h + 1, target.width(), h), bar)
+        if code == UNUSABLE:  # crossed out: visible at every zoom, the image stays readable
+            painter.setPen(self._cross_pen)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            t = target.adjusted(3, 3, -3, -3)
+            painter.drawLine(t.topLeft(), t.bottomRight())
+            painter.drawLine(t.topRight(), t.bottomLeft())
+
+    def _paint_label(self, painter: QPainter, option: QStyleOptionViewItem, r: QRect, y: int,
+                     label: int, code: int, final: int, selected: bool) -> None:
+        """The label the image carries now: a relabel's class as "→ほ" in violet; while a
+        class is typed for the selection, that class previewed on the selected cells."""
+        ds = self._model.dataset
+        chars = ds.classes if ds is not None else None
+
+        def char(c: int) -> str:
+            return chars[c].char if chars is not None and 0 <= c < len(chars) else str(c)
+
+        if selected and self.preview_label is not None:
+            text, color = "→" + char(self.preview_label), QColor(RELABEL_COLOR)
+        elif code in (RELABEL, ACCEPT) and final >= 0:
+            text, color = "→" + char(final), QColor(RELABEL_COLOR)
+        elif code != NONE:
+            _bar, color, suffix = DECISION_MARKS.get(code, DECISION_MARKS[UNSURE])
+            text = char(label) + suffix
+        else:
+            text, color = char(label), option.palette.color(QPalette.ColorRole.Text)
+        pm = self._text_pixmap(text, "label", color)
+        w = int(pm.width() / pm.devicePixelRatio())
+        painter.drawPixmap(r.x() + (r.width() - w) // 2, y, pm)
 
     _select_pen = QPen(SELECT_COLOR, 3, Qt.PenStyle.SolidLine, Qt.PenCapStyle.SquareCap,
                        Qt.PenJoinStyle.MiterJoin)

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from k49desk.core.classes import ClassInfo
 from k49desk.gui.common.fonts import hiragana_font
 from k49desk.gui.gallery.delegate import qimage_from_row
+from k49desk.gui.gallery.history import AnnotationBox
 
 if TYPE_CHECKING:
     from k49desk.core.model import LoadedModel
@@ -103,6 +104,8 @@ class DetailPane(QFrame):
         self.pred_note = QLabel("")
         self.pred_note.setWordWrap(True)
         self.pred_note.setStyleSheet("color:#6b7280;")
+        # The image's decision, tags, note and decision history (filled by the panel).
+        self.annotations = AnnotationBox()
         # The character beside the title, and the top-5 before the facts: in a 700 px high
         # window the top-5 used to start below the pane's visible part.
         head = QHBoxLayout()
@@ -115,7 +118,9 @@ class DetailPane(QFrame):
         lay.addWidget(self.pred_title)
         lay.addLayout(self.pred_box)
         lay.addWidget(self.pred_note)
-        lay.addSpacing(8)
+        lay.addSpacing(6)
+        lay.addWidget(self.annotations)
+        lay.addSpacing(6)
         lay.addLayout(form)
         lay.addWidget(self.copy_button)
         lay.addStretch(1)
@@ -133,6 +138,7 @@ class DetailPane(QFrame):
             lab.setText("—")
         self.copy_button.setEnabled(False)
         self.hidden_note.hide()
+        self.annotations.clear()
         self.top5 = []
         self._set_rows_visible(False)
         self.pred_note.setText("Select an image to see the model's top-5.")

@@ -5,10 +5,11 @@ the panel stays readable; it uses the panel's model, view, filter, detail and re
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QItemSelectionModel, QPoint
+from PySide6.QtCore import QPoint
 from PySide6.QtWidgets import QAbstractItemView, QMenu
 
 from k49desk.gui.common.state import GalleryRequest
+from k49desk.gui.gallery.query import GalleryQuery
 
 
 class NavigationMixin:
@@ -17,32 +18,51 @@ class NavigationMixin:
     def apply_request(self, req: GalleryRequest) -> None:
         """Show what another panel asks for; the bar says so (and any split it switched to)
         and its Back button returns to the view the user had before."""
-        before = {**self.model.view_settings(), "item": (self.detail.split, self.detail.index)}
-        self.filter.set_selected(req.classes)
-        self._set_flagged_check(False)
         explicit = None if req.indices is None else np.asarray(req.indices, np.int64)
-        self.model.configure(split=req.split, classes=req.classes, flagged_only=False,
-                             explicit=explicit, captions=dict(req.captions or {}))
-        self._sync_split_combo()
-        self._relayout()  # captions add a line under each thumbnail
-        self.request_bar.show_request(req.title or self._classes_title(req.classes),
-                                      self.model.rowCount(), req.split, before)
-        self._update_counts()
+        self._show_explicit(req.split, explicit, req.title or self._classes_title(req.classes),
+                            classes=req.classes, captions=dict(req.captions or {}))
         if req.select is not None:
             self.select(req.split if req.split != "both" else "train", int(req.select))
 
+    def show_selection(self, selection: dict[str, np.ndarray], title: str) -> None:
+        """Show exactly these images ({split: indices}, in that order): one split alone, or
+        'Train + test' when both are named (a selection CSV, an import)."""
+        ds = self.model.dataset
+        sel = {s: np.asarray(v, np.int64) for s, v in selection.items()
+               if ds is not None and s in ds.splits}
+        if len(sel) == 1:
+            split, explicit = next(iter(sel.items()))
+            self._show_explicit(split, explicit, title)
+        else:
+            self._show_explicit("both", sel, title)
+
+    def _show_explicit(self, split: str, explicit: object, title: str, *,
+                       classes: list[int] | None = None,
+                       captions: dict[int, str] | None = None) -> None:
+        before = {**self.model.view_settings(), "item": (self.detail.split, self.detail.index)}
+        self.filter.set_selected(classes)
+        self._set_flagged_check(False)
+        self.model.configure(split=split, explicit=explicit, captions=captions or {},
+                             query=GalleryQuery(classes=None if classes is None
+                                                else tuple(sorted(set(classes)))))
+        self._ensure_stores()
+        self._sync_split_combo()
+        self._relayout()  # captions add a line under each thumbnail
+        self.request_bar.show_request(title, self.model.rowCount(), split, before)
+        self._update_counts()
+
     def clear_request(self) -> None:
-        """Back to the view from before the request (split, classes, flagged only, image)."""
+        """Back to the view from before the request (split, query, image)."""
         before = self.request_bar.before
         self._hide_request_bar()
         if before is None:
             self.model.configure(explicit=None, captions={})
         else:
-            self.filter.set_selected(before["classes"])
-            self._set_flagged_check(before["flagged_only"])
-            self.model.configure(split=before["split"], classes=before["classes"],
-                                 flagged_only=before["flagged_only"], explicit=None,
-                                 captions={})
+            q = before["query"]
+            self.filter.set_selected(None if q.classes is None else list(q.classes))
+            self._set_flagged_check(q.flagged_only)
+            self.model.configure(split=before["split"], query=q, explicit=None, captions={})
+            self._ensure_stores()
             self._sync_split_combo()
             self._update_counts()
             if before["item"][0] is not None:
@@ -62,10 +82,8 @@ class NavigationMixin:
         row = self.model.row_of(split, index)
         if row is None:
             return False
-        mi = self.model.index(row)
-        self.view.selectionModel().setCurrentIndex(
-            mi, QItemSelectionModel.SelectionFlag.ClearAndSelect)
-        self.view.scrollTo(mi, QAbstractItemView.ScrollHint.PositionAtCenter)
+        self.view.select_only(row)
+        self.view.scrollTo(self.model.index(row), QAbstractItemView.ScrollHint.PositionAtCenter)
         return True
 
     def jump_to(self, index: int, split: str | None = None) -> bool:
@@ -84,8 +102,9 @@ class NavigationMixin:
             self.filter.set_selected(None)
             self._set_flagged_check(False)
             target = split if self.model.split_name != "both" else "both"
-            self.model.configure(split=target, classes=None, flagged_only=False,
-                                 explicit=None, captions={})
+            self.model.configure(split=target, query=GalleryQuery(), explicit=None,
+                                 captions={})
+            self._ensure_stores()
             self._sync_split_combo()
             self._update_counts()
         self.view.setFocus()
@@ -106,9 +125,21 @@ class NavigationMixin:
         ds = self.model.dataset
         if not mi.isValid() or ds is None:
             return
-        self.view.setCurrentIndex(mi)
+        if not self.view.is_selected(mi.row()):
+            self.view.select_only(mi.row())
+        self.view.set_current_row(mi.row())
         split, i, _img, label = self.model.paint_item(mi.row())
+        n = self.view.selected_count()
         menu = QMenu(self)
+        for text, fn in ((f"Keep the label of {n:,d} (K)", self.keep_selection),
+                         (f"Relabel {n:,d}… (type a class)", self.start_relabel),
+                         (f"Mark {n:,d} unusable (U)", self.mark_unusable_selection),
+                         (f"Tag {n:,d}… (T)", self.start_tag),
+                         (f"Note on {n:,d}… (N)", self.start_note),
+                         (f"Clear the decision of {n:,d} (Del)",
+                          self.clear_selection_decisions)):
+            menu.addAction(text, fn)
+        menu.addSeparator()
         menu.addAction(f"Copy index {i}", self.detail.copy_index)
         only = ds.classes[label].label
         menu.addAction(f"Show only {only}", lambda: self.set_class_filter([label]))

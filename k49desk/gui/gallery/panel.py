@@ -1,27 +1,24 @@
-"""The Gallery panel: every image of a split as thumbnails, filtered by class, flag or request.
+"""The Gallery panel: every image of a split as thumbnails, filtered by a query (classes,
+flags, decisions, tags) or a request; select any number of them and annotate by keyboard.
 
-Wiring only: GalleryModel (numpy filtering), ThumbDelegate (painting), ClassFilter (the 49
-classes), DetailPane (one image large), NavigationMixin (requests, Back, jumps), export.py
-(File > Export). See model.py for the data path.
+Wiring only: GalleryModel (numpy filtering; query.py, marks.py), ThumbView (grid; selection.py
+keeps the selection as a numpy mask), ThumbDelegate (painting), ClassFilter (the 49 classes),
+DetailPane (one image large, its decision history), NavigationMixin (requests, Back, jumps),
+AnnotateMixin (keys and writes through the shared annotation hub), FoldersMixin (import,
+merge, selection CSV), ExportMixin (File > Export). See model.py for the data path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, Signal
+from PySide6.QtCore import QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QFrame,
-    QLabel,
-    QScrollArea,
-    QSplitter,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -29,14 +26,17 @@ from k49desk.core.classes import N_CLASSES
 from k49desk.core.ink import too_little_ink
 from k49desk.gui.common.panel import Panel
 from k49desk.gui.common.state import AppState
-from k49desk.gui.common.widgets import DemoBanner, export_with_dialog
-from k49desk.gui.gallery import export
+from k49desk.gui.gallery.annotate import AnnotateMixin
 from k49desk.gui.gallery.class_filter import ClassFilter
 from k49desk.gui.gallery.delegate import ThumbDelegate
 from k49desk.gui.gallery.detail import DetailPane
+from k49desk.gui.gallery.export import ExportMixin
+from k49desk.gui.gallery.folders import FoldersMixin
+from k49desk.gui.gallery.layout import build_ui
 from k49desk.gui.gallery.model import SPLIT_CHOICES, GalleryModel
 from k49desk.gui.gallery.navigation import NavigationMixin
-from k49desk.gui.gallery.toolbar import DEFAULT_ZOOM, GalleryToolbar, RequestBar
+from k49desk.gui.gallery.query import GalleryQuery
+from k49desk.gui.gallery.toolbar import DEFAULT_ZOOM
 from k49desk.gui.gallery.view import ThumbView
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def _top5(request: tuple[LoadedModel, np.ndarray]) -> list[tuple[int, float]]:
     return topk(model, image, k=5)
 
 
-class GalleryPanel(NavigationMixin, Panel):
+class GalleryPanel(AnnotateMixin, FoldersMixin, ExportMixin, NavigationMixin, Panel):
     title = "Gallery"
     current_changed = Signal(object)  # (split, index) | None
     predictions_shown = Signal()  # the detail pane's top-5 arrived
@@ -63,7 +63,12 @@ class GalleryPanel(NavigationMixin, Panel):
         self.view.setItemDelegate(self.delegate)
         self.filter = ClassFilter()
         self.detail = DetailPane()
-        self._build_ui()
+        # The annotation hub's stack, shared with Review: Edit > Undo undoes the last
+        # annotation whichever panel made it.
+        self.undo_stack = state.annotations.undo_stack
+        self._pending_selection: Path | None = None  # --indices before a folder is open
+        self._text_kind = "tag"  # what the text bar is asking for: "tag" or "note"
+        build_ui(self)
         self._set_zoom(DEFAULT_ZOOM)
         self._connect()
         # The detail pane's top-5: one long-lived thread, latest image wins (as the Draw pad).
@@ -72,62 +77,23 @@ class GalleryPanel(NavigationMixin, Panel):
         self.set_dataset(state.dataset)
 
     # ---- layout --------------------------------------------------------------------------
-    def _build_ui(self) -> None:
-        self.demo_banner = DemoBanner()
-
-        self.toolbar = GalleryToolbar()
-        tb = self.toolbar
-        self.split_combo, self.order_combo = tb.split_combo, tb.order_combo
-        self.shuffle_button, self.flagged_check = tb.shuffle_button, tb.flagged_check
-        self.labels_check, self.invert_check = tb.labels_check, tb.invert_check
-        self.zoom, self.zoom_label, self.jump_edit = tb.zoom, tb.zoom_label, tb.jump_edit
-
-        self.request_bar = RequestBar()
-        self.request_title = self.request_bar.title
-        self.clear_button = self.request_bar.clear_button
-
-        self.count_label = QLabel()
-        self.count_label.setStyleSheet("color:#4b5563;")
-        self.count_label.setWordWrap(True)
-        self.empty_label = QLabel()
-        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty_label.setStyleSheet("color:#6b7280; font-size:14px;")
-        self.empty_label.setWordWrap(True)
-        self.empty_label.hide()
-
-        center = QWidget()
-        cl = QVBoxLayout(center)
-        cl.setContentsMargins(0, 0, 0, 0)
-        cl.addWidget(self.request_bar)
-        cl.addWidget(self.count_label)
-        cl.addWidget(self.view, 1)
-        cl.addWidget(self.empty_label, 1)
-
-        self.filter.setMinimumWidth(200)
-        self.view.setMinimumSize(150, 120)
-        self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(self.filter)
-        self.splitter.addWidget(center)
-        # Scrollable so the pane never sets the window's minimum height (small screens).
-        self.detail_scroll = QScrollArea()
-        self.detail_scroll.setWidget(self.detail)
-        self.detail_scroll.setWidgetResizable(True)
-        self.detail_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.detail_scroll.setMinimumWidth(180)
-        self.splitter.addWidget(self.detail_scroll)
-        self.splitter.setStretchFactor(0, 0)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setStretchFactor(2, 0)
-        self.splitter.setSizes([250, 850, 290])
-        self.splitter.setChildrenCollapsible(False)
-
-        lay = QVBoxLayout(self)
-        lay.addWidget(self.demo_banner)
-        lay.addWidget(self.toolbar)
-        lay.addWidget(self.splitter, 1)
-
     def _connect(self) -> None:
         st = self.state
+        hub = st.annotations
+        hub.ready.connect(self._on_store_ready)
+        hub.changed.connect(self._on_annotations_changed)
+        self.view.key_handler = self._on_key
+        self.view.selection_changed.connect(
+            lambda: self.query_bar.set_selected(self.view.selected_count()))
+        self.query_bar.decision_chosen.connect(self.set_decision_filter)
+        self.query_bar.tag_chosen.connect(self.set_tag_filter)
+        self.query_bar.reset_clicked.connect(self.reset_query)
+        self.task_strip.cancel_clicked.connect(self.cancel_folder_task)
+        self.relabel_bar.chosen.connect(self._on_relabel_chosen)
+        self.relabel_bar.cancelled.connect(self._on_input_cancelled)
+        self.relabel_bar.preview.connect(self._set_preview)
+        self.text_bar.accepted.connect(self._on_text)
+        self.text_bar.cancelled.connect(self._on_input_cancelled)
         st.dataset_changed.connect(self.set_dataset)
         st.flags_changed.connect(self._on_flags_changed)
         st.gallery_requested.connect(self.apply_request)
@@ -170,12 +136,26 @@ class GalleryPanel(NavigationMixin, Panel):
         self._set_flagged_check(False)
         self.model.set_dataset(ds)  # type: ignore[arg-type]  (resets classes and flags)
         self.demo_banner.follow(ds)
+        self._hide_inputs()
         if ds is not None:
             self.filter.set_classes(ds.classes)  # type: ignore[attr-defined]
+            self.relabel_bar.classes = ds.classes  # type: ignore[attr-defined]
         self.filter.set_selected(None)
         self._on_flags_changed()
         self._sync_split_combo()
         self._update_counts()
+        self._ensure_stores()
+        self._refresh_tags()
+        if ds is not None and self._pending_selection is not None:
+            self.open_selection_csv(self._pending_selection)
+
+    def _ensure_stores(self) -> None:
+        """Open (in the background) the annotation stores of the splits shown."""
+        hub = self.state.annotations
+        for split in self.model.shown_split_names():
+            store = hub.ensure(split)
+            if store is not None and self.model.marks.store(split) is not store:
+                self.model.set_store(split, store)
 
     def set_split(self, name: str) -> None:
         if name not in SPLIT_CHOICES:
@@ -184,6 +164,7 @@ class GalleryPanel(NavigationMixin, Panel):
             return
         self._hide_request_bar()
         self.model.configure(split=name, explicit=None, captions={})
+        self._ensure_stores()
         self._sync_split_combo()
         self._update_counts()
 
@@ -196,6 +177,25 @@ class GalleryPanel(NavigationMixin, Panel):
             self.flagged_check.setChecked(on)  # re-enters through toggled
             return
         self.model.configure(flagged_only=on)
+
+    def set_decision_filter(self, decision: str | None) -> None:
+        """Show only images with this decision (a key of query.DECISION_FILTERS; None: all)."""
+        self.model.configure(decision=decision)
+
+    def set_tag_filter(self, tag: str | None) -> None:
+        self.model.configure(tag=tag)
+
+    def set_query(self, query: GalleryQuery) -> None:
+        """Show the images matching `query` (the class list and checkboxes follow)."""
+        self._hide_request_bar()
+        self.filter.set_selected(None if query.classes is None else list(query.classes))
+        self._set_flagged_check(query.flagged_only and self.model.has_flags)
+        self.model.configure(query=query, explicit=None, captions={})
+        self._ensure_stores()
+
+    def reset_query(self) -> None:
+        """Every image of the split again: one click on Reset."""
+        self.set_query(GalleryQuery())
 
     def set_order(self, order: str, seed: int | None = None) -> None:
         i = self.order_combo.findData(order)
@@ -217,36 +217,6 @@ class GalleryPanel(NavigationMixin, Panel):
 
     def on_shown(self) -> None:
         self.view.setFocus()
-
-    # ---- File > Export -------------------------------------------------------------------
-    def export_actions(self) -> list[tuple[str, Callable[[], object]]]:
-        if self.model.dataset is None:
-            return []
-        acts: list[tuple[str, Callable[[], object]]] = []
-        if self.detail.index is not None:
-            acts.append(("Image in the detail pane (PNG, 28×28)…", self._export_image))
-        return acts + [("List of the images shown (CSV)…", self._export_csv),
-                       ("Thumbnails in view (PNG)…", self._export_view)]
-
-    def _export(self, title: str, name: str, file_filter: str,
-                write: Callable[[Path], object]) -> None:
-        export_with_dialog(self, title, name, file_filter, write, self.state.status)
-
-    def _export_image(self) -> None:
-        split, i = self.detail.split, self.detail.index
-        ds = self.model.dataset
-        if ds is None or split is None or i is None:
-            return
-        self._export("Export the image", f"k49-{split}-{i}.png", "PNG image (*.png)",
-                     lambda p: export.save_image28(p, ds.splits[split].images[i]))
-
-    def _export_csv(self) -> None:
-        self._export("Export the list of images shown", "k49-gallery.csv", "CSV (*.csv)",
-                     lambda p: export.save_shown_csv(p, self.model))
-
-    def _export_view(self) -> None:
-        self._export("Export the thumbnails in view", "k49-gallery.png", "PNG image (*.png)",
-                     lambda p: export.save_view_png(p, self.view.viewport().grab().toImage()))
 
     def show_class(self, label: int) -> None:
         self.set_class_filter([label])
@@ -274,11 +244,18 @@ class GalleryPanel(NavigationMixin, Panel):
         n = self.model.rowCount()
         ds = self.model.dataset
         self.count_label.setText(self.model.summary())
+        q = self.model.query
+        self.query_bar.show_query(q.decision, q.words(ds.classes if ds else None), q.is_empty)
+        self.query_bar.set_tags(self.model.marks.tags(), q.tag)
         if ds is None:
             self.empty_label.setText(
                 "No data folder open.\nOpen a K49 folder or generate demo data.")
+        elif n == 0 and q.uses_annotations and any(
+                not self.model.marks.has(sp) for sp in self.model.shown_split_names()):
+            self.empty_label.setText("Opening the annotations…")
         elif n == 0:
-            self.empty_label.setText("No images match this filter.")
+            self.empty_label.setText("No images match this filter.\n"
+                                     "Reset (above) shows every image again.")
         self.empty_label.setVisible(ds is None or n == 0)
         self.view.setVisible(not self.empty_label.isVisible())
         row = None
@@ -287,22 +264,19 @@ class GalleryPanel(NavigationMixin, Panel):
             # The pane keeps the image, but says when the new filter hides it.
             self.detail.set_hidden_by_filter(row is None)
         if row is not None:
-            mi = self.model.index(row)
-            self.view.selectionModel().setCurrentIndex(
-                mi, QItemSelectionModel.SelectionFlag.ClearAndSelect)
-            self.view.scrollTo(mi, QAbstractItemView.ScrollHint.PositionAtCenter)
+            if self.view.selected_count():  # the selection was carried over: keep it
+                self.view.set_current_row(row)
+            else:
+                self.view.select_only(row)
+            self.view.scrollTo(self.model.index(row),
+                               QAbstractItemView.ScrollHint.PositionAtCenter)
         else:
             # A new filter starts at its first image, not at the old scroll offset (which
             # left a short result scrolled to its very end).
             self.view.scrollToTop()
 
     def _on_current(self, cur: QModelIndex, _prev: QModelIndex) -> None:
-        if cur.isValid():
-            sm = self.view.selectionModel()
-            if not sm.isSelected(cur):
-                # Focus-in makes an item current without selecting it; the frame should
-                # mark the image the detail pane shows.
-                sm.select(cur, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        if cur.isValid():  # (the view selects a row made current from outside)
             self._show_row(cur.row())
 
     def _show_current(self) -> None:
@@ -330,6 +304,8 @@ class GalleryPanel(NavigationMixin, Panel):
                               caption=self.model.caption_of(split, i), demo=ds.is_demo,
                               model=model)
         self.detail.set_hidden_by_filter(self.model.row_of(split, i) is None)
+        self.detail.annotations.show_image(self.state.annotations.store(split), i,
+                                           int(sp.labels[i]), ds.classes)
         if model is not None:
             if too_little_ink(image):  # a blank image gets no confident class
                 self.predictor.invalidate()

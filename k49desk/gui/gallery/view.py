@@ -4,12 +4,13 @@ Measured at full scale (232,365 train rows), QListView's own item layout costs 0
 model reset (it asks the Python model for one index per row, IconMode or ListMode alike), and
 Batched layout only hides that behind a growing scroll bar. Every cell here has the same size
 (the grid size), so the row at a point and the rectangle of a row are two divisions: a filter
-change touches only what is on screen. Selection, keyboard, delegate painting and the model
-stay standard Qt; only the geometry virtuals are replaced.
+change touches only what is on screen. The selection is a numpy mask (selection.py), not
+Qt's QItemSelection; delegate painting and the model stay standard Qt.
 """
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import (
     QItemSelection,
     QItemSelectionModel,
@@ -28,13 +29,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from k49desk.gui.gallery.selection import SelectionMixin
+
 _ENSURE_VISIBLE = QAbstractItemView.ScrollHint.EnsureVisible
 
 
-class ThumbView(QListView):
+class ThumbView(SelectionMixin, QListView):
     """A uniform grid of `gridSize()` cells, left to right, then top to bottom, centred."""
 
     zoom_step = Signal(int)  # Ctrl+wheel: +1 bigger, -1 smaller
+    selection_changed = Signal()  # the numpy selection (self.sel) changed
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -45,13 +49,15 @@ class ThumbView(QListView):
         self.setUniformItemSizes(True)
         self.setMovement(QListView.Movement.Static)
         self.setResizeMode(QListView.ResizeMode.Adjust)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # Qt's own selection is unused: see selection.py (one bool per row, in numpy).
+        self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
         self.setSpacing(0)
         self.setMouseTracking(False)
         self._option = QStyleOptionViewItem()
+        self._init_selection()
 
     # ---- geometry ------------------------------------------------------------------------
     def _n(self) -> int:
@@ -172,34 +178,30 @@ class ThumbView(QListView):
 
     def _rows_in(self, rect: QRect) -> list[int]:
         """Rows whose cells intersect `rect` (viewport coordinates)."""
+        return self._rows_in_content(rect.translated(0, self.verticalOffset())).tolist()
+
+    def _rows_in_content(self, rect: QRect) -> np.ndarray:
+        """Rows whose cells intersect `rect` (content coordinates), in order, as numpy: a
+        rubber band over thousands of thumbnails is one vector expression."""
         n = self._n()
-        if n == 0:
-            return []
+        if n == 0 or rect.isEmpty():
+            return np.zeros(0, np.int64)
         cw, ch = self._cell()
-        cols, x0, off = self.columns(), self._x0(), self.verticalOffset()
-        r0 = max(0, (rect.top() + off) // ch)
-        r1 = (rect.bottom() + off) // ch
+        cols, x0 = self.columns(), self._x0()
+        r0 = max(0, rect.top() // ch)
+        r1 = min((n - 1) // cols, rect.bottom() // ch)
         c0 = max(0, (rect.left() - x0) // cw)
         c1 = min(cols - 1, (rect.right() - x0) // cw)
-        rows = []
-        for r in range(r0, r1 + 1):
-            for c in range(c0, c1 + 1):
-                row = r * cols + c
-                if row >= n:
-                    return rows
-                rows.append(row)
-        return rows
+        if r1 < r0 or c1 < c0:
+            return np.zeros(0, np.int64)
+        rows = (np.arange(r0, r1 + 1, dtype=np.int64)[:, None] * cols
+                + np.arange(c0, c1 + 1, dtype=np.int64)[None, :]).ravel()
+        return rows[rows < n]
 
     def setSelection(self, rect: QRect, flags: QItemSelectionModel.SelectionFlag) -> None:  # noqa: N802
-        rows = self._rows_in(rect.normalized())
-        sel = QItemSelection()
-        m = self.model()
-        if rows:
-            if self.selectionMode() == QAbstractItemView.SelectionMode.SingleSelection:
-                rows = rows[:1]
-            for row in rows:
-                sel.select(m.index(row, 0), m.index(row, 0))
-        self.selectionModel().select(sel, flags)
+        # Qt calls this only in its own selection modes (unused here); kept coherent anyway.
+        rows = self._rows_in_content(rect.normalized().translated(0, self.verticalOffset()))
+        self.select_rows(rows)
 
     def visualRegionForSelection(self, selection: QItemSelection) -> QRegion:  # noqa: N802
         region = QRegion()
@@ -238,7 +240,7 @@ class ThumbView(QListView):
         opt = self._option
         self.initViewItemOption(opt)
         base_state = opt.state & ~QStyle.StateFlag.State_Selected & ~QStyle.StateFlag.State_HasFocus
-        selected = {i.row() for i in self.selectionModel().selectedIndexes()}
+        selected = self.sel.mask
         cur = self.currentIndex().row() if self.currentIndex().isValid() else -1
         focus = self.hasFocus()
         off = self.verticalOffset()
@@ -251,7 +253,7 @@ class ThumbView(QListView):
             r, c = divmod(row, cols)
             opt.rect = QRect(x0 + c * cw, r * ch - off, cw, ch)
             st = base_state
-            if row in selected:
+            if selected[row]:
                 st |= sel_flag
             if row == cur and focus:
                 st |= focus_flag
