@@ -24,6 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", default=None, help="checkpoint to use (default: the shipped model)")
     p.add_argument(
+        "--indices",
+        default=None,
+        metavar="SEL.csv",
+        help="open the Gallery on exactly the images of this selection CSV (columns split,index)",
+    )
+    p.add_argument(
         "--screenshot",
         default=None,
         metavar="OUT.png",
@@ -34,12 +40,32 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    _check_indices(args)
     if not args.screenshot:
         from k49desk.gui.app import run_app
 
-        return run_app(data_dir=args.data_dir, demo=args.demo, panel=args.panel)
+        return run_app(data_dir=args.data_dir, demo=args.demo, panel=args.panel,
+                       indices=args.indices)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     return screenshot(args)
+
+
+def _check_indices(args: argparse.Namespace) -> None:
+    """--indices: a readable file, said before any window opens (its rows are checked
+    against the folder once it is open, and a bad row is reported there)."""
+    from pathlib import Path
+
+    from k49desk.core.errors import K49Error
+
+    if args.indices is None:
+        return
+    p = Path(args.indices)
+    if not p.is_file():
+        what = "is a folder" if p.is_dir() else "does not exist"
+        raise K49Error(f"--indices {p}: {what}; expected a CSV with columns split,index")
+    if args.panel not in (None, "gallery"):
+        raise K49Error("--indices shows images in the Gallery; leave out --panel or use "
+                       "--panel gallery")
 
 
 def _wait(app, cond, timeout_s: float) -> bool:  # noqa: ANN001
@@ -94,6 +120,8 @@ def screenshot(args: argparse.Namespace) -> int:
     win.show_panel(panel)
     if cls is not None:
         win.panel(panel).show_class(cls)
+    if args.indices:
+        win.panel("gallery").open_selection_csv(args.indices)
     _wait(app, lambda: False, 1.0)  # let background work (thumbnails, charts, predictions) land
     img = win.grab().toImage()
     if (

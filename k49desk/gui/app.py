@@ -36,8 +36,10 @@ def desktop_problem() -> str | None:
     return check_before_qt()  # Qt would abort with a cryptic plugin error: say what to install
 
 
-def run_app(data_dir: str | None = None, demo: bool = False, panel: str | None = None) -> int:
-    """Launch the desktop app (blocks until the window closes)."""
+def run_app(data_dir: str | None = None, demo: bool = False, panel: str | None = None,
+            indices: str | None = None) -> int:
+    """Launch the desktop app (blocks until the window closes); `indices`: a selection CSV
+    the Gallery shows once the folder is open."""
     problem = desktop_problem()
     if problem:
         print(problem, file=sys.stderr)
@@ -50,4 +52,6 @@ def run_app(data_dir: str | None = None, demo: bool = False, panel: str | None =
     win = MainWindow()
     win.show()
     win.start(data_dir=data_dir, demo=demo, panel=panel)
+    if indices:
+        win.panel("gallery").open_selection_csv(indices)  # waits for the folder
     return app.exec()

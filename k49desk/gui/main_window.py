@@ -213,6 +213,10 @@ class MainWindow(QMainWindow):
                   lambda: self._data_call(self.data_panel.start_demo))
         self._act(f, "&Close data folder", "Ctrl+W", lambda: self.state.set_dataset(None))
         f.addSeparator()
+        for text, method in (("&Import images…", "import_dialog"), ("&Merge folders…",
+                             "merge_dialog"), ("Open &selection CSV…", "open_selection_dialog")):
+            self._act(f, text, None, lambda _=False, m=method: self._gallery_call(m))
+        f.addSeparator()
         self.export_menu: QMenu = f.addMenu("&Export")  # panels add their exports here
         self.export_menu.aboutToShow.connect(self._fill_exports)
         f.addSeparator()
@@ -306,6 +310,11 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction(f, lambda f=f: self.data_panel.open_folder(Path(f)))
         if not folders:
             self.recent_menu.addAction("(none yet)").setEnabled(False)
+
+    def _gallery_call(self, method: str) -> None:
+        """File > Import / Merge / Open selection: the Gallery does them (and shows them)."""
+        self.show_panel("gallery")
+        getattr(self.panel("gallery"), method)()
 
     def _data_call(self, fn: object) -> None:
         self.show_panel("data")

@@ -23,6 +23,7 @@ _RECENT = "recent_folders"
 _MODEL = "model/current"
 _TRAIN = "train/"
 _EXPORT_DIR = "export/last_folder"
+_SAMPLES_DIR = "draw/samples_dir"
 
 
 def qsettings() -> QSettings:
@@ -106,6 +107,21 @@ def export_dir() -> Path:
 def set_export_dir(path: str | os.PathLike[str]) -> None:
     """Remember the folder a file was just exported into (`path` is the file)."""
     qsettings().setValue(_EXPORT_DIR, str(Path(path).resolve().parent))
+
+
+# ---- Draw: my samples ------------------------------------------------------------------
+def samples_dir() -> Path | None:
+    """The folder Draw > Add to my samples appends to; None: core's default (my-samples)."""
+    v = qsettings().value(_SAMPLES_DIR)
+    return Path(str(v)) if v else None
+
+
+def set_samples_dir(path: str | os.PathLike[str] | None) -> None:
+    s = qsettings()
+    if path is None:
+        s.remove(_SAMPLES_DIR)
+    else:
+        s.setValue(_SAMPLES_DIR, str(Path(path).resolve()))
 
 
 # ---- training form ----------------------------------------------------------------------

@@ -44,6 +44,7 @@ from k49desk.gui.draw.canvas import (
     DrawCanvas,
 )
 from k49desk.gui.draw.export import PAPER_SIDE, save_drawing
+from k49desk.gui.draw.samples import SamplesMixin
 from k49desk.gui.draw.strokes import Stroke
 from k49desk.gui.draw.widgets import ROW_H, SIDE_W, CandidateButton, PixelView
 
@@ -98,7 +99,7 @@ def _serve(request: tuple[str, np.ndarray, LoadedModel | None]) -> Any:
     return recognise(img, model)
 
 
-class DrawPanel(Panel):
+class DrawPanel(SamplesMixin, Panel):
     title = "Draw"
     needs_data = False
     predictions_updated = Signal()  # the top-5 and the 28x28 view show a new result
@@ -152,6 +153,7 @@ class DrawPanel(Panel):
         left = QVBoxLayout()
         left.addWidget(self.canvas, 1)
         left.addLayout(tools)
+        left.addWidget(self._build_samples())  # Add to my samples (Ctrl+S)
 
         side = QVBoxLayout()
         side.setSpacing(8)
@@ -313,6 +315,7 @@ class DrawPanel(Panel):
             for btn in self.candidates[:len(top)]:
                 btn.show()
             self.results.setCurrentIndex(1)
+        self.samples_bar.set_suggestion(top[0][0] if top and model is not None else None)
         self.predictions_updated.emit()
 
     # --- reactions ---------------------------------------------------------------------------

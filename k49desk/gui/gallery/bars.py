@@ -30,7 +30,8 @@ ANY_TAG = "(any tag)"
 
 
 class QueryBar(QWidget):
-    """"Show: [decision ▾]  Tag: [▾]   in words…  [Reset]        3 selected"."""
+    """"Show: [decision ▾]  Tag: [▾]  [Reset]        3 selected" (the query in words is on
+    the line under it, with the count of images shown)."""
 
     decision_chosen = Signal(object)  # a DECISION_FILTERS key (None: all)
     tag_chosen = Signal(object)  # a tag or None
@@ -49,9 +50,6 @@ class QueryBar(QWidget):
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.tag_combo.setToolTip("Only images carrying this tag")
         self.set_tags({})
-        self.words = ElidedLabel()
-        self.words.setStyleSheet(f"color:{MUTED};")
-        self.words.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.reset_button = QPushButton("Reset")
         self.reset_button.setToolTip("Show every image again: clear the class, decision, tag "
                                      "and flag filters")
@@ -63,8 +61,8 @@ class QueryBar(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         for w in (QLabel("Show:"), self.decision_combo, QLabel("Tag:"), self.tag_combo):
             lay.addWidget(w)
-        lay.addWidget(self.words, 1)
         lay.addWidget(self.reset_button)
+        lay.addStretch(1)
         lay.addWidget(self.selected)
         self.decision_combo.activated.connect(
             lambda _i: self.decision_chosen.emit(self.decision_combo.currentData()))
@@ -85,11 +83,10 @@ class QueryBar(QWidget):
         self.tag_combo.setEnabled(self.tag_combo.count() > 1)
         self.tag_combo.blockSignals(False)
 
-    def show_query(self, decision: str | None, words: str, empty: bool) -> None:
+    def show_query(self, decision: str | None, empty: bool) -> None:
         i = self.decision_combo.findData(decision)
         if i >= 0 and i != self.decision_combo.currentIndex():
             self.decision_combo.setCurrentIndex(i)
-        self.words.setText(f"Showing {words}")
         self.reset_button.setEnabled(not empty)
 
     def set_selected(self, n: int) -> None:

@@ -51,8 +51,9 @@ def entry_text(e: HistoryEntry, classes: tuple[ClassInfo, ...]) -> str:
         what = "note removed" if not e.text else f"note: “{e.text[:40]}”"
     else:
         what = ("tag " if e.what == "tag+" else "tag removed: ") + f"“{e.text}”"
-    if e.reverts is not None:
-        what += " (undo/redo)"
+    if e.reverts is not None:  # step label "undo: relabel 5 images as は"
+        kind = (e.label or "undo").split(":")[0]
+        what = f"{kind}: back to {what}" if kind == "undo" else f"{kind}: {what}"
     return what
 
 

@@ -68,6 +68,8 @@ class GalleryPanel(AnnotateMixin, FoldersMixin, ExportMixin, NavigationMixin, Pa
         self.undo_stack = state.annotations.undo_stack
         self._pending_selection: Path | None = None  # --indices before a folder is open
         self._text_kind = "tag"  # what the text bar is asking for: "tag" or "note"
+        self.last_summary: object = None  # the last import/merge summary box (non-modal)
+        self.last_merge: object = None  # the last MergeResult
         build_ui(self)
         self._set_zoom(DEFAULT_ZOOM)
         self._connect()
@@ -243,9 +245,10 @@ class GalleryPanel(AnnotateMixin, FoldersMixin, ExportMixin, NavigationMixin, Pa
     def _after_reset(self) -> None:
         n = self.model.rowCount()
         ds = self.model.dataset
-        self.count_label.setText(self.model.summary())
         q = self.model.query
-        self.query_bar.show_query(q.decision, q.words(ds.classes if ds else None), q.is_empty)
+        words = "" if q.is_empty else "  ·  " + q.words(ds.classes if ds else None)
+        self.count_label.setText(self.model.summary() + words)
+        self.query_bar.show_query(q.decision, q.is_empty)
         self.query_bar.set_tags(self.model.marks.tags(), q.tag)
         if ds is None:
             self.empty_label.setText(
