@@ -117,6 +117,8 @@ def test_file_export_offers_every_panels_exports_from_every_tab(
     n_before = len(list(tmp_path.iterdir()))
     for a in win.export_menu.actions():  # triggered from the last tab (Review)
         a.trigger()
+    # the Gallery's decision exports run as tasks: let them land before listing the files
+    qtbot.waitUntil(lambda: not win.panels["gallery"].tasks.running(), timeout=20000)
     written = sorted(tmp_path.iterdir())
     assert len(written) - n_before >= len(want)
     assert all(p.stat().st_size > 0 for p in written)

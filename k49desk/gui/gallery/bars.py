@@ -30,8 +30,9 @@ ANY_TAG = "(any tag)"
 
 
 class QueryBar(QWidget):
-    """"Show: [decision ▾]  Tag: [▾]  [Reset]        3 selected" (the query in words is on
-    the line under it, with the count of images shown)."""
+    """"3 selected │ Show: [decision ▾]  Tag: [▾]  [Reset]" (the query in words is on the
+    line under it, with the count of images shown). The count comes first so a narrow
+    window clips the filters, never the count."""
 
     decision_chosen = Signal(object)  # a DECISION_FILTERS key (None: all)
     tag_chosen = Signal(object)  # a tag or None
@@ -45,7 +46,7 @@ class QueryBar(QWidget):
         self.decision_combo.setToolTip("Filter by annotation: decisions made here or in Review, "
                                        "and imported pre-labels")
         self.tag_combo = QComboBox()
-        self.tag_combo.setMinimumContentsLength(10)
+        self.tag_combo.setMinimumContentsLength(8)
         self.tag_combo.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.tag_combo.setToolTip("Only images carrying this tag")
@@ -55,15 +56,18 @@ class QueryBar(QWidget):
                                      "and flag filters")
         self.selected = QLabel()
         self.selected.setStyleSheet("font-weight:600;")
-        self.selected.setMinimumWidth(90)
-        self.selected.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.selected.setMinimumWidth(84)
+        sep = QFrame()
+        sep.setFrameShape(QFrame.Shape.VLine)
+        sep.setFrameShadow(QFrame.Shadow.Sunken)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        for w in (QLabel("Show:"), self.decision_combo, QLabel("Tag:"), self.tag_combo):
+        for w in (self.selected, sep, QLabel("Show:"), self.decision_combo, QLabel("Tag:"),
+                  self.tag_combo, self.reset_button):
             lay.addWidget(w)
-        lay.addWidget(self.reset_button)
         lay.addStretch(1)
-        lay.addWidget(self.selected)
+        # Like the toolbar: a narrow window clips the bar rather than growing wider.
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.decision_combo.activated.connect(
             lambda _i: self.decision_chosen.emit(self.decision_combo.currentData()))
         self.tag_combo.activated.connect(

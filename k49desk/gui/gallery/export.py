@@ -140,11 +140,14 @@ class ExportMixin:
             self.export_decisions(split, path, kind)
 
     def _ask_corrected(self, split: str) -> None:
+        """Name the new folder (proposed beside the data folder; new, empty or an earlier
+        export, which is replaced whole; never the data folder itself)."""
         ds = self.model.dataset
         if ds is None:
             return
-        parent = QFileDialog.getExistingDirectory(
-            self, f"Where to write the corrected {split} folder", str(Path(ds.root).parent))
-        if parent:
-            self.export_corrected(split, _new_folder(
-                Path(parent), f"{Path(ds.root).name}-corrected-{split}"))
+        proposed = _new_folder(Path(ds.root).parent, f"{Path(ds.root).name}-corrected-{split}")
+        path, _ = QFileDialog.getSaveFileName(
+            self, f"Name of the new folder for the corrected {split} labels", str(proposed),
+            "Folder (*)", options=QFileDialog.Option.DontConfirmOverwrite)
+        if path:
+            self.export_corrected(split, Path(path))
