@@ -219,16 +219,28 @@ class AnnotateMixin:
             elif images is None:
                 self.view.viewport().update()
             else:
-                self._repaint_rows(self.model.rows_of(split, images), visible_only=True)
+                self._repaint_images(split, images)
         self._refresh_tags()
         self._refresh_detail_annotations(split, images)
 
-    def _repaint_rows(self, rows: np.ndarray, visible_only: bool = False) -> None:
+    def _repaint_images(self, split: str, images: np.ndarray) -> None:
+        """Repaint the cells on screen showing any of these images of `split` (the
+        membership test runs over the ~200 cells in view, not the whole split)."""
+        first, last = self.view._visible_rows()
+        names = self.model.shown_split_names()
+        if last < first or split not in names:
+            return
+        ids = self.model.row_ids()[first:last + 1]
+        offset = self.model.split_offset(split)
+        hit = np.flatnonzero(np.isin(ids - offset, images)) + first
+        self._repaint_rows(hit)
+
+    def _repaint_rows(self, rows: np.ndarray) -> None:
         """Repaint just these cells (those on screen)."""
         first, last = self.view._visible_rows()
         rows = np.asarray(rows, np.int64)
         rows = rows[(rows >= first) & (rows <= last)]
-        if len(rows) > 200:
+        if len(rows) > 64:  # most of the screen: one update is cheaper than a region
             self.view.viewport().update()
             return
         region = QRegion()
@@ -238,7 +250,10 @@ class AnnotateMixin:
             self.view.viewport().update(region)
 
     def _refresh_tags(self) -> None:
-        self.query_bar.set_tags(self.model.marks.tags(), self.model.query.tag)
+        tags = self.model.marks.tags()
+        if (tags, self.model.query.tag) != getattr(self, "_tags_shown", None):
+            self._tags_shown = (tags, self.model.query.tag)
+            self.query_bar.set_tags(tags, self.model.query.tag)
 
     def _refresh_detail_annotations(self, split: str, images: np.ndarray | None) -> None:
         d = self.detail

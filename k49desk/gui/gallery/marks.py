@@ -27,6 +27,8 @@ class Marks:
         self._finals: dict[str, np.ndarray] = {}
         self._extra: dict[str, np.ndarray] = {}
         self._prelabels: dict[str, tuple[int, np.ndarray, np.ndarray]] = {}
+        # split -> (codes, finals, extra): one dict lookup per painted cell
+        self.arrays: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def clear(self) -> None:
         self.__init__()  # type: ignore[misc]
@@ -34,7 +36,7 @@ class Marks:
     def set_store(self, split: str, store: AnnotationStore | None, size: int) -> None:
         if store is None:
             for d in (self._stores, self._seen, self._codes, self._finals, self._extra,
-                      self._prelabels):
+                      self._prelabels, self.arrays):
                 d.pop(split, None)  # type: ignore[attr-defined]
             return
         self._stores[split] = store
@@ -62,6 +64,7 @@ class Marks:
             for tag in st.tags():
                 extra[_fit(st.tag_mask(tag), n, False)] |= TAGGED
             self._extra[name] = extra
+            self.arrays[name] = (self._codes[name], self._finals[name], extra)
             self._prelabels.pop(name, None)
             self._seen[name] = st.version
             moved = True

@@ -276,6 +276,10 @@ class GalleryModel(QAbstractListModel):
         return {name: np.sort(g[s == k] - self._offsets[k])
                 for k, name in enumerate(self._names) if (s == k).any()}
 
+    def split_offset(self, split: str) -> int:
+        """First global id of `split` among the shown splits."""
+        return int(self._offsets[self._names.index(split)])
+
     def rows_of(self, split: str, indices: np.ndarray) -> np.ndarray:
         """Rows (in display order) showing these images of `split`; hidden ones are left out."""
         if split not in self._names:
@@ -285,11 +289,10 @@ class GalleryModel(QAbstractListModel):
 
     def mark_of(self, split: str, index: int) -> tuple[int, int, int]:
         """(decision code, final label or -1, extra bits) of an image: the painter's lookup."""
-        m = self.marks
-        codes = m.codes(split)
-        if codes is None:
+        a = self.marks.arrays.get(split)
+        if a is None:
             return 0, -1, 0
-        return int(codes[index]), int(m.finals(split)[index]), int(m.extra(split)[index])
+        return int(a[0][index]), int(a[1][index]), int(a[2][index])
 
     def shown_label(self, split: str, index: int, label: int) -> int:
         """The label an image carries now: a relabel's (or accepted suggestion's) final label,

@@ -249,7 +249,7 @@ class GalleryPanel(AnnotateMixin, FoldersMixin, ExportMixin, NavigationMixin, Pa
         words = "" if q.is_empty else "  ·  " + q.words(ds.classes if ds else None)
         self.count_label.setText(self.model.summary() + words)
         self.query_bar.show_query(q.decision, q.is_empty)
-        self.query_bar.set_tags(self.model.marks.tags(), q.tag)
+        self._refresh_tags()
         if ds is None:
             self.empty_label.setText(
                 "No data folder open.\nOpen a K49 folder or generate demo data.")
