@@ -38,6 +38,7 @@ class RelabelBar(QFrame):
         self.edit = _EscLineEdit()
         self.edit.setPlaceholderText("class: type romaji (ka) or the character (か)")
         self.edit.setFont(hiragana_font(13))
+        self.edit.setMinimumWidth(90)  # "tsu" and the cursor, even in a narrow window
         self.title = QLabel(title)
         self.matches = QLabel("")
         self.matches.setFont(hiragana_font(13))

@@ -89,7 +89,7 @@ class SamplesBar(QWidget):
     def folder(self) -> Path:
         from k49desk.core.samples import default_samples_dir
 
-        return settings.samples_dir() or default_samples_dir()
+        return (settings.samples_dir() or default_samples_dir()).resolve()
 
     def show_folder(self, text: str = "") -> None:
         self.where.setText(text or f"→ {self.folder()}")

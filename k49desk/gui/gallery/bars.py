@@ -23,9 +23,9 @@ from k49desk.gui.common.widgets import ElidedLabel
 from k49desk.gui.gallery.query import DECISION_FILTERS
 
 MUTED = "#4b5563"  # gray-600: 4.5:1 or better on the window grey
-KEYS_HINT = ("<b>Type a class</b> (romaji or か) to relabel the selection · <b>R</b> class input "
-             "(for k…, t…, n…, u…) · <b>K</b> keep / confirm · <b>U</b> unusable · <b>T</b> tag · "
-             "<b>N</b> note · <b>Del</b> clear · <b>Ctrl+A</b> all · Ctrl+Z undo")
+KEYS_HINT = ("<b>Type a class</b> (ka or か) to relabel the selection · <b>R</b> class input "
+             "(for k…, t…, n…, u…) · <b>K</b> keep · <b>U</b> unusable · <b>T</b> tag · "
+             "<b>N</b> note · <b>Del</b> clear · <b>Ctrl+A</b> all")
 ANY_TAG = "(any tag)"
 
 

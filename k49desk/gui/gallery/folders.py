@@ -73,8 +73,8 @@ class FoldersMixin:
 
     # ---- import -------------------------------------------------------------------------
     def import_dialog(self) -> None:
-        dlg = ImportDialog(self.state.model, new_folder_name(default_data_dir(), "imported"),
-                           self)
+        dlg = ImportDialog(self.state.model,
+                           new_folder_name(default_data_dir().resolve(), "imported"), self)
         if dlg.exec() == QDialog.DialogCode.Accepted:
             self.import_images(dlg.sources.paths(), Path(dlg.out.text().strip()),
                                label=dlg.label(), recursive=dlg.recursive.isChecked())

@@ -40,7 +40,7 @@ def entry_text(e: HistoryEntry, classes: tuple[ClassInfo, ...]) -> str:
     """One line of history: "relabelled → ほ (ho) · manual"."""
     if e.what == "decision":
         if e.decision is None:
-            what = "decision cleared"
+            what = "no decision" if e.reverts is not None else "decision cleared"
         else:
             what = DECISION_WORDS.get(e.decision, e.decision)
             if e.decision in ("relabel", "accept") and e.final_label is not None:
