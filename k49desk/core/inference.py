@@ -8,6 +8,7 @@ kind of input it was trained on, whatever the canvas size, pen width or paper po
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -271,34 +272,101 @@ def load_image_file(path: str | Path) -> np.ndarray:
     """Read a PNG/JPEG/... file -> grayscale uint8 (H, W), any polarity (preprocess decides).
 
     Transparent backgrounds are composited so the ink stays visible; EXIF rotation is applied.
-    Raises DataError naming the file when it is missing or not a readable image.
+    Bounded: only a regular file, at most MAX_IMAGE_PIXELS decoded pixels (checked from the
+    header, before decoding), and images larger than WORK_IMAGE_SIDE are reduced to it
+    (a 28x28 classifier needs no more). Raises DataError naming the file when it is missing,
+    not a readable image, or too large.
     """
+    import warnings
+
+    from k49desk.core.limits import MAX_IMAGE_FILE_BYTES, MAX_IMAGE_PIXELS, open_regular
+
     p = Path(path)
-    try:
-        with Image.open(p) as im:
-            im.load()
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-                arr = np.asarray(im, dtype=np.float32)
-                top = float(arr.max()) or 1.0
-                gray = np.clip(arr / top, 0.0, 1.0)
-            else:
-                has_alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
-                arr = np.asarray(im.convert("RGBA" if has_alpha else "L"))
-                gray = to_gray01(arr)
-    except FileNotFoundError:
-        raise DataError(f"{p.name}: file not found in {p.parent}") from None
-    except IsADirectoryError:
-        raise DataError(f"{p}: is a folder, not an image file") from None
-    except UnidentifiedImageError:
-        raise DataError(f"{p.name}: not an image file PIL can read (PNG, JPEG, BMP, ...)") from None
-    except Image.DecompressionBombError as e:
-        raise DataError(f"{p.name}: image too large ({e})") from e
-    except (OSError, ValueError, SyntaxError) as e:
-        raise DataError(f"{p.name}: damaged or unreadable image ({e})") from e
+    with open_regular(p, DataError, what="image file", max_bytes=MAX_IMAGE_FILE_BYTES) as f:
+        try:
+            with warnings.catch_warnings():
+                # Our own pixel limit (below PIL's) is checked next, with a plain message.
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(f) as im:
+                    w, h = im.size
+                    if w * h > MAX_IMAGE_PIXELS:
+                        raise DataError(
+                            f"{p.name}: image is {w:,d}x{h:,d} = {w * h / 1e6:.0f} megapixels, "
+                            f"over the {MAX_IMAGE_PIXELS / 1e6:.0f} MP limit (one character "
+                            "needs far fewer; scale it down)")
+                    gray = _decode_gray(im)
+        except DataError:
+            raise
+        except UnidentifiedImageError:
+            raise DataError(f"{p.name}: not an image file PIL can read (PNG, JPEG, BMP, "
+                            "...)") from None
+        except Image.DecompressionBombError:
+            raise DataError(f"{p.name}: image too large (over PIL's decompression-bomb "
+                            f"limit; k49desk accepts up to {MAX_IMAGE_PIXELS / 1e6:.0f} MP)"
+                            ) from None
+        except MemoryError:
+            raise DataError(f"{p.name}: image too large to decode") from None
+        except (OSError, ValueError, SyntaxError, EOFError, struct.error) as e:
+            raise DataError(f"{p.name}: damaged or unreadable image ({e})") from e
     if gray.size == 0:
         raise DataError(f"{p.name}: image has no pixels")
     return np.clip(np.rint(gray * 255.0), 0, 255).astype(np.uint8)
+
+
+def _decode_gray(im: Image.Image) -> np.ndarray:
+    """Decode (reduced to WORK_IMAGE_SIDE when larger) -> float32 gray in [0, 1]."""
+    from k49desk.core.limits import WORK_IMAGE_SIDE
+
+    if max(im.size) > WORK_IMAGE_SIDE and im.format == "JPEG":
+        im.draft("RGB" if im.mode != "L" else "L", (WORK_IMAGE_SIDE, WORK_IMAGE_SIDE))
+    im.load()
+    im = ImageOps.exif_transpose(im)
+    if max(im.size) > WORK_IMAGE_SIDE:
+        im = im.copy()
+        im.thumbnail((WORK_IMAGE_SIDE, WORK_IMAGE_SIDE), Image.Resampling.BOX)
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(im, dtype=np.float32)
+        top = float(np.nanmax(arr)) if arr.size else 0.0
+        top = top if np.isfinite(top) and top > 0 else 1.0
+        return np.clip(np.nan_to_num(arr / top), 0.0, 1.0)
+    has_alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
+    arr = np.asarray(im.convert("RGBA" if has_alpha else "L"))
+    return to_gray01(arr)
+
+
+# Real K49 images (12,111 measured: /work/shared/data, all three folders): every one has at
+# least 9 pixels above 127 and a brightest pixel of at least 197, and its ink survives at most
+# 9 successive 3x3 erosions (median 3; the one at 9 is an ink smear). A blank canvas has no
+# ink; a dot or blob, once `preprocess` scales it to fill the frame, survives 10-14 erosions.
+_MIN_INK_PIXELS = 8
+_MIN_PEAK = 128
+_BLOB_DEPTH = 10
+
+
+def ink_depth(img28: np.ndarray) -> int:
+    """How many 3x3 erosions the ink (pixels > 127) survives: half the thickest stroke."""
+    m = np.asarray(img28) > 127
+    depth = 0
+    while m.any() and depth < SIZE:
+        inner = m[1:-1, 1:-1] & m[:-2, 1:-1] & m[2:, 1:-1] & m[1:-1, :-2] & m[1:-1, 2:]
+        m = np.pad(inner, 1)
+        depth += 1
+    return depth
+
+
+def too_little_ink(img28: np.ndarray) -> bool:
+    """True when a 28x28 image holds no character: blank, near-blank, or a single dot or blob.
+
+    Meant for `preprocess` output (a dot is scaled up to a disc filling the frame) and for raw
+    K49 images alike; no real K49 image of /work/shared/data is flagged (measured, and tested
+    on them), so a prediction is only withheld when there is nothing to read.
+    """
+    img = np.asarray(img28)
+    if img.size == 0 or int(img.max()) < _MIN_PEAK:
+        return True
+    if int((img > 127).sum()) < _MIN_INK_PIXELS:
+        return True
+    return ink_depth(img) >= _BLOB_DEPTH
 
 
 def topk(loaded: LoadedModel, img28: np.ndarray, k: int = 5) -> list[tuple[int, float]]:

@@ -19,7 +19,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -124,6 +124,16 @@ class LoadedModel:
     created: str = ""
     path: Path | None = None
     train_config: dict = field(default_factory=dict)
+    activation_bytes: int = 0  # float32 bytes of all layer outputs for one image (estimate)
+
+    def batch_size_for(self, wanted: int = 1024) -> int:
+        """`wanted`, reduced so one batch's activations stay within ACTIVATION_BUDGET_BYTES
+        (a wide model from an untrusted checkpoint must not take gigabytes per batch)."""
+        from k49desk.core.model_checks import ACTIVATION_BUDGET_BYTES
+
+        if self.activation_bytes <= 0:
+            return max(1, wanted)
+        return max(1, min(wanted, ACTIVATION_BUDGET_BYTES // self.activation_bytes))
 
     def card(self) -> dict[str, str]:
         """Human-readable fields for a model card (GUI and CLI)."""
@@ -161,6 +171,7 @@ class LoadedModel:
         if images.ndim == 2:
             images = images[None]
         self.model.eval()
+        batch_size = self.batch_size_for(batch_size)
         out = np.empty((images.shape[0], self.config.n_classes), np.float32)
         for s in range(0, images.shape[0], batch_size):
             x = images_to_tensor(images[s:s + batch_size])
@@ -220,33 +231,58 @@ def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, cfg: ModelCo
         os.chmod(path, 0o644)
 
 
-def _check_zip(path: Path) -> None:
+def _check_zip(f: BinaryIO, name: str) -> None:
     """torch.save writes a zip; a cut-off one makes torch fail with vague errors (EINVAL),
-    so look at the archive first and call it what it is."""
+    and a non-zip goes to torch's legacy loader, which allocates what the file claims. So
+    look at the archive first: zip only, its members' sizes bounded, CRCs intact."""
+    from k49desk.core.limits import MAX_CHECKPOINT_INFLATED_BYTES, format_size
+
     try:
-        with path.open("rb") as f:
-            magic = f.read(4)
-        if magic != b"PK\x03\x04":
-            return  # not a zip: let torch.load say what it is
-        with zipfile.ZipFile(path) as z:
+        head = f.read(4)
+        f.seek(0)
+        if head != b"PK\x03\x04":
+            if not head:
+                raise CheckpointError(f"{name}: the file is empty (0 bytes)")
+            if head[:1] == b"\x80":
+                raise CheckpointError(f"{name}: holds pickled Python objects in torch's legacy "
+                                      "format, not a zip checkpoint; k49desk refuses it")
+            raise CheckpointError(f"{name}: not a k49desk checkpoint (not a zip archive as "
+                                  "torch.save writes)")
+        with zipfile.ZipFile(f) as z:
+            total = sum(i.file_size for i in z.infolist())
+            if total > MAX_CHECKPOINT_INFLATED_BYTES:
+                raise CheckpointError(f"{name}: its members claim {format_size(total)}, over "
+                                      f"the {format_size(MAX_CHECKPOINT_INFLATED_BYTES)} limit")
             bad = z.testzip()
-    except (zipfile.BadZipFile, EOFError, ValueError) as e:
-        raise CheckpointError(f"{path.name}: truncated or corrupt model file ({e})") from e
+    except CheckpointError:
+        raise
     except OSError as e:
-        raise CheckpointError(f"{path.name}: cannot be read ({e.strerror or e})") from e
+        raise CheckpointError(f"{name}: cannot be read ({e.strerror or e})") from e
+    except Exception as e:  # zipfile raises many types for damaged archives
+        raise CheckpointError(f"{name}: truncated or corrupt model file ({e})") from e
+    finally:
+        f.seek(0)
     if bad is not None:
-        raise CheckpointError(f"{path.name}: truncated or corrupt model file (bad CRC in {bad})")
+        raise CheckpointError(f"{name}: truncated or corrupt model file (bad CRC in {bad})")
 
 
 def _read(path: Path) -> dict:
+    from k49desk.core.limits import MAX_CHECKPOINT_BYTES, open_regular
+
     name = path.name
-    if not path.exists():
-        raise CheckpointError(f"{path}: model file not found")
-    if path.is_dir():
-        raise CheckpointError(f"{path}: is a folder, not a model file")
-    _check_zip(path)
+    with open_regular(path, CheckpointError, what="model file",
+                      max_bytes=MAX_CHECKPOINT_BYTES) as f:
+        _check_zip(f, name)
+        obj = _torch_load(f, name)
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{name}: not a k49desk checkpoint (holds a {type(obj).__name__}, "
+                              "not a dict)")
+    return obj
+
+
+def _torch_load(f: BinaryIO, name: str) -> Any:
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(f, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         msg = str(e)
         m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", msg)
@@ -262,19 +298,25 @@ def _read(path: Path) -> dict:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         if "zip" in msg.lower() or "central directory" in msg.lower() or "read" in msg.lower():
             raise CheckpointError(f"{name}: truncated or corrupt model file ({msg})") from e
-        raise CheckpointError(f"{name}: not a k49desk checkpoint ({msg})") from e
+        raise CheckpointError(f"{name}: not a k49desk checkpoint ({msg[:200]})") from e
     except OSError as e:
         raise CheckpointError(f"{name}: cannot be read ({e.strerror or e})") from e
+    except MemoryError as e:
+        raise CheckpointError(f"{name}: not a k49desk checkpoint (it asks for more memory "
+                              "than there is)") from e
     except Exception as e:  # torch raises assorted types for garbage input
-        raise CheckpointError(f"{name}: not a k49desk checkpoint ({type(e).__name__}: {e})") from e
-    if not isinstance(obj, dict):
-        raise CheckpointError(f"{name}: not a k49desk checkpoint (holds a {type(obj).__name__}, "
-                              "not a dict)")
-    return obj
+        raise CheckpointError(f"{name}: not a k49desk checkpoint ({type(e).__name__}: "
+                              f"{str(e)[:200]})") from e
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> LoadedModel:
-    """Load a checkpoint safely; CheckpointError names the file and what is wrong."""
+    """Load a checkpoint safely; CheckpointError names the file and what is wrong.
+
+    Nothing is built before the config passed its limits and the weights matched the
+    shapes it implies (see k49desk.core.model_checks); NaN/inf weights are refused.
+    """
+    from k49desk.core import model_checks as mc
+
     path = Path(path)
     name = path.name
     ckpt = _read(path)
@@ -282,37 +324,47 @@ def load_checkpoint(path: str | os.PathLike[str]) -> LoadedModel:
     if missing:
         raise CheckpointError(f"{name}: not a complete k49desk checkpoint (missing keys: "
                               f"{', '.join(missing)})")
-    if ckpt.get("format", CHECKPOINT_FORMAT) != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{name}: format {ckpt.get('format')!r} is not {CHECKPOINT_FORMAT}")
+    fmt, version = ckpt.get("format", CHECKPOINT_FORMAT), ckpt.get("version", CHECKPOINT_VERSION)
+    if fmt != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{name}: format {fmt!r:.60} is not {CHECKPOINT_FORMAT}")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"{name}: checkpoint version {version!r:.40} is not a version")
+    if version > CHECKPOINT_VERSION:
+        raise CheckpointError(f"{name}: checkpoint version {version} is newer than this "
+                              f"k49desk reads ({CHECKPOINT_VERSION}); update k49desk")
+    if not isinstance(ckpt["config"], dict):
+        raise CheckpointError(f"{name}: bad model config (a {type(ckpt['config']).__name__}, "
+                              "not a dict)")
     try:
         cfg = ModelConfig.from_dict(dict(ckpt["config"]))
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{name}: bad model config ({e})") from e
+        mc.check_config_limits(cfg)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise CheckpointError(f"{name}: bad model config ({str(e)[:200]})") from e
     try:
-        classes = tuple(ClassInfo(int(i), str(cp), str(ch), str(ro))
-                        for i, cp, ch, ro in ckpt["classes"])
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{name}: bad class list ({e})") from e
-    if cfg.n_classes != N_CLASSES or len(classes) != N_CLASSES:
-        raise CheckpointError(f"{name}: model has {cfg.n_classes} classes and a class list of "
-                              f"{len(classes)}, expected {N_CLASSES} (K49)")
-    state = ckpt["model"]
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{name}: 'model' is not a state_dict")
+        entries = ckpt["classes"]
+        n_list = len(entries) if isinstance(entries, list | tuple) else 0
+        if cfg.n_classes != N_CLASSES or n_list != N_CLASSES:
+            raise ValueError(f"model has {cfg.n_classes} classes and a class list of "
+                             f"{n_list}, expected {N_CLASSES} (K49)")
+        classes = mc.check_classes(entries)
+        state = ckpt["model"]
+        mc.check_state_dict_matches(cfg, state)
+        mc.check_weights_finite(state)
+        meta = mc.check_metadata(ckpt)
+    except ValueError as e:
+        raise CheckpointError(f"{name}: {e}") from e
     try:
         model = build_model(cfg)
-    except Exception as e:
-        raise CheckpointError(f"{name}: cannot build the model from its config ({e})") from e
-    try:
         model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
+    except Exception as e:
         first = str(e).splitlines()
         detail = " ".join(s.strip() for s in first[:3])[:300]
         raise CheckpointError(f"{name}: weights do not match the model config "
                               f"(state_dict mismatch: {detail})") from e
     model.eval()
     return LoadedModel(
-        model=model, config=cfg, classes=classes, metrics=dict(ckpt.get("metrics") or {}),
-        trained_on=str(ckpt.get("trained_on", "")), created=str(ckpt.get("created", "")),
-        path=path, train_config=dict(ckpt.get("train_config") or {}),
+        model=model, config=cfg, classes=classes, metrics=meta["metrics"],
+        trained_on=meta["trained_on"], created=meta["created"], path=path,
+        train_config=meta["train_config"],
+        activation_bytes=mc.activation_bytes_per_image(mc.meta_model(cfg)),
     )
