@@ -241,7 +241,7 @@ def load_classmap(path: Path) -> tuple[ClassInfo, ...]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise DataError(f"{name}: not UTF-8 text ({e.reason})") from e
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text), strict=True)
     try:
         return _parse_classmap(name, reader)
     except csv.Error as e:
