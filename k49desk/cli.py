@@ -47,8 +47,14 @@ def _safe_streams() -> None:
             stream.reconfigure(errors="backslashreplace")
 
 
+def _one_line(text: str) -> str:
+    """Control characters (a newline in a file name) escaped: an error stays one line."""
+    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
+
+
 def _error(text: str) -> None:
     # Its own line: start one if a progress bar left the cursor mid-line on a terminal.
+    text = _one_line(text)
     lead = "\n" if _stderr_mid_line() else ""
     print(f"{lead}k49desk: error: {text}", file=sys.stderr, flush=True)
 

@@ -1,7 +1,8 @@
 """Helpers for the hostile-input suites (tests/core/test_hostile_*.py).
 
 `run_cli` runs k49desk in a child process under a memory limit (RLIMIT_DATA: what the
-process allocates, not what it maps from files) and a timeout, and reports its peak RSS, so
+process allocates, not what it maps from files) and a timeout, and reports its peak RSS
+(VmHWM), so
 a test proves both the message and that nothing large was allocated. `bomb_npz` writes a
 valid .npz whose arr_0 inflates to n blank images, in milliseconds and a few MB, without
 ever holding the inflated bytes (deflate of zeros repeats after a full flush; the CRC-32 of
@@ -30,7 +31,13 @@ from k49desk.cli import main
 try:
     rc = main(sys.argv[2:])
 finally:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # VmHWM: this program's own peak. ru_maxrss would include the parent's size at fork,
+    # which Linux carries over exec.
+    try:
+        with open("/proc/self/status") as f:
+            peak = next(int(ln.split()[1]) for ln in f if ln.startswith("VmHWM"))
+    except (OSError, StopIteration):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     sys.stderr.write(f"\\n__MAXRSS_KB__ {peak}\\n")
 sys.exit(rc)
 """

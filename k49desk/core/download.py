@@ -340,6 +340,8 @@ def download_k49(data_dir: str | os.PathLike[str], *, base_url: str = BASE_URL,
     if unknown:
         raise DownloadError(f"unknown file(s) {', '.join(unknown)}; known: {', '.join(table)}")
     root = Path(data_dir)
+    if root.exists() and not root.is_dir():
+        raise DownloadError(f"{root}: not a folder")
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFilter, UnidentifiedImageError
 
 from k49desk.core.errors import DataError
 
@@ -313,6 +313,12 @@ def load_image_file(path: str | Path) -> np.ndarray:
     return np.clip(np.rint(gray * 255.0), 0, 255).astype(np.uint8)
 
 
+_T = Image.Transpose
+# EXIF orientation tag -> the transpose that shows the image upright (as ImageOps does)
+_EXIF_TRANSPOSE = {2: _T.FLIP_LEFT_RIGHT, 3: _T.ROTATE_180, 4: _T.FLIP_TOP_BOTTOM,
+                   5: _T.TRANSPOSE, 6: _T.ROTATE_270, 7: _T.TRANSVERSE, 8: _T.ROTATE_90}
+
+
 def _decode_gray(im: Image.Image) -> np.ndarray:
     """Decode (reduced to WORK_IMAGE_SIDE when larger) -> float32 gray in [0, 1]."""
     from k49desk.core.limits import WORK_IMAGE_SIDE
@@ -320,10 +326,15 @@ def _decode_gray(im: Image.Image) -> np.ndarray:
     if max(im.size) > WORK_IMAGE_SIDE and im.format == "JPEG":
         im.draft("RGB" if im.mode != "L" else "L", (WORK_IMAGE_SIDE, WORK_IMAGE_SIDE))
     im.load()
-    im = ImageOps.exif_transpose(im)
-    if max(im.size) > WORK_IMAGE_SIDE:
+    try:
+        orientation = int(im.getexif().get(0x0112, 1))
+    except Exception:  # a damaged EXIF block: show the pixels as stored
+        orientation = 1
+    if max(im.size) > WORK_IMAGE_SIDE:  # reduce first: the rotation then copies little
         im = im.copy()
         im.thumbnail((WORK_IMAGE_SIDE, WORK_IMAGE_SIDE), Image.Resampling.BOX)
+    if orientation in _EXIF_TRANSPOSE:
+        im = im.transpose(_EXIF_TRANSPOSE[orientation])
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(im, dtype=np.float32)
         top = float(np.nanmax(arr)) if arr.size else 0.0

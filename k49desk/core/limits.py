@@ -39,6 +39,7 @@ WORK_IMAGE_SIDE = 2048  # larger images are reduced to this longer side before p
 # ---- checkpoints ----
 MAX_CHECKPOINT_BYTES = 256 << 20  # the shipped model is a few MB
 MAX_CHECKPOINT_INFLATED_BYTES = 512 << 20  # sum of the zip members' sizes
+MAX_CHECKPOINT_MEMBERS = 10_000  # torch.save writes a few per tensor
 MAX_METADATA_ITEMS = 20_000  # values in a checkpoint's metrics / train_config, all levels
 MAX_METADATA_DEPTH = 6
 MAX_METADATA_STRING = 16_384
@@ -106,3 +107,24 @@ def open_regular(path: str | os.PathLike[str], error: type[K49Error], *,
     except BaseException:
         os.close(fd)
         raise
+
+
+def zip_entry_count(f: BinaryIO) -> int | None:
+    """The entry count a zip's end record claims, read before zipfile parses (and allocates
+    for) the whole directory; None when there is no plain end record (zip64, damage)."""
+    import struct
+
+    try:
+        size = f.seek(0, 2)
+        back = min(size, 22 + 65_535)
+        f.seek(size - back)
+        tail = f.read(back)
+    except OSError:
+        return None
+    finally:
+        f.seek(0)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < 22:
+        return None
+    total = struct.unpack("<H", tail[at + 10:at + 12])[0]
+    return None if total == 0xFFFF else total

@@ -235,7 +235,12 @@ def _check_zip(f: BinaryIO, name: str) -> None:
     """torch.save writes a zip; a cut-off one makes torch fail with vague errors (EINVAL),
     and a non-zip goes to torch's legacy loader, which allocates what the file claims. So
     look at the archive first: zip only, its members' sizes bounded, CRCs intact."""
-    from k49desk.core.limits import MAX_CHECKPOINT_INFLATED_BYTES, format_size
+    from k49desk.core.limits import (
+        MAX_CHECKPOINT_INFLATED_BYTES,
+        MAX_CHECKPOINT_MEMBERS,
+        format_size,
+        zip_entry_count,
+    )
 
     try:
         head = f.read(4)
@@ -248,6 +253,10 @@ def _check_zip(f: BinaryIO, name: str) -> None:
                                       "format, not a zip checkpoint; k49desk refuses it")
             raise CheckpointError(f"{name}: not a k49desk checkpoint (not a zip archive as "
                                   "torch.save writes)")
+        claimed = zip_entry_count(f)
+        if claimed is not None and claimed > MAX_CHECKPOINT_MEMBERS:
+            raise CheckpointError(f"{name}: holds {claimed:,d} zip entries, over the "
+                                  f"{MAX_CHECKPOINT_MEMBERS:,d} a model file may have")
         with zipfile.ZipFile(f) as z:
             total = sum(i.file_size for i in z.infolist())
             if total > MAX_CHECKPOINT_INFLATED_BYTES:

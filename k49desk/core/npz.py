@@ -142,6 +142,9 @@ class NpzArrayReader:
             self._f.seek(0)
             if head[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):
                 raise _not_zip(name, head)
+            claimed = limits.zip_entry_count(self._f)
+            if claimed is not None and claimed > limits.MAX_ZIP_MEMBERS:
+                raise DataError(f"{name}: holds {claimed:,d} entries; an .npz of K49 holds one")
             try:
                 self._zip = zipfile.ZipFile(self._f)
                 infos = self._zip.infolist()

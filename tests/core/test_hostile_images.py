@@ -148,3 +148,14 @@ def test_predict_says_too_little_ink_for_a_blank_image(
     d = json.loads(capsys.readouterr().out)
     assert d["results"] == [{"file": str(tmp_path / "blank.png"), "too_little_ink": True,
                              "top": []}]
+
+
+@pytest.mark.parametrize("size", [(300, 100), (3000, 1000)])
+def test_exif_rotation_is_applied_also_to_reduced_images(tmp_path: Path,
+                                                         size: tuple[int, int]) -> None:
+    im = Image.new("L", size, 255)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: rotate 90 degrees clockwise to show upright
+    im.save(tmp_path / "r.jpg", exif=exif.tobytes())
+    h, w = load_image_file(tmp_path / "r.jpg").shape
+    assert h > w and max(h, w) <= WORK_IMAGE_SIDE
