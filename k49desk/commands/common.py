@@ -158,17 +158,26 @@ def check_output_file(path: Path, option: str, *, create_folders: bool = False) 
         folder = next((a for a in folder.parents if a.exists()), Path("."))
     if not folder.is_dir():
         raise K49Error(f"{option} {path}: {folder} is not a folder")
-    if not _writable(folder) or (path.exists() and not os.access(path, os.W_OK)):
-        raise K49Error(f"{option} {path}: the folder {folder} is not writable")
+    why = _cannot_write_in(folder)
+    if why is None and path.exists() and not os.access(path, os.W_OK):
+        why = "the file is read-only"
+    if why is not None:
+        raise K49Error(f"{option} {path}: the folder {folder} is not writable ({why})")
 
 
-def _writable(folder: Path) -> bool:
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return False
-    try:  # root passes os.access everywhere; a read-only mount still refuses
-        return not (os.statvfs(folder).f_flag & os.ST_RDONLY)
-    except (AttributeError, OSError):
-        return True
+def _cannot_write_in(folder: Path) -> str | None:
+    """Why no file can be created in `folder`, or None. A real try (an empty temp file):
+    root passes os.access everywhere, and /proc or a read-only mount only refuse on write."""
+    import tempfile
+
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".k49desk-probe-", dir=folder)
+    except OSError as e:
+        return e.strerror or str(e)
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
+    return None
 
 
 def open_data(data_dir: str | None, **kw: object):  # noqa: ANN201 (K49Dataset; lazy import)

@@ -107,8 +107,8 @@ def _check_train_split(data_dir: str | None, val_fraction: float) -> None:
     n = len(ds.split("train"))
     n_train = n - int(round(n * val_fraction))
     if n < 2 or n_train < 2:
-        raise K49Error(f"{ds.root}: the train split has {n:,d} images; training needs at least "
-                       "2 (plus the validation share)")
+        raise K49Error(f"{ds.root}: the train split has {n:,d} image{'' if n == 1 else 's'}; "
+                       "training needs at least 2 (plus the validation share)")
 
 
 def _describe_compute(device: object, threads: int) -> str:

@@ -336,10 +336,9 @@ def _decode_gray(im: Image.Image) -> np.ndarray:
     if orientation in _EXIF_TRANSPOSE:
         im = im.transpose(_EXIF_TRANSPOSE[orientation])
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(im, dtype=np.float32)
-        top = float(np.nanmax(arr)) if arr.size else 0.0
-        top = top if np.isfinite(top) and top > 0 else 1.0
-        return np.clip(np.nan_to_num(arr / top), 0.0, 1.0)
+        arr = np.nan_to_num(np.asarray(im, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+        top = float(arr.max()) if arr.size else 0.0
+        return np.clip(arr / (top if top > 0 else 1.0), 0.0, 1.0)
     has_alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
     arr = np.asarray(im.convert("RGBA" if has_alpha else "L"))
     return to_gray01(arr)
