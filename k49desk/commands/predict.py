@@ -35,15 +35,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from k49desk.core.inference import load_image_file, preprocess, too_little_ink, topk
-    from k49desk.core.model import load_checkpoint
     from k49desk.paths import DEFAULT_MODEL
 
     model_path = Path(args.model) if args.model else DEFAULT_MODEL
-    lm = load_checkpoint(model_path)
     invert = {"auto": None, "yes": True, "no": False}[args.invert]
+    # Every image is read (and refused if bad) before the model is loaded: a wrong file
+    # fails in a moment, and only the 28x28 results are kept.
+    framed = [preprocess(load_image_file(f), invert=invert) for f in args.images]
+    from k49desk.core.model import load_checkpoint  # imports torch: only now
+
+    lm = load_checkpoint(model_path)
     results = []
-    for f in args.images:
-        img28 = preprocess(load_image_file(f), invert=invert)
+    for f, img28 in zip(args.images, framed, strict=True):
         blank = too_little_ink(img28)
         top = [] if blank else topk(lm, img28, k=args.top)
         results.append({"file": str(f), "too_little_ink": blank, "top": [
