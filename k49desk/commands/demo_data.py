@@ -9,6 +9,7 @@ from k49desk.commands.common import (
     CliProgress,
     add_data_dir,
     add_json,
+    float_range,
     int_range,
     print_json,
     resolve_data_dir,
@@ -25,9 +26,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_data_dir(p)
     size = p.add_mutually_exclusive_group()
-    size.add_argument("--per-class", type=int_range(1, 10_000), default=200, metavar="N",
-                      help="train images per class, 1 to 10,000; the test split gets "
-                           "max(1, N // 6) per class (default: 200)")
+    size.add_argument("--scale", type=float_range(0.0, 1.0, lo_open=True), default=None,
+                      metavar="F",
+                      help="the official class counts times F, in (0, 1], as imbalanced as K49 "
+                           "(default: 0.1, 23,237 train / 3,855 test images)")
+    size.add_argument("--per-class", type=int_range(1, 10_000), default=None, metavar="N",
+                      help="N train images of every class instead (balanced), 1 to 10,000; "
+                           "the test split gets max(1, N // 6) per class")
     size.add_argument("--full", action="store_true",
                       help="the official class counts: 232,365 train / 38,547 test images")
     p.add_argument("--seed", type=int_range(0, MAX_SEED), default=0,
@@ -42,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
 
     root = resolve_data_dir(args.data_dir)
     with CliProgress("demo data", enabled=not args.json) as bar:
-        generate_demo(root, per_class=args.per_class, full=args.full, seed=args.seed,
+        generate_demo(root, per_class=args.per_class, scale=args.scale, full=args.full,
+                      seed=args.seed,
                       progress=bar)
     with (root / DEMO_TRUTH_FILE).open(encoding="utf-8") as f:
         n_wrong = sum(1 for _ in f) - 1
