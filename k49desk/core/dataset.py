@@ -108,7 +108,7 @@ def read_npz_array(path: str | os.PathLike[str], kind: str | None = None) -> np.
     before anything is allocated (see `k49desk.core.npz`). `kind` ("images"/"labels") adds
     the K49 dtype and shape checks.
     """
-    return _readonly(npz.read_npz_array(Path(path), kind))
+    return npz.read_npz_array(Path(path), kind)
 
 
 def check_images(name: str, arr: np.ndarray) -> None:
@@ -132,7 +132,7 @@ def check_labels(name: str, arr: np.ndarray, n_classes: int) -> None:
 
 
 def _readonly(arr: np.ndarray) -> np.ndarray:
-    arr.flags.writeable = False
+    arr.flags.writeable = False  # a dataset's arrays are shared by the whole app
     return arr
 
 
@@ -192,7 +192,7 @@ def _load_file(path: Path, kind: str, n_classes: int, cache: DataCache | None,
     if cache is not None:
         return cache.load(path, kind, check, sub if progress else None)
     key = source_key(path)
-    arr = read_npz_array(path, kind)
+    arr = _readonly(read_npz_array(path, kind))
     check(arr)
     return arr, key
 

@@ -11,15 +11,19 @@ caller adds the file name.
 from __future__ import annotations
 
 import math
+import pickle
+import re
+import zipfile
 from collections.abc import Mapping
 from dataclasses import fields
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 from torch import nn
 
 from k49desk.core import limits
 from k49desk.core.classes import N_CLASSES, ClassInfo, check_class_entry
+from k49desk.core.errors import CheckpointError
 
 # Per-field bounds of ModelConfig; fields added later get the generic bounds below.
 CONFIG_LIMITS: dict[str, tuple[float, float]] = {
@@ -220,3 +224,78 @@ def check_metadata(ckpt: Mapping[str, Any]) -> dict[str, Any]:
                              f"{type(v).__name__}{shown}")
         out[key] = _plain_json(v, key, [limits.MAX_METADATA_ITEMS])
     return out
+
+
+# ---- the file itself -----------------------------------------------------------------
+def check_checkpoint_zip(f: BinaryIO, name: str) -> None:
+    """torch.save writes a zip; a cut-off one makes torch fail with vague errors (EINVAL),
+    and a non-zip goes to torch's legacy loader, which allocates what the file claims. So
+    look at the archive first: zip only, its members' sizes bounded, CRCs intact."""
+    from k49desk.core.limits import (
+        MAX_CHECKPOINT_INFLATED_BYTES,
+        MAX_CHECKPOINT_MEMBERS,
+        format_size,
+        zip_entry_count,
+    )
+
+    try:
+        head = f.read(4)
+        f.seek(0)
+        if head != b"PK\x03\x04":
+            if not head:
+                raise CheckpointError(f"{name}: the file is empty (0 bytes)")
+            if head[:1] == b"\x80":
+                raise CheckpointError(f"{name}: holds pickled Python objects in torch's legacy "
+                                      "format, not a zip checkpoint; k49desk refuses it")
+            raise CheckpointError(f"{name}: not a k49desk checkpoint (not a zip archive as "
+                                  "torch.save writes)")
+        claimed = zip_entry_count(f)
+        if claimed is not None and claimed > MAX_CHECKPOINT_MEMBERS:
+            raise CheckpointError(f"{name}: holds {claimed:,d} zip entries, over the "
+                                  f"{MAX_CHECKPOINT_MEMBERS:,d} a model file may have")
+        with zipfile.ZipFile(f) as z:
+            total = sum(i.file_size for i in z.infolist())
+            if total > MAX_CHECKPOINT_INFLATED_BYTES:
+                raise CheckpointError(f"{name}: its members claim {format_size(total)}, over "
+                                      f"the {format_size(MAX_CHECKPOINT_INFLATED_BYTES)} limit")
+            bad = z.testzip()
+    except CheckpointError:
+        raise
+    except OSError as e:
+        raise CheckpointError(f"{name}: cannot be read ({e.strerror or e})") from e
+    except Exception as e:  # zipfile raises many types for damaged archives
+        raise CheckpointError(f"{name}: truncated or corrupt model file ({e})") from e
+    finally:
+        f.seek(0)
+    if bad is not None:
+        raise CheckpointError(f"{name}: truncated or corrupt model file (bad CRC in {bad})")
+
+
+def torch_load_checked(f: BinaryIO, name: str) -> Any:
+    """torch.load(weights_only=True) with every failure turned into a CheckpointError."""
+    try:
+        return torch.load(f, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        msg = str(e)
+        m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", msg)
+        if m or "Unsupported global" in msg:
+            what = f" ({m.group(1)})" if m else ""
+            raise CheckpointError(
+                f"{name}: holds pickled Python objects{what} that a safe load refuses "
+                "(weights_only=True); k49desk only loads plain checkpoints") from e
+        raise CheckpointError(f"{name}: not a k49desk checkpoint (unreadable pickle data)") from e
+    except (zipfile.BadZipFile, EOFError) as e:
+        raise CheckpointError(f"{name}: truncated or corrupt model file ({e})") from e
+    except RuntimeError as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "zip" in msg.lower() or "central directory" in msg.lower() or "read" in msg.lower():
+            raise CheckpointError(f"{name}: truncated or corrupt model file ({msg})") from e
+        raise CheckpointError(f"{name}: not a k49desk checkpoint ({msg[:200]})") from e
+    except OSError as e:
+        raise CheckpointError(f"{name}: cannot be read ({e.strerror or e})") from e
+    except MemoryError as e:
+        raise CheckpointError(f"{name}: not a k49desk checkpoint (it asks for more memory "
+                              "than there is)") from e
+    except Exception as e:  # torch raises assorted types for garbage input
+        raise CheckpointError(f"{name}: not a k49desk checkpoint ({type(e).__name__}: "
+                              f"{str(e)[:200]})") from e

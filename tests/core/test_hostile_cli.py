@@ -47,6 +47,8 @@ def _usage_error(capsys: pytest.CaptureFixture[str], argv: list[str], match: str
     (["demo-data", "--per-class", "0"], "argument --per-class: must be from 1 to 10,000"),
     (["demo-data", "--per-class", "100000000"], "argument --per-class: must be from 1 to"),
     (["demo-data", "--seed", "-5"], "argument --seed: must be from 0"),
+    (["demo-data", "--scale", "nan"], "argument --scale: must be a finite number in (0, 1]"),
+    (["demo-data", "--scale", "50"], "argument --scale: must be in (0, 1], got 50"),
     (["evaluate", "--batch-size", "0"], "argument --batch-size: must be from 1 to 65,536"),
     (["predict", "--top", "0", "x.png"], "argument --top: must be from 1 to 49, got 0"),
     (["predict", "--top", "1000", "x.png"], "argument --top: must be from 1 to 49"),
@@ -217,6 +219,14 @@ def test_screenshot_write_failure_leaves_no_partial_png(
         save_png_atomic(img, out)
     assert out.read_bytes() == good  # the old screenshot, whole
     assert [p.name for p in tmp_path.iterdir()] == ["shot.png"]  # no temp left behind
+
+
+def test_error_naming_a_path_with_a_newline_stays_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    odd = tmp_path / "two\nlines"
+    assert main(["info", "--data-dir", str(odd)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "two\\nlines: folder not found" in err
 
 
 def test_json_output_with_a_non_utf8_path_is_valid_json(
