@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from k49desk.core import npz
-from k49desk.core.atomic import atomic_write_text, save_npz
+from k49desk.core.atomic import atomic_open, atomic_write_text
 from k49desk.core.classes import (
     OFFICIAL_CLASSES,
     ClassInfo,
@@ -257,13 +257,18 @@ def write_split(
     labels: np.ndarray,
     compressed: bool = True,
 ) -> None:
-    """Write one split in the official format (atomic; `arr_0`, uint8)."""
+    """Write one split in the official format (`arr_0`, uint8), as a pair: both files are
+    staged complete before either replaces the old one, so a failure (full disk) leaves the
+    old pair, never new images with old labels."""
     root = Path(root)
     images = np.ascontiguousarray(images, dtype=np.uint8)
     labels = np.ascontiguousarray(labels, dtype=np.uint8)
     check_images(images_file(split), images)
-    save_npz(root / images_file(split), images, compressed=compressed, error=DataError)
-    save_npz(root / labels_file(split), labels, compressed=compressed, error=DataError)
+    save = np.savez_compressed if compressed else np.savez
+    with atomic_open(root / images_file(split), "wb", DataError) as fi:
+        save(fi, images)
+        with atomic_open(root / labels_file(split), "wb", DataError) as fl:
+            save(fl, labels)
 
 
 def write_classmap(root: str | os.PathLike[str]) -> None:

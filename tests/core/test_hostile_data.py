@@ -348,3 +348,24 @@ def test_split_files_are_named_in_the_count_mismatch(folder: Path) -> None:
     with open(folder / labels_file("train"), "wb") as f:
         np.savez(f, np.zeros(2, np.uint8))
     _refused(folder, f"2 labels for 3 images in {images_file('train')}")
+
+
+def test_a_split_is_written_as_a_pair_or_not_at_all(folder: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    before = {f: (folder / f).read_bytes() for f in (IMGS, labels_file("train"))}
+    real_fsync = os.fsync
+    calls = []
+
+    def fail_second(fd: int) -> None:  # the labels (staged second) hit a full disk
+        calls.append(fd)
+        if len(calls) == 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fail_second)
+    with pytest.raises(DataError, match="k49-train-labels.npz: the disk is full"):
+        write_split(folder, "train", np.zeros((5, 28, 28), np.uint8), np.zeros(5, np.uint8))
+    assert {f: (folder / f).read_bytes() for f in before} == before  # the old pair, whole
+    assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
