@@ -40,6 +40,7 @@ WORK_IMAGE_SIDE = 2048  # larger images are reduced to this longer side before p
 MAX_CHECKPOINT_BYTES = 256 << 20  # the shipped model is a few MB
 MAX_CHECKPOINT_INFLATED_BYTES = 512 << 20  # sum of the zip members' sizes
 MAX_CHECKPOINT_MEMBERS = 10_000  # torch.save writes a few per tensor
+MAX_CHECKPOINT_INFLATE_GROWTH = 16 << 20  # torch.save stores members uncompressed
 MAX_METADATA_ITEMS = 20_000  # values in a checkpoint's metrics / train_config, all levels
 MAX_METADATA_DEPTH = 6
 MAX_METADATA_STRING = 16_384

@@ -258,6 +258,13 @@ def check_checkpoint_zip(f: BinaryIO, name: str) -> None:
             if total > MAX_CHECKPOINT_INFLATED_BYTES:
                 raise CheckpointError(f"{name}: its members claim {format_size(total)}, over "
                                       f"the {format_size(MAX_CHECKPOINT_INFLATED_BYTES)} limit")
+            # torch.save stores every member uncompressed: growth on inflating is a bomb.
+            grown = sum(max(0, i.file_size - i.compress_size) for i in z.infolist())
+            if grown > limits.MAX_CHECKPOINT_INFLATE_GROWTH:
+                raise CheckpointError(
+                    f"{name}: its compressed members inflate by {format_size(grown)}, over the "
+                    f"{format_size(limits.MAX_CHECKPOINT_INFLATE_GROWTH)} allowed (torch.save "
+                    "stores them uncompressed); refused as a decompression bomb")
             bad = z.testzip()
     except CheckpointError:
         raise

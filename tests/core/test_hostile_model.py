@@ -201,3 +201,17 @@ def test_wide_model_gets_a_batch_size_within_the_activation_budget(tmp_path: Pat
     assert lm.activation_bytes > 1 << 20
     assert 1 <= lm.batch_size_for(1024) < 1024
     assert lm.batch_size_for(1024) * lm.activation_bytes <= 256 << 20
+
+
+def test_checkpoint_with_a_deflated_bomb_member_is_refused(good: Path) -> None:
+    import shutil
+    import zipfile
+
+    bad = good.with_name("zb.pt")
+    shutil.copy(good, bad)
+    with zipfile.ZipFile(bad, "a", zipfile.ZIP_DEFLATED) as z, z.open("good/extra", "w") as f:
+        block = bytes(1 << 20)
+        for _ in range(64):  # 64 MiB of zeros in ~64 kB
+            f.write(block)
+    assert bad.stat().st_size < good.stat().st_size + 200_000
+    _refused(bad, r"compressed members inflate by 63.9 MiB, over the 16.0 MiB allowed")
