@@ -298,14 +298,14 @@ class ReviewSession:
         return df
 
     # ---- changing ---------------------------------------------------------------------
-    def decide(self, pos: int, decision: str, final_label: int | None = None) -> None:
+    def decide(self, pos: int, decision: str, final_label: int | None = None) -> Step:
         """Record a decision on card `pos` (one undoable step) and save before returning."""
         if decision not in DECISIONS:
             raise ValueError(f"unknown decision {decision!r} (one of {', '.join(DECISIONS)})")
         n = len(self.classes)
         if decision == "relabel" and (final_label is None or not 0 <= final_label < n):
             raise ValueError(f"relabel needs a class 0..{n - 1}, got {final_label!r}")
-        self._write(pos, Decision(decision, final_label), undoable=True)
+        return self._write(pos, Decision(decision, final_label), undoable=True)
 
     def set_decision(self, pos: int, decision: Decision | None) -> None:
         """Set (or clear, with None) the decision on `pos` and save, with the current position

@@ -266,6 +266,10 @@ class StoreEdits:
     def can_undo(self) -> bool:
         return bool(self._undo)
 
+    def last_undoable(self) -> int | None:
+        """The id of the step `undo()` would revert (None: nothing to undo)."""
+        return self._undo[-1][0] if self._undo else None
+
     def can_redo(self) -> bool:
         return bool(self._redo)
 
