@@ -244,7 +244,7 @@ def check_checkpoint_zip(f: BinaryIO, name: str) -> None:
         if head != b"PK\x03\x04":
             if not head:
                 raise CheckpointError(f"{name}: the file is empty (0 bytes)")
-            if head[:1] == b"\x80":
+            if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
                 raise CheckpointError(f"{name}: holds pickled Python objects in torch's legacy "
                                       "format, not a zip checkpoint; k49desk refuses it")
             raise CheckpointError(f"{name}: not a k49desk checkpoint (not a zip archive as "

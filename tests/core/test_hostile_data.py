@@ -100,7 +100,7 @@ def test_zip_directory_size_disagreeing_with_the_header_is_damage(folder: Path) 
 
 # ---- what a file is: each kind named correctly (not "holds pickled Python objects") ------
 @pytest.mark.parametrize(("content", "match"), [
-    (os.urandom(4096), "not a .npz archive"),
+    (b"\x00" + os.urandom(4096), "not a .npz archive"),
     (b"", "the file is empty"),
     (pickle.dumps([1, 2, 3]), "holds pickled Python objects"),
     (b"PK\x03\x04" + os.urandom(500), "truncated or corrupt .npz"),

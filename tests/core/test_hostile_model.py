@@ -163,7 +163,7 @@ def test_class_entries_are_validated(good: Path, i: int, entry: object, match: s
 
 # ---- what the file is -------------------------------------------------------------------
 @pytest.mark.parametrize(("content", "match"), [
-    (os.urandom(2000), r"not a k49desk checkpoint \(not a zip archive"),
+    (b"\x00" + os.urandom(2000), r"not a k49desk checkpoint \(not a zip archive"),
     (b"", "the file is empty"),
     (pickle.dumps({"model": 1}, protocol=2), "pickled Python objects in torch's legacy format"),
 ])
