@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from k49desk.core.inference import (
         load_image_file,
         preprocess,
-        too_little_ink_framed,
+        too_little_ink,
         topk,
     )
     from k49desk.paths import DEFAULT_MODEL
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     lm = load_checkpoint(model_path)
     results = []
     for f, img28 in zip(args.images, framed, strict=True):
-        blank = too_little_ink_framed(img28)
+        blank = too_little_ink(img28)
         top = [] if blank else topk(lm, img28, k=args.top)
         results.append({"file": str(f), "too_little_ink": blank, "top": [
             {"label": int(i), "char": lm.classes[i].char, "romaji": lm.classes[i].romaji,

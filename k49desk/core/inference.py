@@ -284,15 +284,15 @@ def ink_depth(img28: np.ndarray) -> int:
     return depth
 
 
-def too_little_ink_framed(img28: np.ndarray) -> bool:
-    """`k49desk.core.ink.too_little_ink` for a FRAMED image (`preprocess` output), as
-    `predict` has for image files of any size: framing scales a dot up to a disc filling the
-    image, which the plain rule (judged on the unframed paper) would take for ink, so a
-    blob that thick counts as too little ink as well. Also right for raw K49 images: none
-    of the 12,111 real ones in /work/shared/data is caught (tested)."""
-    from k49desk.core.ink import too_little_ink
+def too_little_ink(img28: np.ndarray) -> bool:
+    """"Too little ink" for a FRAMED image (`preprocess` output), as `predict` and the
+    importer judge image files of any size: `k49desk.core.ink.too_little_ink` (blank, a
+    speck), plus a dot, which framing scales up to a disc filling the image and the plain
+    rule (meant for the unframed paper, `ink.paper28`) would take for ink. Also right for raw
+    K49 images: none of the 12,111 real ones in /work/shared/data is caught (tested)."""
+    from k49desk.core import ink
 
-    return too_little_ink(img28) or ink_depth(img28) >= _BLOB_DEPTH
+    return ink.too_little_ink(img28) or ink_depth(img28) >= _BLOB_DEPTH
 
 
 def topk(loaded: LoadedModel, img28: np.ndarray, k: int = 5) -> list[tuple[int, float]]:

@@ -14,7 +14,7 @@ from hostile_helpers import GIB, run_cli
 from PIL import Image, ImageDraw
 
 from k49desk.core.errors import DataError
-from k49desk.core.inference import load_image_file, preprocess, too_little_ink_framed
+from k49desk.core.inference import load_image_file, preprocess, too_little_ink
 from k49desk.core.limits import MAX_IMAGE_PIXELS, WORK_IMAGE_SIDE
 
 
@@ -106,7 +106,7 @@ def _canvas(draw: object) -> np.ndarray:
     ("faint smudge", lambda d: d.rectangle((50, 50, 90, 90), fill=250)),
 ])
 def test_blank_and_dot_canvases_have_too_little_ink(name: str, draw: object) -> None:
-    assert too_little_ink_framed(preprocess(_canvas(draw))), name
+    assert too_little_ink(preprocess(_canvas(draw))), name
 
 
 @pytest.mark.parametrize("draw", [
@@ -114,19 +114,19 @@ def test_blank_and_dot_canvases_have_too_little_ink(name: str, draw: object) -> 
     lambda d: (d.line((60, 140, 220, 140), fill=0, width=8),
                d.line((140, 40, 140, 240), fill=0, width=8)),
 ])
-def test_strokes_are_not_too_little_ink_framed(draw: object) -> None:
-    assert not too_little_ink_framed(preprocess(_canvas(draw)))
+def test_strokes_are_not_too_little_ink(draw: object) -> None:
+    assert not too_little_ink(preprocess(_canvas(draw)))
 
 
-def test_no_real_k49_image_has_too_little_ink_framed(real10: Path, first100: Path) -> None:
+def test_no_real_k49_image_has_too_little_ink(real10: Path, first100: Path) -> None:
     from k49desk.core.dataset import read_npz_array
 
     for folder in (real10, first100, real10.parent / "kmnist-train-part"):
         for f in sorted(folder.glob("k49-*-imgs.npz")):
             imgs = read_npz_array(f)
-            flagged = [i for i, a in enumerate(imgs) if too_little_ink_framed(a)]
+            flagged = [i for i, a in enumerate(imgs) if too_little_ink(a)]
             assert flagged == [], f"{f}: {flagged[:5]}"
-            assert not any(too_little_ink_framed(preprocess(a)) for a in imgs[::100])
+            assert not any(too_little_ink(preprocess(a)) for a in imgs[::100])
 
 
 def test_predict_says_too_little_ink_for_a_blank_image(
