@@ -56,9 +56,22 @@ def run(args: argparse.Namespace) -> int:
     if not args.screenshot:
         from k49desk.gui.app import run_app
 
-        return run_app(data_dir=args.data_dir, demo=args.demo, panel=args.panel)
+        return run_app(data_dir=args.data_dir, demo=args.demo, panel=args.panel,
+                       show_class=_class_arg(args.cls), model=args.model)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     return screenshot(args)
+
+
+def _class_arg(text: str | None) -> int | None:
+    from k49desk.core.classes import class_for_text
+    from k49desk.core.errors import K49Error
+
+    if text is None:
+        return None
+    cls = class_for_text(text)
+    if cls is None:
+        raise K49Error(f"--class {text!r}: not one of the 49 K49 characters or romaji")
+    return cls
 
 
 def _wait(app, cond, timeout_s: float) -> bool:  # noqa: ANN001
@@ -94,19 +107,13 @@ def save_png_atomic(img: object, out: Path) -> None:
 
 
 def screenshot(args: argparse.Namespace) -> int:
-    from k49desk.core.classes import class_for_text
     from k49desk.core.dataset import open_dataset
-    from k49desk.core.errors import K49Error
     from k49desk.gui.app import make_app
     from k49desk.gui.main_window import MainWindow
     from k49desk.paths import DEFAULT_MODEL, default_data_dir, resolve_data_dir
 
     w, h = args.size if isinstance(args.size, tuple) else window_size(args.size)
-    cls = None
-    if args.cls:
-        cls = class_for_text(args.cls)
-        if cls is None:
-            raise K49Error(f"--class {args.cls!r}: not one of the 49 K49 characters or romaji")
+    cls = _class_arg(args.cls)
     out = Path(args.screenshot)
     check_output_file(out, "--screenshot", create_folders=True)
     app = make_app()

@@ -266,33 +266,12 @@ def _finish(img: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(img / top * 255.0), 0, 255).astype(np.uint8)
 
 
-# A dot or a blob, once `preprocess` frames it (scales its bounding box up to the full 28
-# pixels), becomes a disc filling the image: its ink survives 10-14 successive 3x3 erosions.
-# Real K49 images (all 12,111 in /work/shared/data) survive at most 9 (median 3; the one at 9
-# is an ink smear), so this rule catches no real character.
-_BLOB_DEPTH = 10
-
-
-def ink_depth(img28: np.ndarray) -> int:
-    """How many 3x3 erosions the ink (pixels > 127) survives: half the thickest stroke."""
-    m = np.asarray(img28) > 127
-    depth = 0
-    while m.any() and depth < SIZE:
-        inner = m[1:-1, 1:-1] & m[:-2, 1:-1] & m[2:, 1:-1] & m[1:-1, :-2] & m[1:-1, 2:]
-        m = np.pad(inner, 1)
-        depth += 1
-    return depth
-
-
 def too_little_ink(img28: np.ndarray) -> bool:
-    """"Too little ink" for a FRAMED image (`preprocess` output), as `predict` and the
-    importer judge image files of any size: `k49desk.core.ink.too_little_ink` (blank, a
-    speck), plus a dot, which framing scales up to a disc filling the image and the plain
-    rule (meant for the unframed paper, `ink.paper28`) would take for ink. Also right for raw
-    K49 images: none of the 12,111 real ones in /work/shared/data is caught (tested)."""
-    from k49desk.core import ink
+    """"Too little ink" for a FRAMED image (`preprocess` output, or a K49 image): see
+    `k49desk.core.ink.too_little_ink_framed`, where the rules and their measurements live."""
+    from k49desk.core.ink import too_little_ink_framed
 
-    return ink.too_little_ink(img28) or ink_depth(img28) >= _BLOB_DEPTH
+    return too_little_ink_framed(img28)
 
 
 def topk(loaded: LoadedModel, img28: np.ndarray, k: int = 5) -> list[tuple[int, float]]:
