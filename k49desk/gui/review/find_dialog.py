@@ -72,6 +72,8 @@ class FindDialog(QDialog):
         self.radios: dict[str, QRadioButton] = {}
         self.notes: dict[str, QLabel] = {}
         grid = QGridLayout()
+        grid.setColumnStretch(1, 1)
+        grid.setHorizontalSpacing(16)
         for row, plan in enumerate(self.presets):
             self._add_choice(grid, row, plan.key, f"{plan.title}: {plan.describe()}")
         self.folds = QSpinBox(minimum=2, maximum=MAX_FOLDS, value=5)
@@ -79,12 +81,11 @@ class FindDialog(QDialog):
         custom = QWidget()
         cl = QHBoxLayout(custom)
         cl.setContentsMargins(0, 0, 0, 0)
-        for text, w in (("Custom:", None), ("folds", self.folds), ("epochs", self.epochs)):
-            if w is not None:
-                cl.addWidget(w)
+        for text, w in (("folds ×", self.folds), ("epochs", self.epochs)):
+            cl.addWidget(w)
             cl.addWidget(QLabel(text))
         cl.addStretch(1)
-        self._add_choice(grid, len(self.presets), "custom", "", custom)
+        self._add_choice(grid, len(self.presets), "custom", "Custom:", custom)
         for w in (self.folds, self.epochs):
             w.valueChanged.connect(self._custom_touched)
         self.radios["thorough"].setChecked(True)
@@ -112,8 +113,10 @@ class FindDialog(QDialog):
         self.radios[key] = r
         note = QLabel("")
         self.notes[key] = note
-        grid.addWidget(r, row, 0)
-        if extra is not None:
+        if extra is None:
+            grid.addWidget(r, row, 0, 1, 2)
+        else:
+            grid.addWidget(r, row, 0)
             grid.addWidget(extra, row, 1)
         grid.addWidget(note, row, 2)
         r.toggled.connect(lambda _on: self.refresh())

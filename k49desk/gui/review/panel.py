@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QKeyEvent, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -329,6 +329,13 @@ class ReviewPanel(Panel):
 
     def take_keys(self) -> None:
         self.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt override)
+        # Shown on start (--panel review) or once a folder opens: the keys are ours at once,
+        # not after a click (on_shown covers tab changes only).
+        super().showEvent(event)
+        if not self.relabel.isVisible():
+            QTimer.singleShot(0, self.take_keys)
 
     def open_in_gallery(self, split: str, index: int) -> None:
         s = self.session

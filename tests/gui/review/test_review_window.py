@@ -124,3 +124,21 @@ def test_flags_stay_per_split_for_the_gallery(qtbot, tiny_dir, monkeypatch) -> N
     assert gallery.flagged_check.text() == "Flagged only (30)"  # issue 9: was (0)
     flagged = np.flatnonzero(gallery.model.flagged_mask("test"))
     assert sorted(flagged) == sorted(flags["index"])
+
+
+def test_opened_on_the_review_tab_the_keys_work_without_a_click(qtbot, tiny_dir) -> None:  # noqa: ANN001
+    ds = open_dataset(tiny_dir)
+    ReviewSession.open(tiny_dir, "train", make_flags(ds.split("train").labels, n=30)).close()
+    w = MainWindow()  # as `k49desk gui --panel review --data-dir ...` starts
+    qtbot.addWidget(w)
+    w.show_panel("review")
+    w.show()
+    qtbot.waitExposed(w)
+    w.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is w, timeout=5000)
+    w.state.set_dataset(ds)  # the folder opens after the window shows
+    p = w.panel("review")
+    qtbot.waitUntil(lambda: p.session is not None and len(p.session) == 30, timeout=10000)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is p, timeout=3000)
+    press(w, Qt.Key.Key_1)
+    assert p.session.decision(0).decision == "keep"
