@@ -46,7 +46,7 @@ def test_expected_time_counts_the_images_each_fold_trains_on() -> None:
     assert images_to_train(100_000, 5, 3, done_folds=2) == pytest.approx(720_000)
     plan = ScanPlan("custom", "Custom", 5, 3)
     est = estimate_seconds(100_000, plan, 10_000.0)
-    assert est == pytest.approx(2.0 + 120 * 1.05)
+    assert est == pytest.approx(100_000 * CHECKS_S_PER_IMAGE + 120 * 1.05)
     assert estimate_seconds(100_000, plan, None) is None  # speed not measured yet
     assert estimate_seconds(100_000, ScanPlan("checks", "C", 0), None) == pytest.approx(
         100_000 * CHECKS_S_PER_IMAGE)

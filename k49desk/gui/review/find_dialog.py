@@ -1,7 +1,7 @@
 """Review ▸ Find suspects: how thorough (the CLI's --folds/--epochs), with the expected time.
 
 The expected times come from a training speed measured on this computer when the dialog
-opens (a second of training in the background, remembered for ten minutes); a plan whose
+opens (a few seconds of training in the background, remembered for ten minutes); a plan whose
 folds were partly done by an earlier, stopped run says so and is estimated for what is left.
 """
 

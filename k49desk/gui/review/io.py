@@ -84,10 +84,9 @@ class TaskBar(QWidget):
         left = None
         if self.eta is not None:  # measured on the training (the checks before are quick)
             left = self.eta.update(u.fraction, getattr(u.payload, "kind", "") == "step")
-        if u.text:
-            pct = "" if u.fraction is None else f" · {u.fraction:.0%}"
-            self.text.setText(u.text + pct + (f" · {format_duration(left)} left"
-                                              if left is not None else ""))
+        if u.text:  # the bar shows the percentage
+            self.text.setText(u.text + (f" · {format_duration(left)} left"
+                                        if left is not None else ""))
 
 
 class ReviewIO(QObject):

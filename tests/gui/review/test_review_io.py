@@ -194,7 +194,7 @@ def test_the_task_bar_shows_the_time_left_of_the_training() -> None:
         now[0] = t
         bar.show_progress(ProgressUpdate(f, "Fold 1/5: training, epoch 1/8", step))
     # 0.2 of the bar in 10 s: 0.7 left takes 35 s
-    assert bar.text.text() == "Fold 1/5: training, epoch 1/8 · 30% · about 35 s left"
+    assert bar.text.text() == "Fold 1/5: training, epoch 1/8 · about 35 s left"
 
 
 def _fake_find_issues(monkeypatch: pytest.MonkeyPatch, labels: np.ndarray, block: bool,
