@@ -183,11 +183,16 @@ class ReviewPanel(Panel):
 
     def _on_changed(self, split: str, images: Any) -> None:
         """A change made elsewhere: Edit ▸ Undo/Redo, the Gallery, another process."""
-        s = self.session
-        if split != self.split or s is None or not len(s):
+        s = self.sessions.get(split)
+        if s is None or not len(s):
             return
+        # On this tab only the Edit menu changes cards: show the card its step touched (in
+        # the split it touched: the history is shared by every split and the Gallery).
         pos = s.card_of(images) if images is not None and self.isVisible() else None
-        # On this tab only the Edit menu changes cards: show the card its step touched.
+        if split != self.split:
+            if pos is None:
+                return
+            self.split_combo.setCurrentText(split)
         self.show_pos(s.position if pos is None else pos, save=pos is not None)
 
     def _sync_filter_ui(self) -> None:

@@ -94,6 +94,15 @@ def test_gallery_and_review_share_decisions_and_one_undo_history(qtbot, win) -> 
     assert p.card.badge.text().startswith("relabelled") and s.final_label(0) == 7
     press(win, Qt.Key.Key_Z, CTRL)
     assert s.decision(0) is None and "undecided" in p.card.badge.text()
+    # A step on the other split, undone from here: the panel goes to the card it touched.
+    t = start_review(qtbot, p, make_flags(win.state.dataset.split("test").labels, n=5,
+                                          seed=1).assign(split="test"), split="test")
+    p.split_combo.setCurrentText("test")
+    press(win, Qt.Key.Key_4)
+    p.split_combo.setCurrentText("train")
+    press(win, Qt.Key.Key_Z, CTRL)
+    assert p.split == "test" and t.decision(0) is None and t.position == 0
+    p.split_combo.setCurrentText("train")
     # Another process decides on the same file: seen on the next refresh (a timer in the app).
     other = ReviewSession.open(win.state.dataset.root, "train")
     other.decide(3, "unusable")
