@@ -118,11 +118,10 @@ class ReviewIO(QObject):
     def cancel(self) -> None:
         self.tasks.stop(SLOT)
 
-    def choose_file(self, save: bool, title: str, name: str, filt: str) -> str:
+    def choose_file(self, title: str, filt: str) -> str:
         ds = self.state.dataset
-        start = str(Path(ds.root) / name) if ds is not None else name
-        fn = QFileDialog.getSaveFileName if save else QFileDialog.getOpenFileName
-        path, _ = fn(self.window, title, start, filt)
+        path, _ = QFileDialog.getOpenFileName(self.window, title,
+                                              str(ds.root) if ds is not None else "", filt)
         return path
 
     # ---- find suspects ------------------------------------------------------------------
@@ -170,8 +169,8 @@ class ReviewIO(QObject):
     def load_flags_csv(self, split: str, path: str | None = None) -> bool:
         if self.state.dataset is None:
             return False
-        path = path or self.choose_file(False, "Load flags written by k49desk find-issues",
-                                        "", "CSV files (*.csv);;All files (*)")
+        path = path or self.choose_file("Load flags written by k49desk find-issues",
+                                        "CSV files (*.csv);;All files (*)")
         if not path:
             return False
         try:
@@ -193,10 +192,14 @@ class ReviewIO(QObject):
         s = session
         if s is None or self.busy:
             return False
-        path = path or self.choose_file(True, f"Export decisions as {kind.upper()}",
-                                        f"review-{s.split}.{kind}", f"{kind.upper()} (*.{kind})")
-        if not path:
-            return False
+        if not path:  # opens in the last export folder, like every export of the app
+            from k49desk.gui.common.widgets import ask_save_path
+
+            got = ask_save_path(self.window, f"Export decisions as {kind.upper()}",
+                                f"review-{s.split}.{kind}", f"{kind.upper()} (*.{kind})")
+            if got is None:
+                return False
+            path = str(got)
         snap = s.frozen()
         from k49desk.core import review_export
 
