@@ -250,3 +250,17 @@ def test_cancel_stops_find_suspects_keeps_the_review_and_says_what_resumes(  # n
     assert "stopped; the review is unchanged" in panel.status.text()
     assert "1 of 2 folds are kept" in panel.status.text()
     assert len(panel.session) == 30 and panel.session.decision(0).decision == "keep"
+
+
+def test_flags_of_other_data_are_refused_and_the_review_stays(qtbot, panel, messages) -> None:  # noqa: ANN001
+    from k49desk.gui.review.io import NewFlags
+
+    qtbot.keyClick(panel, Qt.Key.Key_4)
+    flags = make_flags(panel.labels(), n=5, seed=4)
+    flags.loc[2, "index"] = 10_000  # not an image of this split
+    panel.sessions.replace(NewFlags("train", flags, done_text="should not be said"))
+    assert [m[0] for m in messages] == ["Cannot load the flags"]
+    assert "10000 is outside this split" in messages[0][1]
+    s = panel.session
+    assert len(s) == 30 and s.decision(0).decision == "unusable"
+    assert "should not be said" not in panel.status.text()
