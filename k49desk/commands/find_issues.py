@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         return 130
     finally:
         bar.close()
-    write_flags_csv(report.flags, out)
+    write_flags_csv(report.flags, out, report.pairs)
     if args.json:
         print_json({"n_scanned": report.n_scanned, "n_flagged": report.n_flagged,
                     "elapsed_s": round(report.elapsed_s, 3), "method": report.method,
