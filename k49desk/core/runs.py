@@ -61,6 +61,15 @@ def models_dir(d: str | os.PathLike[str] | None = None) -> Path:
     return MODELS_DIR
 
 
+def is_listed(path: str | os.PathLike[str], d: str | os.PathLike[str] | None = None) -> bool:
+    """True when `path` lies in the models folder, i.e. `list_runs` shows it (so results
+    recorded beside it reach the Saved runs list)."""
+    try:
+        return Path(path).resolve().parent == models_dir(d).resolve()
+    except OSError:
+        return False
+
+
 @dataclass
 class RunRecord:
     """One saved model as the history list shows it."""

@@ -231,3 +231,8 @@ def test_settings_diff_lists_only_what_differs(tmp_path: Path) -> None:
     assert rows == {"lr": [0.01, 0.003], "model.dropout": [0.2, 0.3],
                     "epochs completed": [2, 1], "stopped": [False, True]}
     assert dict(runs.settings_diff([a, b], only_differing=False))["seed"] == [0, 0]
+
+
+def test_is_listed_means_in_the_models_folder(tmp_path: Path) -> None:
+    d = tmp_path / "models"
+    assert runs.is_listed(d / "run-a.pt", d) and not runs.is_listed(tmp_path / "x.pt", d)
