@@ -47,7 +47,7 @@ def _pct(v: float | None) -> str:
 class RunHistory(QWidget):
     refreshed = Signal()  # the table was refilled
     model_loaded = Signal(object)  # a run was made current (the LoadedModel)
-    show_curves = Signal(object, object)  # [(label, RunCurves)], [problem messages]
+    show_curves = Signal(object, object)  # [(label, RunCurves, path)], [problem messages]
 
     def __init__(self, state: AppState, tasks: TaskOwner | None = None,
                  parent: QWidget | None = None) -> None:
@@ -239,7 +239,7 @@ class RunHistory(QWidget):
             shown, problems = [], []
             for rec, label in zip(recs, labels, strict=True):
                 try:
-                    shown.append((label, runs.load_curves(rec.path)))
+                    shown.append((label, runs.load_curves(rec.path), rec.path))
                 except K49Error as e:  # damaged or absent: said, never a traceback
                     problems.append(f"Curves not shown: {e}")
             return shown, problems

@@ -342,11 +342,13 @@ class TrainPanel(Panel):
         self.history.load_as_current(Path(path))
 
     # ---- saved runs' curves -------------------------------------------------------------
-    def show_saved_curves(self, shown: list[tuple[str, Any]], problems: list[str]) -> None:
+    def show_saved_curves(self, shown: list[tuple[str, Any, Path]], problems: list[str]) -> None:
+        """Saved runs' curves in the Training tab (one run, or several overlaid)."""
         if self.running:
             return
-        self.view.run_name = Path(shown[0][0]).stem if len(shown) == 1 else "runs"
-        self.curves.show_saved(shown)
+        self.view.run_name = (shown[0][2].stem if len(shown) == 1 else
+                              "runs-overlay" if shown else "")
+        self.curves.show_saved([(label, c) for label, c, _p in shown])
         self.view.end("idle · showing saved curves" if shown else "idle", full=False)
         self.tabs.setCurrentWidget(self.view)
         for p in problems:
