@@ -34,7 +34,7 @@ def run_title(path: Path) -> str:
     name and path are in the tooltip)."""
     m = re.fullmatch(r"run-(\d{4})(\d\d)(\d\d)-(\d\d)(\d\d)(\d\d)(-\d+)?", path.stem)
     if not m:
-        return path.stem + (" (bundled)" if runs.is_default_model(path) else "")
+        return "bundled default" if runs.is_default_model(path) else path.stem
     y, mo, d, h, mi, s, k = m.groups()
     return f"{mo}-{d} {h}:{mi}:{s}{k or ''}"
 

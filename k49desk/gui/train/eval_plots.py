@@ -31,7 +31,7 @@ def tick_step(cell_px: float, label_px: float) -> int:
     """Label every `step`-th class so labels of `label_px` never overlap cells of `cell_px`."""
     if cell_px <= 0:
         return 1
-    return max(1, math.ceil(label_px * 1.15 / cell_px))
+    return max(1, math.ceil(label_px * 1.1 / cell_px))
 
 
 def _class_axis(plot: pg.PlotWidget, side: str) -> pg.AxisItem:
@@ -219,7 +219,8 @@ class ConfusionPlot(pg.PlotWidget):
             return
         vb = self.plotItem.vb
         cell_px = min(vb.width(), vb.height()) / k  # aspect locked: square cells
-        self.step = tick_step(cell_px, QFontMetrics(hiragana_font(TICK_PT)).height() * 0.9)
+        fm = QFontMetrics(hiragana_font(TICK_PT))  # a glyph's width or height, not the line's
+        self.step = tick_step(cell_px, max(fm.horizontalAdvance("ゑ"), fm.ascent()))
         ticks = [(i + 0.5, self.classes[i].char) for i in range(k) if i % self.step == 0]
         for ax in self.axes:
             ax.setTicks([ticks, []])

@@ -16,18 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QPixmap
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFileDialog,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QScrollArea,
-    QSizePolicy,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -42,57 +38,16 @@ from k49desk.gui.common.errors import show_error
 from k49desk.gui.common.fonts import hiragana_font
 from k49desk.gui.common.state import AppState, GalleryRequest
 from k49desk.gui.common.tasks import TaskOwner
+from k49desk.gui.train.eval_parts import STRIP_MAX, FitScrollArea, ImageStrip, title_label, titled
 from k49desk.gui.train.eval_plots import REFERENCES, ClassBarChart, ConfusionPlot
 from k49desk.gui.train.eval_tables import (
     MetricsTable,
     confusion_table,
-    mosaic,
     per_class_table,
 )
 
-STRIP_MAX = 36  # images in the inline strip; the Gallery shows all of them
 MIN_BODY = (520, 430)  # below this the view scrolls rather than squeezing the plots
 HEADLINE_STYLE = "font-size: 24px; font-weight: bold; color: {};"
-
-
-class FitScrollArea(QScrollArea):
-    """Its widget fills the viewport, and scrolls only below the widget's minimum size.
-
-    A resizable QScrollArea sizes a widget with word-wrapped labels by heightForWidth, i.e.
-    by its children's preferred heights: the plots' 480 px made it scroll at 1024x700 with
-    room to spare."""
-
-    def __init__(self, body: QWidget) -> None:
-        super().__init__()
-        self.setWidget(body)
-        self.setWidgetResizable(False)
-        self.setFrameShape(QFrame.Shape.NoFrame)
-
-    def fit(self) -> None:
-        vp, body = self.viewport().size(), self.widget()
-        m = body.minimumSize().expandedTo(body.minimumSizeHint())
-        body.resize(max(vp.width(), m.width()), max(vp.height(), m.height()))
-
-    def resizeEvent(self, event: object) -> None:  # noqa: N802 (Qt override)
-        super().resizeEvent(event)  # type: ignore[arg-type]
-        self.fit()
-
-
-def _titled(title: QLabel, *widgets: QWidget) -> QWidget:
-    page = QWidget()
-    lay = QVBoxLayout(page)
-    lay.setContentsMargins(4, 4, 4, 4)
-    lay.addWidget(title)
-    for w in widgets:
-        lay.addWidget(w, 1)
-    return page
-
-
-def _title(text: str) -> QLabel:
-    lab = QLabel(text)
-    lab.setWordWrap(True)
-    lab.setStyleSheet("font-weight: bold; color: #333;")
-    return lab
 
 
 class EvalView(QWidget):
@@ -123,10 +78,10 @@ class EvalView(QWidget):
         top.addWidget(self.eval_btn)
 
         self.bars = ClassBarChart()
-        self.bars_title = _title("Per-class accuracy on the test split, worst first; dashed "
+        self.bars_title = title_label("Per-class accuracy on the test split, worst first; dashed "
                                  "lines: published results")
         self.confusion = ConfusionPlot()
-        self.cm_title = _title(self.confusion.title())
+        self.cm_title = title_label(self.confusion.title())
         self.mode_box = QComboBox()
         self.mode_box.addItem("Row-normalised", False)
         self.mode_box.addItem("Counts", True)
@@ -151,7 +106,7 @@ class EvalView(QWidget):
         self.metrics = MetricsTable(lambda: self._export_dialog("per-class"))
         self.per_class_btn = self.metrics.export_btn
         self.views = QTabWidget()
-        self.views.addTab(_titled(self.bars_title, self.bars), "Per-class accuracy")
+        self.views.addTab(titled(self.bars_title, self.bars), "Per-class accuracy")
         self.views.addTab(cm_page, "Confusion matrix")
         self.views.addTab(self.metrics, "Precision / recall / F1")
         self.bars.hovered.connect(self._on_bar_hover)
@@ -162,27 +117,10 @@ class EvalView(QWidget):
         self.info = QLabel("Hover over a bar or a cell; click it to see the images behind it.")
         self.info.setFont(hiragana_font(11))
         self.info.setWordWrap(True)
-        self.strip_title = QLabel()
-        self.strip_title.setFont(hiragana_font(11))
-        self.strip = QLabel()
-        self.strip.setMinimumHeight(64)
-        # A wide mosaic must not dictate the view's minimum width (it is cut, not squeezed).
-        self.strip.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.strip_title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.strip.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        self.gallery_btn = QPushButton("Open in Gallery")
-        self.gallery_btn.setToolTip("Show all these test images in the Gallery")
+        self.strip_box = ImageStrip()  # shown once a number was clicked
+        self.strip_title, self.strip = self.strip_box.title, self.strip_box.strip
+        self.gallery_btn = self.strip_box.gallery_btn
         self.gallery_btn.clicked.connect(self.open_pending_in_gallery)
-        self.gallery_btn.setEnabled(False)
-        self.strip_box = QWidget()  # shown once a number was clicked
-        sl = QVBoxLayout(self.strip_box)
-        sl.setContentsMargins(0, 0, 0, 0)
-        srow = QHBoxLayout()
-        srow.addWidget(self.strip_title, 1)
-        srow.addWidget(self.gallery_btn)
-        sl.addLayout(srow)
-        sl.addWidget(self.strip)
-        self.strip_box.hide()
 
         body = QWidget()
         body.setMinimumSize(*MIN_BODY)
@@ -351,8 +289,9 @@ class EvalView(QWidget):
 
     def _on_cell_hover(self, i: int, j: int) -> None:
         if i >= 0 and self.result is not None:
+            n = int(self.result.confusion[i, j])
             self.info.setText(self.confusion.tip_text(i, j).replace("\n", " · ")
-                              + " — click to see them")
+                              + (" — click to see them" if n else ""))
 
     # ---- from a number to the pictures --------------------------------------------------
     def _test_labels(self) -> tuple[np.ndarray, np.ndarray]:
@@ -390,17 +329,8 @@ class EvalView(QWidget):
     def _offer(self, req: GalleryRequest, in_gallery: bool) -> GalleryRequest:
         self._pending_request = req
         idx = req.indices if req.indices is not None else np.zeros(0, np.int64)
-        self.strip_title.setText(req.title + (f" — first {STRIP_MAX} shown" if len(idx) >
-                                              STRIP_MAX else ""))
-        if len(idx):
-            imgs = np.asarray(self.state.dataset.split("test").images[idx[:STRIP_MAX]])
-            cols = max(6, (max(self.width(), 400) - 20) // 60)  # 28 px x2 + padding per cell
-            self.strip.setPixmap(QPixmap.fromImage(mosaic(imgs, cols=cols)))
-        else:
-            self.strip.setPixmap(QPixmap())
-            self.strip.setText("(no images)")
-        self.gallery_btn.setEnabled(len(idx) > 0)
-        self.strip_box.show()
+        imgs = np.asarray(self.state.dataset.split("test").images[idx[:STRIP_MAX]])
+        self.strip_box.show_images(req.title, imgs, len(idx), self.width())
         if in_gallery and len(idx):
             self.state.show_in_gallery(req)
         return req

@@ -124,8 +124,9 @@ class RunHistory(QWidget):
                    + ("\nBundled with k49desk: it cannot be deleted" if rec.is_default else ""))
             epochs = "—" if rec.epochs is None else str(rec.epochs)
             planned = rec.metrics.get("epochs_planned")
-            if rec.stopped:
-                epochs += f"/{planned} stopped" if planned else " stopped"
+            if rec.stopped:  # "1/8": short, so the run's name keeps its room
+                epochs += f"/{planned}" if planned else " (stopped)"
+                tip += f"\nStopped after epoch {rec.epochs} of {planned or '?'}"
             cells = (run_title(rec.path), epochs, _pct(rec.metric("val_balanced_accuracy")),
                      _pct(bal), "unreadable" if rec.error else _pct(acc))
             for c, text in enumerate(cells):

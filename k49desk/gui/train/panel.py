@@ -131,8 +131,9 @@ class TrainPanel(Panel):
         outer.addWidget(self.tabs)
         outer.setStretchFactor(0, 0)
         outer.setStretchFactor(1, 1)
-        outer.setSizes([340, 1000])
+        outer.setSizes([360, 1000])
         outer.setChildrenCollapsible(False)
+        self._outer, self._sized = outer, False
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(outer)
@@ -161,6 +162,13 @@ class TrainPanel(Panel):
         self.stop_btn.setEnabled(self.running)
         self.form.setEnabled(not self.running)
         self.history.setEnabled(not self.running)
+
+    def showEvent(self, event: object) -> None:  # noqa: N802 (Qt override)
+        super().showEvent(event)  # type: ignore[arg-type]
+        if not self._sized and self.width() > 0:  # a wide window: room for run names
+            self._sized = True
+            left = max(360, int(0.22 * self.width()))
+            self._outer.setSizes([left, max(self.width() - left, 1)])
 
     def on_shown(self) -> None:
         self.form.refresh_devices()

@@ -193,6 +193,11 @@ def test_hover_text_offers_mistakes_only_when_there_are_some(view: EvalView) -> 
     assert view.bar_text(1).endswith("3 wrong; most often taken for う (u) (3) — click to "
                                      "see the mistakes")
     assert view.bar_text(5) == "か (ka): absent from the test split"
+    view.confusion.set_data(cm, view.classes)
+    view._on_cell_hover(1, 2)
+    assert view.info.text().endswith("3 images (30.0% of 10) — click to see them")
+    view._on_cell_hover(1, 3)  # nothing there: nothing to click for
+    assert view.info.text().endswith("0 images (0.0% of 10)")
 
 
 def test_precision_recall_f1_table_is_right_and_sortable(view: EvalView) -> None:
