@@ -54,7 +54,8 @@ def run_label(rec: runs.RunRecord, among: Sequence[runs.RunRecord]) -> str:
         return run_title(rec.path)
     differing = dict(runs.settings_diff(among))
     i = [r.path for r in among].index(rec.path)
-    parts = [f"{k} {_fmt(differing[k][i])}" for k in LEGEND_KEYS if k in differing]
+    parts = [f"{k.replace('_', ' ')} {_fmt(differing[k][i])}" for k in LEGEND_KEYS
+             if k in differing]
     return run_title(rec.path) + (" · " + ", ".join(parts[:3]) if parts else "")
 
 
@@ -104,9 +105,10 @@ class CompareDialog(QDialog):
     def fill(self) -> None:
         rows = self.rows()
         n_settings = len(rows) - 3
+        verb = "listed" if self.all_box.isChecked() else (
+            "differs" if n_settings == 1 else "differ")
         self.note.setText(
-            f"{n_settings} setting{'' if n_settings == 1 else 's'} "
-            + ("listed" if self.all_box.isChecked() else "differ")
+            f"{n_settings} setting{'' if n_settings == 1 else 's'} {verb}"
             + f" between these {len(self.records)} runs. Test results are on the open "
             "folder's test split where one was recorded, else from the end of training.")
         self.table.clear()

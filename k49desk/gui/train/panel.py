@@ -131,7 +131,7 @@ class TrainPanel(Panel):
         outer.addWidget(self.tabs)
         outer.setStretchFactor(0, 0)
         outer.setStretchFactor(1, 1)
-        outer.setSizes([360, 1000])
+        outer.setSizes([380, 1000])
         outer.setChildrenCollapsible(False)
         self._outer, self._sized = outer, False
         lay = QVBoxLayout(self)
@@ -167,7 +167,7 @@ class TrainPanel(Panel):
         super().showEvent(event)  # type: ignore[arg-type]
         if not self._sized and self.width() > 0:  # a wide window: room for run names
             self._sized = True
-            left = max(360, int(0.22 * self.width()))
+            left = max(380, int(0.22 * self.width()))
             self._outer.setSizes([left, max(self.width() - left, 1)])
 
     def on_shown(self) -> None:
@@ -176,10 +176,15 @@ class TrainPanel(Panel):
         self.eval_view.on_shown()
 
     def export_actions(self) -> list[tuple[str, Any]]:
-        if not self.curves.has_data():
-            return []
-        return [("Training curves CSV…", self.view.export_csv_dialog),
-                ("Training curves PNG…", self.view.export_png_dialog)]
+        out: list[tuple[str, Any]] = []
+        if self.curves.has_data():
+            out += [("Training curves CSV…", self.view.export_csv_dialog),
+                    ("Training curves PNG…", self.view.export_png_dialog)]
+        if self.eval_view.result is not None:
+            out += [("Per-class precision/recall/F1 CSV…",
+                     lambda: self.eval_view._export_dialog("per-class")),
+                    ("Confusion matrix CSV…", lambda: self.eval_view._export_dialog("confusion"))]
+        return out
 
     # ---- run ----------------------------------------------------------------------------
     def start(self) -> bool:

@@ -72,6 +72,8 @@ def test_a_saved_runs_curves_come_back_after_a_restart(qtbot, panel: TrainPanel)
     assert c.caption.text() == "Saved run: 01-01 00:00:01" and c.caption.isVisibleTo(panel)
     assert panel.view.csv_btn.isEnabled()
     assert panel.view.suggested_name("csv") == "run-20260101-000001-curves.csv"
+    assert [t for t, _s in panel.export_actions()] == ["Training curves CSV…",
+                                                       "Training curves PNG…"]
 
 
 def test_several_runs_are_overlaid_named_by_how_they_differ(
