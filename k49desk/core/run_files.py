@@ -261,3 +261,29 @@ def evaluations_or_empty(checkpoint: Path) -> dict[str, dict[str, Any]]:
         return evaluations(checkpoint)
     except K49Error:
         return {}
+
+
+def save_run_side_files(checkpoint: str | os.PathLike[str], result: Any,
+                        epochs_planned: int | None = None,
+                        test: tuple[str, str] | None = None) -> list[str]:
+    """When a run ends (`train_folder` returned `result`): write its curves beside the
+    checkpoint and, when it measured a test result, record it under the test split's
+    fingerprint (`test` = (fingerprint, data folder)). Returns warnings instead of raising:
+    a side file that cannot be written must not fail a run whose checkpoint is saved.
+    The GUI's training process calls it; the CLI can too."""
+    out: list[str] = []
+    try:
+        save_curves(checkpoint, result.history, epochs_planned=epochs_planned,
+                    stopped=bool(result.stopped))
+    except (K49Error, OSError) as e:
+        out.append(f"curves not saved: {e}")
+    m = getattr(result, "metrics", None) or {}
+    if test is not None and _num(m.get("test_accuracy")) is not None:
+        try:
+            record_evaluation(checkpoint, test[0],
+                              balanced_accuracy=m.get("test_balanced_accuracy"),
+                              accuracy=m["test_accuracy"], n=int(m.get("test_n") or 0),
+                              data_dir=test[1])
+        except (K49Error, OSError) as e:
+            out.append(f"test result not recorded: {e}")
+    return out

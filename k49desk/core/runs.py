@@ -42,6 +42,7 @@ from k49desk.core.run_files import (  # noqa: F401  (re-exported: runs is the on
     load_curves,
     record_evaluation,
     save_curves,
+    save_run_side_files,
 )
 
 INDEX_FILE = "runs.json"

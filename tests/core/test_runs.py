@@ -236,3 +236,21 @@ def test_settings_diff_lists_only_what_differs(tmp_path: Path) -> None:
 def test_is_listed_means_in_the_models_folder(tmp_path: Path) -> None:
     d = tmp_path / "models"
     assert runs.is_listed(d / "run-a.pt", d) and not runs.is_listed(tmp_path / "x.pt", d)
+
+
+def test_save_run_side_files_writes_curves_and_the_test_result(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    ck = _save(tmp_path / "run-a.pt", 0.5, "2026-11-23T10:00:00+00:00")
+    res = SimpleNamespace(history=_events(2, 3), stopped=False,
+                          metrics={"test_balanced_accuracy": 0.8, "test_accuracy": 0.9,
+                                   "test_n": 40})
+    assert runs.save_run_side_files(ck, res, 5, test=("fp", "/data")) == []
+    assert runs.load_curves(ck).epochs_planned == 5
+    assert runs.evaluations(ck)["fp"]["accuracy"] == 0.9
+    b = _save(tmp_path / "run-b.pt", 0.5, "2026-11-23T10:00:00+00:00")
+    runs.curves_path(b).mkdir()  # unwritable side files (a folder in the way, even for root)
+    runs.evals_path(b).mkdir()
+    warnings = runs.save_run_side_files(b, res, 5, test=("fp", "/data"))
+    assert [w.split(":")[0] for w in warnings] == ["curves not saved", "test result not recorded"]
+    assert "run-b.curves.json" in warnings[0]

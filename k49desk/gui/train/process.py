@@ -74,26 +74,10 @@ def describe_device(cfg: Any) -> str:
 
 def finish_run(res: Any, cfg: Any, out_path: str | Path,
                test: tuple[str, str] | None = None) -> list[str]:
-    """After `train_folder`: write the run's curves beside its checkpoint and record its
-    end-of-training test result under the test split's fingerprint (`test` = (fingerprint,
-    data folder)). Returns warnings (a side file that could not be written does not fail
-    the run: the checkpoint is what matters)."""
+    """After `train_folder`: the run's side files (`runs.save_run_side_files`)."""
     from k49desk.core import runs
 
-    warnings: list[str] = []
-    try:
-        runs.save_curves(out_path, res.history, epochs_planned=cfg.epochs, stopped=res.stopped)
-    except (K49Error, OSError) as e:
-        warnings.append(f"curves not saved: {e}")
-    m = res.metrics or {}
-    if test is not None and isinstance(m.get("test_accuracy"), int | float):
-        try:
-            runs.record_evaluation(out_path, test[0], balanced_accuracy=m.get(
-                "test_balanced_accuracy"), accuracy=m["test_accuracy"],
-                n=int(m.get("test_n") or 0), data_dir=test[1])
-        except (K49Error, OSError) as e:
-            warnings.append(f"test result not recorded: {e}")
-    return warnings
+    return runs.save_run_side_files(out_path, res, cfg.epochs, test)
 
 
 def _child(cfg: Any, data_dir: str, out_path: str, conn: Any, stop: Any,
