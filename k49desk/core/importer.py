@@ -107,19 +107,12 @@ class ImportResult:
 
 
 def ink_check() -> Callable[[np.ndarray], bool]:
-    """The "too little ink" test for `preprocess` output.
+    """The "too little ink" test for `preprocess` output (framed images). Photos have
+    arbitrary margins, so judging them unframed (`ink.paper28`) would flag a small character
+    on a big page: framed is the right input."""
+    from k49desk.core.ink import too_little_ink_framed
 
-    `inference.too_little_ink` (from the hardening branch, once merged) is meant for framed
-    images and also catches a dot, which framing blows up into a blob. Until then
-    `core.ink.too_little_ink` is used; it is meant for unframed images (the drawing pad's
-    paper): on framed ones it still catches blank and near-blank images, never a real
-    character, but not a dot. Photos have arbitrary margins, so judging them unframed
-    (`ink.paper28`) would flag a small character on a big page: framed is the right input.
-    """
-    check = getattr(inference, "too_little_ink", None)
-    if check is None:
-        from k49desk.core.ink import too_little_ink as check
-    return check
+    return too_little_ink_framed
 
 
 def display_path(p: Path) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 
 def make_app(argv: list[str] | None = None):  # noqa: ANN201  (QApplication, imported late)
@@ -37,6 +38,7 @@ def desktop_problem() -> str | None:
 
 
 def run_app(data_dir: str | None = None, demo: bool = False, panel: str | None = None,
+            show_class: int | None = None, model: str | None = None,
             indices: str | None = None) -> int:
     """Launch the desktop app (blocks until the window closes); `indices`: a selection CSV
     the Gallery shows once the folder is open."""
@@ -51,7 +53,8 @@ def run_app(data_dir: str | None = None, demo: bool = False, panel: str | None =
     install_excepthook()
     win = MainWindow()
     win.show()
-    win.start(data_dir=data_dir, demo=demo, panel=panel)
+    win.start(data_dir=data_dir, demo=demo, panel=panel, show_class=show_class,
+              model=Path(model) if model else None)
     if indices:
         win.panel("gallery").open_selection_csv(indices)  # waits for the folder
     return app.exec()

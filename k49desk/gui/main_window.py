@@ -220,7 +220,10 @@ class MainWindow(QMainWindow):
         self.export_menu: QMenu = f.addMenu("&Export")  # panels add their exports here
         self.export_menu.aboutToShow.connect(self._fill_exports)
         f.addSeparator()
-        self._act(f, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        quit_ = self._act(f, "&Quit", None, self.close)
+        # StandardKey.Quit is empty on some platforms (Windows, offscreen): Ctrl+Q everywhere.
+        keys = [QKeySequence("Ctrl+Q"), *QKeySequence.keyBindings(QKeySequence.StandardKey.Quit)]
+        quit_.setShortcuts(list({k.toString(): k for k in keys if not k.isEmpty()}.values()))
         edit = mb.addMenu("&Edit")
         undo = self.undo_group.createUndoAction(self, "&Undo")
         undo.setShortcuts([QKeySequence.StandardKey.Undo])
@@ -265,11 +268,24 @@ class MainWindow(QMainWindow):
 
     # ---- start-up -----------------------------------------------------------------------
     def start(self, data_dir: str | None = None, demo: bool = False, panel: str | None = None,
-              load_model: bool = True) -> None:
+              load_model: bool = True, show_class: int | None = None,
+              model: Path | None = None) -> None:
         """Open the given/last folder in the background (or the demo set, made on first
-        use), then the current model."""
+        use), then the current model (or `model`); `show_class` goes to the panel shown
+        once the folder is open (`k49desk gui --class ka`)."""
         dp = self.data_panel
         self.show_panel(panel or "gallery")
+        if show_class is not None:
+            target = self.panel(panel or "gallery")
+            if not target.needs_data:
+                target.show_class(show_class)
+            else:
+                def once(ds: object) -> None:
+                    if ds is not None:
+                        self.state.dataset_changed.disconnect(once)
+                        target.show_class(show_class)
+
+                self.state.dataset_changed.connect(once)
         if demo:
             dp.start_demo(target=Path(data_dir) if data_dir else default_data_dir() / "demo",
                           ask=False)
@@ -280,7 +296,9 @@ class MainWindow(QMainWindow):
                 dp.open_folder(folder, quiet=True)
             else:
                 self.show_panel("data")
-        if load_model:
+        if model is not None:
+            self.load_model(Path(model))
+        elif load_model:
             QTimer.singleShot(0, self._load_initial_model)  # imports torch on a worker thread
         QTimer.singleShot(300, self._build_rest_when_idle)
 

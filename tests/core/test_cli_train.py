@@ -60,6 +60,10 @@ def test_train_json_has_the_documented_keys(tiny_dir: Path,
     assert (tc["seed"], tc["augment"], tc["imbalance"], tc["val_fraction"]) == (5, False,
                                                                                 "sampler", 0.25)
     assert lm.metrics["data"]["n_val"] == 49 * 3  # 25% of 12 per class
+    from k49desk.core.runs import load_curves
+
+    curves = load_curves(out)  # the CLI's runs show their curves in Saved runs too
+    assert curves.epochs_completed == 1 and len(curves.step_loss) > 0
 
 
 def test_train_without_test_split_reports_null(tmp_path: Path,
@@ -182,10 +186,12 @@ def test_predict_json_for_images_of_any_size_and_polarity(
     Image.fromarray(255 - big).convert("RGB").save(files[1], quality=95)
     rc = main(["predict", "--model", str(trained), "--top", "3", "--json", *map(str, files)])
     assert rc == 0
-    d = _json(capsys)
+    out = _json(capsys)
+    assert out["model"] == str(trained)  # one object, the results in a list inside
+    d = out["results"]
     assert [r["file"] for r in d] == [str(f) for f in files]
     for r in d:
-        assert len(r["top"]) == 3
+        assert r["too_little_ink"] is False and len(r["top"]) == 3
         assert {"label", "char", "p"} <= set(r["top"][0])
         ps = [t["p"] for t in r["top"]]
         assert ps == sorted(ps, reverse=True) and 0 <= ps[-1] and ps[0] <= 1

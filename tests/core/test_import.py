@@ -65,7 +65,7 @@ def test_import_round_trip_labels_equal_predicts_top1(
     labels = ds.split("train").labels
     # predict's top-1, through the CLI, for the same files
     assert main(["predict", "--json", *map(str, files)]) == 0
-    top1 = [r["top"][0]["label"] for r in json.loads(capsys.readouterr().out)]
+    top1 = [r["top"][0]["label"] for r in json.loads(capsys.readouterr().out)["results"]]
     assert labels.tolist() == top1
     assert sum(t == c for t, c in zip(top1, CHARS, strict=True)) >= 4  # the model reads them
     # the images are exactly predict's preprocessing

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from k49desk.core.classes import N_CLASSES
-from k49desk.core.ink import too_little_ink
+from k49desk.core.ink import too_little_ink_framed
 from k49desk.gui.common.panel import Panel
 from k49desk.gui.common.state import AppState
 from k49desk.gui.gallery.annotate import AnnotateMixin
@@ -310,7 +310,7 @@ class GalleryPanel(AnnotateMixin, FoldersMixin, ExportMixin, NavigationMixin, Pa
         self.detail.annotations.show_image(self.state.annotations.store(split), i,
                                            int(sp.labels[i]), ds.classes)
         if model is not None:
-            if too_little_ink(image):  # a blank image gets no confident class
+            if too_little_ink_framed(image):  # a blank image gets no confident class
                 self.predictor.invalidate()
                 self.detail.show_too_little_ink()
             else:
