@@ -217,3 +217,33 @@ def test_thumbnail_marks_follow_annotations_and_other_writers(panel, qtbot) -> N
     assert p.model.mark_of("train", 1)[0] == 1
     seq = QKeySequence(QKeySequence.StandardKey.Undo)
     assert not seq.isEmpty()
+
+
+def test_annotations_are_shared_with_review_one_store_one_undo_history(panel, qtbot) -> None:  # noqa: ANN001
+    from k49helpers import make_flags
+
+    from k49desk.gui.review.io import NewFlags
+    from k49desk.gui.review.panel import ReviewPanel
+
+    p = panel
+    r = ReviewPanel(p.state)
+    qtbot.addWidget(r)
+    qtbot.waitUntil(lambda: not r.sessions.opening("train"), timeout=10000)
+    labels = p.model.dataset.splits["train"].labels
+    r.sessions.replace(NewFlags("train", make_flags(labels, n=10)))
+    qtbot.waitUntil(lambda: r.sessions.get("train") is not None
+                    and len(r.sessions.get("train")) == 10, timeout=10000)
+    s = r.sessions.get("train")
+    assert r.undo_stack is p.undo_stack
+    img0, img1 = (int(i) for i in s.flags["index"].iloc[:2])
+    p.view.select_rows(p.model.rows_of("train", np.array([img0])))
+    p.relabel_selection(HA)  # in the Gallery ...
+    assert s.decision(0).decision == "relabel" and s.final_label(0) == HA  # ... Review sees it
+    assert s.decision(0).source == "manual"
+    # Review's key 4 (its decide, through the same hub) ...
+    p.state.annotations.write("train", lambda st: s.decide(1, "unusable"))
+    assert p.model.mark_of("train", img1)[0] == 4  # ... is the Gallery's mark at once
+    assert p.undo_stack.count() == 2
+    p.undo_stack.undo()  # Review's step, then the Gallery's, from one history
+    p.undo_stack.undo()
+    assert s.decision(0) is None and s.decision(1) is None
