@@ -13,7 +13,8 @@ import sys
 from k49desk import __version__
 from k49desk.core.errors import K49Error
 
-COMMANDS = ("info", "download", "demo_data", "train", "evaluate", "predict", "find_issues", "gui")
+COMMANDS = ("info", "download", "demo_data", "train", "evaluate", "predict", "find_issues",
+            "similar", "map", "gui")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from k49desk.commands import predict_data
 from k49desk.commands.common import add_json, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="classify image files (PNG/JPEG, any size or polarity)")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files to classify")
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="image files to classify")
     p.add_argument("--model", default=None,
                    help="checkpoint to use (default: the shipped models/k49desk-default.pt)")
     p.add_argument("--top", type=int, default=5, help="how many classes to list (default 5)")
@@ -22,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="ink polarity: auto-detect (default), or force dark-ink-on-light (yes) "
                         "or light-ink-on-dark (no)")
     add_json(p)
+    predict_data.add_arguments(p)  # --data-dir D --out P.csv: every image of whole splits
     p.set_defaults(func=run)
 
 
@@ -31,6 +33,10 @@ def run(args: argparse.Namespace) -> int:
     from k49desk.core.model import load_checkpoint
     from k49desk.paths import DEFAULT_MODEL
 
+    if predict_data.wanted(args):
+        return predict_data.run(args)
+    if not args.images:
+        raise K49Error("predict: give IMAGE files, or --data-dir D --out P.csv")
     if args.top < 1:
         raise K49Error(f"predict: --top must be at least 1, got {args.top}")
     model_path = Path(args.model) if args.model else DEFAULT_MODEL

@@ -128,30 +128,37 @@ class NeighborIndex:
 
     def knn_graph(self, k: int = 10, block: int = 0, progress: Progress | None = None,
                   should_stop: ShouldStop | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Every row's k nearest other rows: (rows int32 (N, k), cosine distances float32
-        (N, k)), nearest first. Exact; O(N^2 d) work in blocks (torch matmul + top-k)."""
-        import torch
+        """Every row's k nearest other rows, exact (see `exact_knn`)."""
+        return exact_knn(self.vectors, k, block, progress, should_stop)
 
-        n = len(self)
-        k = min(k, n - 1)
-        # ~128 MB of similarities per block (block x n float32).
-        block = block or max(64, min(4096, (1 << 25) // max(n, 1)))
-        idx = np.empty((n, max(k, 0)), np.int32)
-        dist = np.empty((n, max(k, 0)), np.float32)
-        if k <= 0:
-            return idx, dist
-        v = torch.from_numpy(self.vectors)
-        with torch.inference_mode():
-            for s in range(0, n, block):
-                check_stop(should_stop)
-                e = min(s + block, n)
-                sims = v[s:e] @ v.T
-                sims[torch.arange(e - s), torch.arange(s, e)] = -torch.inf  # not itself
-                val, ind = torch.topk(sims, k, dim=1, largest=True, sorted=True)
-                idx[s:e] = ind.numpy()
-                dist[s:e] = np.clip(1.0 - val.numpy(), 0.0, 2.0)
-                report(progress, e / n, f"Nearest neighbours: {e:,d}/{n:,d} images")
+
+def exact_knn(vectors: np.ndarray, k: int = 10, block: int = 0,
+              progress: Progress | None = None, should_stop: ShouldStop | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Every row's k nearest other rows by cosine: (rows int32 (N, k), cosine distances
+    float32 (N, k)), nearest first. O(N^2 d) work in blocks (torch matmul + top-k)."""
+    import torch
+
+    v = torch.from_numpy(unit_rows(vectors))
+    n = v.shape[0]
+    k = min(k, n - 1)
+    # ~128 MB of similarities per block (block x n float32).
+    block = block or max(64, min(4096, (1 << 25) // max(n, 1)))
+    idx = np.empty((n, max(k, 0)), np.int32)
+    dist = np.empty((n, max(k, 0)), np.float32)
+    if k <= 0:
         return idx, dist
+    with torch.inference_mode():
+        for s in range(0, n, block):
+            check_stop(should_stop)
+            e = min(s + block, n)
+            sims = v[s:e] @ v.T
+            sims[torch.arange(e - s), torch.arange(s, e)] = -torch.inf  # not itself
+            val, ind = torch.topk(sims, k, dim=1, largest=True, sorted=True)
+            idx[s:e] = ind.numpy()
+            dist[s:e] = np.clip(1.0 - val.numpy(), 0.0, 2.0)
+            report(progress, e / n, f"Nearest neighbours: {e:,d}/{n:,d} images")
+    return idx, dist
 
 
 def label_agreement(labels: np.ndarray, neighbor_rows: np.ndarray) -> float:
