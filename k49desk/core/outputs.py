@@ -209,6 +209,26 @@ class SplitOutputs:
     def correct(self) -> np.ndarray:
         return self.predicted == self.labels
 
+    SORTABLE = ("confidence", "loss", "margin", "predicted", "labels")
+
+    def sort_order(self, field_name: str, descending: bool = False) -> np.ndarray:
+        """Image indices sorted by a per-image field (ties by index), computed once and kept.
+
+        A full argsort of 232,365 values costs 15-90 ms (more on a busy machine); with the
+        order kept, a filtered and sorted view is one gather: `o = sort_order("loss", True);
+        o[mask[o]]` (about a millisecond)."""
+        if field_name not in self.SORTABLE:
+            raise K49Error(f"cannot sort by {field_name!r} (choose from "
+                           f"{', '.join(self.SORTABLE)})")
+        cache = self.__dict__.setdefault("_orders", {})
+        key = (field_name, descending)
+        if key not in cache:
+            values = getattr(self, field_name)
+            if descending:  # stable descending: ascending on the negated value keeps ties in order
+                values = -values.astype(np.float64) if values.dtype.kind == "u" else -values
+            cache[key] = np.argsort(values, kind="stable")
+        return cache[key]
+
     @classmethod
     def empty(cls, split: str, labels: np.ndarray, dim: int) -> SplitOutputs:
         n = labels.shape[0]
