@@ -8,7 +8,7 @@ sizes (random bytes; the md5 table is set to theirs). Budgets (issue 2):
                                                      a real link: a fast home line is ~12 MB/s)
   rerun on a complete folder (md5 only) <  1.0 s    (files are checked, none fetched)
   resume: only the missing bytes        == exact    (bytes served counted by the server)
-  GUI: longest event-loop stall while   <  100 ms   (StartPage downloading the 77.3 MB into
+  GUI: longest event-loop stall while   <  100 ms   (DataPanel downloading the 77.3 MB into
        the start page downloads                      a folder, then opening nothing: the
                                                      files are random, so only the download
                                                      phase is timed)
@@ -41,17 +41,17 @@ BUDGETS = {"download_mb_s": 40.0, "verify_s": 1.0, "gui_stall_ms": 100.0}
 
 
 def gui_stall_ms(srv: FileServer, expected: dict, folder: Path) -> float:
-    """Longest gap between 5 ms timer ticks on the GUI thread during a StartPage download."""
+    """Longest gap between 5 ms timer ticks on the GUI thread during a DataPanel download."""
     from PySide6.QtCore import QElapsedTimer, QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox
 
-    from k49desk.gui.start_page import StartPage
-    from k49desk.gui.state import AppState
+    from k49desk.gui.common.state import AppState
+    from k49desk.gui.data.panel import DataPanel
 
     app = QApplication.instance() or QApplication([])
     errors: list[str] = []
     QMessageBox.critical = staticmethod(lambda _p, t, x, *a: errors.append(f"{t}: {x}") or 0)
-    page = StartPage(AppState())
+    page = DataPanel(AppState())
     page.set_target_dir(folder)
     page.show()
     app.processEvents()  # the first paint is not part of the download

@@ -163,8 +163,8 @@ def main() -> int:
     ap.add_argument("--model", default=None, help="checkpoint (default: the shipped model)")
     args = ap.parse_args()
     app = QApplication.instance() or QApplication([])
-    from k49desk.gui.draw_panel import DrawPanel
-    from k49desk.gui.state import AppState
+    from k49desk.gui.common.state import AppState
+    from k49desk.gui.draw.panel import DrawPanel
 
     model, model_name = get_model(args.model)
     state = AppState()

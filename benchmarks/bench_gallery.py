@@ -69,7 +69,7 @@ CHILD = textwrap.dedent("""
     t0 = time.perf_counter()
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     folder = sys.argv[1]
-    from k49desk.gui import gallery_delegate
+    from k49desk.gui.gallery import delegate as gallery_delegate
     painted = []
     _paint = gallery_delegate.ThumbDelegate.paint
     def paint(self, *a):
@@ -93,8 +93,8 @@ CHILD = textwrap.dedent("""
         what = "main window"
     else:
         from k49desk.core.dataset import open_dataset
-        from k49desk.gui.gallery import GalleryPanel
-        from k49desk.gui.state import AppState
+        from k49desk.gui.gallery.panel import GalleryPanel
+        from k49desk.gui.common.state import AppState
         st = AppState()
         win = GalleryPanel(st)
         win.resize(1400, 900)
@@ -142,8 +142,8 @@ def _rss_mb() -> float:
 def bench_in_process(folder: Path, runs: int) -> dict[str, float]:
     from k49desk.core.dataset import open_dataset
     from k49desk.gui.app import make_app
-    from k49desk.gui.gallery import GalleryPanel
-    from k49desk.gui.state import AppState
+    from k49desk.gui.common.state import AppState
+    from k49desk.gui.gallery.panel import GalleryPanel
 
     app = make_app()
     rss0 = _rss_mb()

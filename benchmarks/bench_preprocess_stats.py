@@ -27,7 +27,7 @@ from PIL import Image, ImageFilter
 from k49desk.core.classes import OFFICIAL_CLASSES
 from k49desk.core.dataset import read_npz_array
 from k49desk.core.inference import image_stats, preprocess
-from k49desk.gui.draw_glyphs import thin  # numpy only, no Qt
+from k49desk.gui.draw.glyphs import thin  # numpy only, no Qt
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 KEYS = ("mean_ink", "frac_ink", "bbox_h", "bbox_w", "centre_y", "centre_x", "stroke_width")

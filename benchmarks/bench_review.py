@@ -67,8 +67,8 @@ def bench_folder(app: object, folder: Path, n_flags: int, presses: int, title: s
 
     from k49desk.core.dataset import open_dataset
     from k49desk.core.review import ReviewSession
-    from k49desk.gui.review_panel import ReviewPanel
-    from k49desk.gui.state import AppState
+    from k49desk.gui.common.state import AppState
+    from k49desk.gui.review.panel import ReviewPanel
 
     ds = open_dataset(folder)
     labels = np.asarray(ds.split("train").labels)

@@ -72,8 +72,8 @@ def run_panel(app: object, data: Path, cfg_values: dict, in_process: bool,
     from PySide6.QtCore import QEventLoop, QTimer
 
     from k49desk.core.dataset import open_dataset
-    from k49desk.gui.state import AppState
-    from k49desk.gui.train_panel import TrainPanel
+    from k49desk.gui.common.state import AppState
+    from k49desk.gui.train.panel import TrainPanel
 
     state = AppState()
     panel = TrainPanel(state)

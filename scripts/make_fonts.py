@@ -161,7 +161,8 @@ def readme(rows: list[tuple[FontSpec, Path]]) -> str:
         "",
         "Made by `scripts/make_fonts.py` from Debian font packages; rerun it to rebuild",
         "(same sources -> same bytes). Each font keeps only the 49 K49 characters, ASCII and a",
-        "few marks. The GUI registers them (`k49desk/gui/fonts.py`) so hiragana show without a",
+        "few marks. The GUI registers them (`k49desk/gui/common/fonts.py`) so hiragana show "
+        "without a",
         "system Japanese font; `k49desk/core/demo_render.py` draws the demo data from them.",
         "",
         "| file | family | style | licence | licence text |",

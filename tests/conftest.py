@@ -29,7 +29,10 @@ SHARED_K49 = Path(__file__).resolve().parents[2] / "shared" / "k49"
 def _isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("K49DESK_SETTINGS", str(home / "settings.ini"))
+    monkeypatch.setenv("K49DESK_LOG_DIR", str(home / "log"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "share"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
     monkeypatch.setenv("K49DESK_MODELS_DIR", str(home / "models"))
     monkeypatch.delenv("K49DESK_DATA_DIR", raising=False)
     try:
@@ -38,6 +41,35 @@ def _isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
         torch.set_num_threads(1)
     except ImportError:
         pass
+
+
+class ErrorDialogs(list):
+    """(title, text) of every error dialog the app showed (through gui.common.errors)."""
+
+    def titles(self) -> list[str]:
+        return [t for t, _ in self]
+
+    def texts(self) -> list[str]:
+        return [x for _, x in self]
+
+
+@pytest.fixture(autouse=True)
+def _error_dialogs(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator:
+    """No modal error box ever blocks a test: each is recorded; a test that did not ask for
+    `error_dialogs` fails if one was shown (an error it did not expect)."""
+    shown = ErrorDialogs()
+    from k49desk.gui.common import errors  # imports no Qt
+
+    monkeypatch.setattr(errors, "present",
+                        lambda box: shown.append((box.windowTitle(), box.text())))
+    yield shown
+    if "error_dialogs" not in request.fixturenames:
+        assert not shown, f"unexpected error dialog(s): {list(shown)}"
+
+
+@pytest.fixture
+def error_dialogs(_error_dialogs: ErrorDialogs) -> ErrorDialogs:
+    return _error_dialogs
 
 
 @pytest.fixture

@@ -23,9 +23,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_data_dir(p)
     size = p.add_mutually_exclusive_group()
-    size.add_argument("--per-class", type=int, default=200, metavar="N",
-                      help="train images per class; the test split gets max(1, N // 6) per "
-                           "class (default: 200)")
+    size.add_argument("--scale", type=float, default=None, metavar="F",
+                      help="the official class counts times F, as imbalanced as K49 "
+                           "(default: 0.1, 23,237 train / 3,855 test images)")
+    size.add_argument("--per-class", type=int, default=None, metavar="N",
+                      help="N train images of every class instead (balanced); the test split "
+                           "gets max(1, N // 6) per class")
     size.add_argument("--full", action="store_true",
                       help="the official class counts: 232,365 train / 38,547 test images")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -39,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
 
     root = resolve_data_dir(args.data_dir)
     with CliProgress("demo data", enabled=not args.json) as bar:
-        generate_demo(root, per_class=args.per_class, full=args.full, seed=args.seed,
+        generate_demo(root, per_class=args.per_class, scale=args.scale, full=args.full,
+                      seed=args.seed,
                       progress=bar)
     with (root / DEMO_TRUTH_FILE).open(encoding="utf-8") as f:
         n_wrong = sum(1 for _ in f) - 1

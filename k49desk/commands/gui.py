@@ -88,17 +88,12 @@ def screenshot(args: argparse.Namespace) -> int:
     if model_path.exists():
         from k49desk.core.model import load_checkpoint
 
-        win.state.set_model(load_checkpoint(model_path), model_path)
+        win.state.set_model(load_checkpoint(model_path), model_path, remember=False)
     panel = args.panel or ("gallery" if ds is not None else "data")
     win.show()
     win.show_panel(panel)
-    p = win.panel(panel)
-    if cls is not None and p is not None:
-        for name in ("set_class_filter", "show_class", "draw_class"):
-            fn = getattr(p, name, None)
-            if fn is not None:
-                fn([cls]) if name == "set_class_filter" else fn(cls)
-                break
+    if cls is not None:
+        win.panel(panel).show_class(cls)
     _wait(app, lambda: False, 1.0)  # let background work (thumbnails, charts, predictions) land
     img = win.grab().toImage()
     if (

@@ -39,10 +39,21 @@ __all__ = ["generate_demo", "render_char", "font_files", "make_samples"]
 BATCH = 2048
 
 
-def _split_counts(per_class: int | None, full: bool) -> dict[str, np.ndarray]:
+DEFAULT_SCALE = 0.1  # one tenth of K49: 23,237 train / 3,855 test, ゑ and ゐ stay rare
+
+
+def _split_counts(per_class: int | None, full: bool,
+                  scale: float | None = None) -> dict[str, np.ndarray]:
     if full:
         return {"train": np.array(OFFICIAL_TRAIN_COUNTS), "test": np.array(OFFICIAL_TEST_COUNTS)}
-    if per_class is None or per_class < 1:
+    if per_class is None and scale is None:
+        scale = DEFAULT_SCALE
+    if scale is not None:
+        if not (0.0 < scale <= 1.0):  # also refuses nan
+            raise DataError(f"demo data: scale must be in (0, 1], got {scale}")
+        return {s: np.maximum(1, np.rint(np.array(c) * scale)).astype(np.int64)
+                for s, c in (("train", OFFICIAL_TRAIN_COUNTS), ("test", OFFICIAL_TEST_COUNTS))}
+    if per_class < 1:
         raise DataError(f"demo data: per_class must be at least 1, got {per_class}")
     return {"train": np.full(N_CLASSES, per_class),
             "test": np.full(N_CLASSES, max(1, per_class // 6))}
@@ -67,21 +78,27 @@ def _noisy_labels(true: np.ndarray, fraction: float, rng: np.random.Generator) -
     return given
 
 
-def generate_demo(root: str | os.PathLike[str], *, per_class: int | None = 200, full: bool = False,
-                  seed: int = 0, noise_fraction: float = 0.01, progress: Progress | None = None,
+def generate_demo(root: str | os.PathLike[str], *, per_class: int | None = None,
+                  scale: float | None = None, full: bool = False, seed: int = 0,
+                  noise_fraction: float = 0.01, progress: Progress | None = None,
                   should_stop: Callable[[], bool] | None = None) -> Path:
     """Write a demo folder in the official K49 format; return its path.
 
-    `full`: the official class counts (train 232,365 / test 38,547). Otherwise `per_class`
-    train and max(1, per_class // 6) test images per class. round(noise_fraction * n_train)
-    train labels are wrong on purpose, listed in demo-truth.csv. Same seed, same arrays.
-    Files are staged in a hidden subfolder and moved in at the end, so a cancel (Cancelled)
-    or an error leaves the folder as it was. Refuses folders holding non-demo K49 files.
+    `full`: the official class counts (train 232,365 / test 38,547). `scale`: the official
+    counts times `scale` (at least 1 per class), so the classes are as imbalanced as in K49;
+    the default when neither `per_class` nor `scale` is given (DEFAULT_SCALE). `per_class`:
+    that many train and max(1, per_class // 6) test images of every class.
+    round(noise_fraction * n_train) train labels are wrong on purpose, listed in
+    demo-truth.csv. Same seed, same arrays. Files are staged in a hidden subfolder and
+    moved in at the end, so a cancel (Cancelled) or an error leaves the folder as it was.
+    Refuses folders holding non-demo K49 files.
     """
     root = Path(root)
     if not 0.0 <= noise_fraction < 1.0:
         raise DataError(f"demo data: noise_fraction must be in [0, 1), got {noise_fraction}")
-    counts = _split_counts(per_class, full)
+    if per_class is not None and scale is not None:
+        raise DataError("demo data: give per_class or scale, not both")
+    counts = _split_counts(per_class, full, scale)
     if root.exists() and not root.is_dir():
         raise DataError(f"{root}: exists and is not a folder")
     # never overwrite real K49 files with generated ones

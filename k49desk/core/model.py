@@ -125,6 +125,36 @@ class LoadedModel:
     path: Path | None = None
     train_config: dict = field(default_factory=dict)
 
+    @property
+    def is_demo(self) -> bool:
+        """Trained on generated demo data (not K49): the one place this rule lives."""
+        data = self.metrics.get("data") if isinstance(self.metrics, dict) else None
+        if isinstance(data, dict) and "is_demo" in data:
+            return bool(data["is_demo"])
+        return "not k49" in str(self.trained_on).lower()
+
+    @property
+    def headline_metric(self) -> tuple[str, float] | None:
+        """("test" | "val", balanced accuracy) from the checkpoint's metrics, test first."""
+        for key, what in (("test_balanced_accuracy", "test"), ("val_balanced_accuracy", "val")):
+            v = self.metrics.get(key) if isinstance(self.metrics, dict) else None
+            if isinstance(v, int | float) and v == v:
+                return what, float(v)
+        return None
+
+    def summary(self) -> str:
+        """One line: 'name · trained on X · balanced accuracy 99.1% (test)'."""
+        parts = [self.path.name if self.path is not None else "unsaved model"]
+        data = self.metrics.get("data") if isinstance(self.metrics, dict) else None
+        if isinstance(data, dict) and data.get("data_dir"):
+            parts.append(f"trained on {Path(str(data['data_dir'])).name}")
+        elif self.trained_on:
+            parts.append(f"trained on {Path(self.trained_on.split(' (')[0]).name}")
+        head = self.headline_metric
+        if head is not None:
+            parts.append(f"balanced accuracy {head[1]:.1%} ({head[0]})")
+        return " · ".join(parts)
+
     def card(self) -> dict[str, str]:
         """Human-readable fields for a model card (GUI and CLI)."""
         n_params = sum(p.numel() for p in self.model.parameters())
@@ -141,8 +171,7 @@ class LoadedModel:
             v = self.metrics.get(key)
             if isinstance(v, int | float):
                 card[label] = f"{v:.2%}"
-        data = self.metrics.get("data")
-        if isinstance(data, dict) and data.get("is_demo"):
+        if self.is_demo:
             card["Note"] = ("trained on generated demo data, not on K49: the scores above are "
                             "on demo images; expect much less on real Kuzushiji")
         if "epochs_completed" in self.metrics:

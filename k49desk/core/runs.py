@@ -1,7 +1,8 @@
-"""Run history: the checkpoints saved under the models folder, their metrics, the current one.
+"""Run history: the checkpoints saved under the models folder and their metrics.
 
 The checkpoints are the truth; `runs.json` beside them is only an index (so listing a
-folder of runs does not unpickle every file each time) plus the name of the current run.
+folder of runs does not unpickle every file each time). Which model is current is the app's
+business (its settings), not this folder's.
 An index entry is trusted while its file's size and mtime are unchanged; otherwise the
 checkpoint's metadata is read again. Files that vanished drop out; new `*.pt` files appear.
 Headless: no Qt, so the CLI and tests use it too.
@@ -47,7 +48,6 @@ class RunRecord:
     metrics: dict[str, Any] = field(default_factory=dict)
     train_config: dict[str, Any] = field(default_factory=dict)
     error: str = ""  # non-empty when the checkpoint could not be read
-    current: bool = False
 
     @property
     def name(self) -> str:
@@ -114,10 +114,10 @@ def _load_index(folder: Path) -> dict[str, Any]:
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {"version": INDEX_VERSION, "current": None, "runs": {}}
+        return {"version": INDEX_VERSION, "runs": {}}
     if not isinstance(data, dict) or data.get("version") != INDEX_VERSION \
             or not isinstance(data.get("runs"), dict):
-        return {"version": INDEX_VERSION, "current": None, "runs": {}}
+        return {"version": INDEX_VERSION, "runs": {}}
     return data
 
 
@@ -156,58 +156,17 @@ def list_runs(d: str | os.PathLike[str] | None = None,
                 entry = {"stat": key, "error": str(e)}
             changed = True
         fresh[p.name] = entry
-    current = data.get("current")
-    if current not in fresh:
-        current = None
-    if changed or set(fresh) != set(old) or current != data.get("current"):
-        _save_index(folder, {"version": INDEX_VERSION, "current": current, "runs": fresh})
+    if changed or set(fresh) != set(old) or "current" in data:
+        _save_index(folder, {"version": INDEX_VERSION, "runs": fresh})
     records = [RunRecord(path=folder / name, created=str(e.get("created", "")),
                          trained_on=str(e.get("trained_on", "")),
                          metrics=dict(e.get("metrics") or {}),
                          train_config=dict(e.get("train_config") or {}),
-                         error=str(e.get("error", "")), current=(name == current))
+                         error=str(e.get("error", "")))
                for name, e in fresh.items()]
     # Newest first: the ISO creation time, falling back to the file name's timestamp.
     records.sort(key=lambda r: (r.created or "", r.name), reverse=True)
     return records
-
-
-def current_run(d: str | os.PathLike[str] | None = None) -> Path | None:
-    """The run last made current (None if none, or if its file is gone)."""
-    folder = models_dir(d)
-    name = _load_index(folder).get("current")
-    if isinstance(name, str) and (folder / name).is_file():
-        return folder / name
-    return None
-
-
-def set_current(path: str | os.PathLike[str] | None,
-                d: str | os.PathLike[str] | None = None) -> None:
-    """Remember `path` (a file in the models folder) as the current run; None clears it."""
-    folder = models_dir(d)
-    data = _load_index(folder)
-    if path is not None:
-        path = Path(path)
-        if path.parent.resolve() != folder.resolve():
-            data["current"] = None  # a model from elsewhere: not one of our runs
-        else:
-            data["current"] = path.name
-    else:
-        data["current"] = None
-    if folder.is_dir():
-        _save_index(folder, data)
-
-
-def make_current(path: str | os.PathLike[str], d: str | os.PathLike[str] | None = None):  # noqa: ANN201
-    """Load the run's checkpoint (CheckpointError if it is broken) and mark it current.
-
-    Returns the `LoadedModel`, for the GUI to hand to `AppState.set_model`.
-    """
-    from k49desk.core.model import load_checkpoint
-
-    loaded = load_checkpoint(path)
-    set_current(path, d)
-    return loaded
 
 
 def delete_run(path: str | os.PathLike[str], d: str | os.PathLike[str] | None = None) -> None:
@@ -226,7 +185,5 @@ def delete_run(path: str | os.PathLike[str], d: str | os.PathLike[str] | None = 
         raise CheckpointError(f"{path}: cannot be deleted ({e.strerror})") from e
     data = _load_index(folder)
     data["runs"].pop(path.name, None)
-    if data.get("current") == path.name:
-        data["current"] = None
     if folder.is_dir():
         _save_index(folder, data)

@@ -1,17 +1,20 @@
-"""The main window: wires the panels together, nothing more (labelme's _app.py is the warning)."""
+"""The main window: the tab shell, the menus and the status bar. It wires panels together and
+does nothing else (labelme's 3,189-line _app.py is the warning)."""
 
 from __future__ import annotations
 
 import importlib
 import logging
+import sys
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QUndoGroup
 from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QPushButton,
     QStackedWidget,
@@ -20,32 +23,36 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from k49desk.gui.settings import settings
-from k49desk.gui.state import AppState
-from k49desk.gui.worker import BackgroundTask, run_task
+from k49desk.gui.common import settings
+from k49desk.gui.common.panel import Panel
+from k49desk.gui.common.state import AppState
+from k49desk.gui.common.tasks import TaskOwner, wait_for_all
+from k49desk.gui.common.texts import model_card_html, shortcuts_html
+from k49desk.gui.data.panel import DataPanel
 from k49desk.paths import DEFAULT_MODEL, default_data_dir
 
 log = logging.getLogger("k49desk")
 
-# key, tab title, module, class, needs a data folder
-PANELS: tuple[tuple[str, str, str, str, bool], ...] = (
-    ("data", "Data", "k49desk.gui.start_page", "StartPage", False),
-    ("gallery", "Gallery", "k49desk.gui.gallery", "GalleryPanel", True),
-    ("stats", "Statistics", "k49desk.gui.stats_panel", "StatsPanel", True),
-    ("draw", "Draw", "k49desk.gui.draw_panel", "DrawPanel", False),
-    ("train", "Train", "k49desk.gui.train_panel", "TrainPanel", True),
-    ("review", "Review", "k49desk.gui.review_panel", "ReviewPanel", True),
+# key, tab title, "module:Class". Data and Gallery are built with the window; the others on
+# first view or when the app is idle, so launch-to-thumbnails does not pay for torch and
+# pyqtgraph set-up it does not need yet.
+PANELS: tuple[tuple[str, str, str], ...] = (
+    ("data", "Data", "k49desk.gui.data.panel:DataPanel"),
+    ("gallery", "Gallery", "k49desk.gui.gallery.panel:GalleryPanel"),
+    ("stats", "Statistics", "k49desk.gui.stats.panel:StatsPanel"),
+    ("draw", "Draw", "k49desk.gui.draw.panel:DrawPanel"),
+    ("train", "Train", "k49desk.gui.train.panel:TrainPanel"),
+    ("review", "Review", "k49desk.gui.review.panel:ReviewPanel"),
 )
 PANEL_KEYS = tuple(p[0] for p in PANELS)
-# Built with the window; the others are built on first view or when the app is idle, so
-# launch-to-thumbnails does not pay for torch and pyqtgraph set-up it does not need yet.
 EAGER_PANELS = ("data", "gallery")
+TITLE = "k49desk — Kuzushiji-49 workbench"
 
 
 class _NeedsData(QStackedWidget):
     """Shows the panel once a data folder is open, else a pointer to the Data tab."""
 
-    def __init__(self, panel: QWidget, state: AppState, go_data: callable) -> None:
+    def __init__(self, panel: QWidget, state: AppState, go_data: QAction) -> None:
         super().__init__()
         empty = QWidget()
         lay = QVBoxLayout(empty)
@@ -54,70 +61,84 @@ class _NeedsData(QStackedWidget):
         msg.setAlignment(Qt.AlignmentFlag.AlignCenter)
         msg.setStyleSheet("font-size: 16px; color: palette(mid);")
         btn = QPushButton("Go to Data…")
-        btn.clicked.connect(go_data)
+        btn.clicked.connect(go_data.trigger)
         lay.addWidget(msg)
         lay.addWidget(btn, 0, Qt.AlignmentFlag.AlignHCenter)
         lay.addStretch(2)
         self.addWidget(empty)
         self.addWidget(panel)
-        self.panel = panel
         state.dataset_changed.connect(lambda ds: self.setCurrentIndex(0 if ds is None else 1))
         self.setCurrentIndex(0 if state.dataset is None else 1)
 
 
-def _unavailable(title: str, error: BaseException) -> QWidget:
-    w = QLabel(f"{title} is not available in this build.\n\n{type(error).__name__}: {error}")
-    w.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    w.setWordWrap(True)
-    return w
+class _Unavailable(Panel):
+    """Stands in for a panel that failed to build: the rest of the app keeps working."""
+
+    needs_data = False
+
+    def __init__(self, state: AppState, title: str, error: BaseException) -> None:
+        super().__init__(state)
+        label = QLabel(f"{title} is not available in this build.\n\n"
+                       f"{type(error).__name__}: {error}")
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        label.setWordWrap(True)
+        QVBoxLayout(self).addWidget(label)
+        self.text = label.text
 
 
 class MainWindow(QMainWindow):
     def __init__(self, state: AppState | None = None) -> None:
         super().__init__()
-        self.setWindowTitle("k49desk — Kuzushiji-49 workbench")
+        self.setWindowTitle(TITLE)
         self.state = state or AppState(self)
-        self.panels: dict[str, QWidget] = {}
-        self._tasks: list[BackgroundTask] = []
+        self.tasks = TaskOwner(self, self.state.status)  # the window's own: model loading
+        self.undo_group = QUndoGroup(self)  # Edit > Undo/Redo: the active panel's history
+        self.panels: dict[str, Panel] = {}
+        self._pages: dict[str, QStackedWidget] = {}
+        self._closing = False
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self._pages: dict[str, QStackedWidget] = {}
-        for key, title, *_rest in PANELS:
+        for key, title, _cls in PANELS:
             page = QStackedWidget()  # holds the panel once built (lazily, see panel())
             self._pages[key] = page
             self.tabs.addTab(page, title)
+        self.setCentralWidget(self.tabs)
+        self._build_status_bar()
+        self._build_menus()
         for key in EAGER_PANELS:
             self.panel(key)
         self.tabs.currentChanged.connect(self._on_tab_changed)
-        self.setCentralWidget(self.tabs)
+        st = self.state
+        st.dataset_changed.connect(self._on_dataset_changed)
+        st.model_changed.connect(self._update_status)
+        st.status_message.connect(lambda m: self.statusBar().showMessage(m, 10000))
+        st.gallery_requested.connect(lambda _req: self.show_panel("gallery"))
+        st.panel_requested.connect(self.show_panel)
         self._idle_waits = 0
-        self._build_status_bar()
-        self._build_menus()
-        self.state.dataset_changed.connect(self._update_status)
-        self.state.model_changed.connect(self._update_status)
-        self.state.status_message.connect(lambda m: self.statusBar().showMessage(m, 10000))
-        self.state.gallery_requested.connect(lambda _req: self.show_panel("gallery"))
         self._restore_geometry()
         self._update_status()
 
+    @property
+    def data_panel(self) -> DataPanel:
+        return self.panel("data")  # type: ignore[return-value]
+
     # ---- panels -------------------------------------------------------------------------
-    def panel(self, key: str) -> QWidget:
+    def panel(self, key: str) -> Panel:
         """The panel for `key`, building it on first use."""
         if key in self.panels:
             return self.panels[key]
-        _k, title, mod, cls, needs_data = next(p for p in PANELS if p[0] == key)
+        _k, title, where = next(p for p in PANELS if p[0] == key)
+        mod, cls = where.split(":")
         try:
-            panel = getattr(importlib.import_module(mod), cls)(self.state)
+            panel: Panel = getattr(importlib.import_module(mod), cls)(self.state)
         except Exception as e:  # noqa: BLE001  (one broken panel must not take the app down)
             log.exception("panel %s failed to load", key)
-            panel = _unavailable(title, e)
+            panel = _Unavailable(self.state, title, e)
         self.panels[key] = panel
-        inner = (
-            _NeedsData(panel, self.state, lambda: self.show_panel("data")) if needs_data else panel
-        )
+        inner = (_NeedsData(panel, self.state, self._go_data) if panel.needs_data else panel)
         self._pages[key].addWidget(inner)
-        if key == "data" and hasattr(panel, "dataset_opened"):
-            panel.dataset_opened.connect(self._on_dataset_opened)
+        if panel.undo_stack is not None:
+            self.undo_group.addStack(panel.undo_stack)
         return panel
 
     def build_all_panels(self) -> None:
@@ -126,10 +147,8 @@ class MainWindow(QMainWindow):
 
     def _build_rest_when_idle(self) -> None:
         """Build one remaining panel per idle turn; wait for torch to be imported off-thread."""
-        import sys
-
         rest = [k for k in PANEL_KEYS if k not in self.panels]
-        if not rest:
+        if not rest or self._closing:
             return
         if "torch" not in sys.modules and self._idle_waits < 50:
             self._idle_waits += 1
@@ -138,41 +157,59 @@ class MainWindow(QMainWindow):
         self.panel(rest[0])
         QTimer.singleShot(50, self._build_rest_when_idle)
 
+    def show_panel(self, key: str) -> None:
+        if key in PANEL_KEYS:
+            self.tabs.setCurrentIndex(PANEL_KEYS.index(key))
+
+    def _on_tab_changed(self, i: int) -> None:
+        if 0 <= i < len(PANEL_KEYS):
+            panel = self.panel(PANEL_KEYS[i])
+            self.undo_group.setActiveStack(panel.undo_stack)
+            panel.on_shown()
+
     # ---- set-up -------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
         self._data_label = QLabel()
-        self._demo_label = QLabel(" GENERATED DEMO DATA — not real K49 ")
+        self._demo_label = QLabel(" DEMO DATA ")
+        self._demo_label.setToolTip("Generated demo data, not real K49")
         self._demo_label.setStyleSheet(
-            "background:#b45309;color:white;border-radius:3px;font-weight:bold;"
-        )
+            "background:#b45309;color:white;border-radius:3px;font-weight:bold;")
         self._model_label = QLabel()
-        sb.addPermanentWidget(self._demo_label)
-        sb.addPermanentWidget(self._data_label)
-        sb.addPermanentWidget(self._model_label)
+        # Permanent widgets sit right of the temporary messages; keep them short so the
+        # messages are not hidden under them (elided, full text in the tooltip).
+        for w in (self._demo_label, self._data_label, self._model_label):
+            sb.addPermanentWidget(w)
+        self._data_label.setMaximumWidth(360)
+        self._model_label.setMaximumWidth(260)
 
     def _build_menus(self) -> None:
         mb = self.menuBar()
-        file_menu = mb.addMenu("&File")
-        self._act(
-            file_menu, "&Open data folder…", QKeySequence.StandardKey.Open, self.choose_folder
-        )
-        self.recent_menu = file_menu.addMenu("Open &recent")
+        f = mb.addMenu("&File")
+        self._act(f, "&Open data folder…", QKeySequence.StandardKey.Open, self.choose_folder)
+        self.recent_menu = f.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
-        self._act(
-            file_menu,
-            "&Download Kuzushiji-49…",
-            None,
-            lambda: self._start_page_call("start_download"),
-        )
-        self._act(
-            file_menu, "Generate &demo data…", None, lambda: self._start_page_call("start_demo")
-        )
-        self._act(file_menu, "&Close data folder", "Ctrl+W", lambda: self.state.set_dataset(None))
-        file_menu.addSeparator()
-        self._act(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        self._act(f, "&Download Kuzushiji-49…", None,
+                  lambda: self._data_call(self.data_panel.start_download))
+        self._act(f, "Generate &demo data…", None,
+                  lambda: self._data_call(self.data_panel.start_demo))
+        self._act(f, "&Close data folder", "Ctrl+W", lambda: self.state.set_dataset(None))
+        f.addSeparator()
+        self.export_menu: QMenu = f.addMenu("&Export")  # panels add their exports here
+        self.export_menu.aboutToShow.connect(self._fill_exports)
+        f.addSeparator()
+        self._act(f, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        edit = mb.addMenu("&Edit")
+        undo = self.undo_group.createUndoAction(self, "&Undo")
+        undo.setShortcuts([QKeySequence.StandardKey.Undo])
+        redo = self.undo_group.createRedoAction(self, "&Redo")
+        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence.StandardKey.Redo])
+        for a in (undo, redo):
+            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            edit.addAction(a)
+        self.undo_action, self.redo_action = undo, redo
         view = mb.addMenu("&View")
-        for i, (key, title, *_rest) in enumerate(PANELS):
+        for i, (key, title, _c) in enumerate(PANELS):
             self._act(view, title, f"Ctrl+{i + 1}", lambda _=False, k=key: self.show_panel(k))
         view.addSeparator()
         self._act(view, "&Full screen", "F11", self._toggle_full_screen)
@@ -183,8 +220,10 @@ class MainWindow(QMainWindow):
         help_menu = mb.addMenu("&Help")
         self._act(help_menu, "&Keyboard shortcuts", "F1", self.show_shortcuts)
         self._act(help_menu, "&About k49desk", None, self.show_about)
+        self._go_data = QAction("Go to Data", self)
+        self._go_data.triggered.connect(lambda: self.show_panel("data"))
 
-    def _act(self, menu, text: str, shortcut, slot) -> QAction:  # noqa: ANN001
+    def _act(self, menu: QMenu, text: str, shortcut: object, slot: object) -> QAction:
         a = QAction(text, self)
         if shortcut is not None:
             a.setShortcut(QKeySequence(shortcut))
@@ -192,181 +231,117 @@ class MainWindow(QMainWindow):
         menu.addAction(a)
         return a
 
+    def _fill_exports(self) -> None:
+        self.export_menu.clear()
+        for key in PANEL_KEYS:
+            panel = self.panels.get(key)
+            for text, slot in (panel.export_actions() if panel is not None else []):
+                self.export_menu.addAction(f"{panel.title}: {text}", slot)
+        if self.export_menu.isEmpty():
+            self.export_menu.addAction("(nothing to export yet)").setEnabled(False)
+
     # ---- start-up -----------------------------------------------------------------------
-    def start(
-        self,
-        data_dir: str | None = None,
-        demo: bool = False,
-        panel: str | None = None,
-        load_model: bool = True,
-    ) -> None:
-        """Open the given/last folder in the background (or make the demo set), then a model."""
-        s = settings()
-        if demo:
-            folder = Path(data_dir) if data_dir else default_data_dir() / "demo"
-        elif data_dir:
-            folder = Path(data_dir)
-        else:
-            last = s.value("data/last_folder")
-            folder = Path(last) if last else default_data_dir()
+    def start(self, data_dir: str | None = None, demo: bool = False, panel: str | None = None,
+              load_model: bool = True) -> None:
+        """Open the given/last folder in the background (or the demo set, made on first
+        use), then the current model."""
+        dp = self.data_panel
         self.show_panel(panel or "gallery")
-        self._open_at_start(folder, demo)
+        if demo:
+            dp.start_demo(target=Path(data_dir) if data_dir else default_data_dir() / "demo",
+                          ask=False)
+        else:
+            folder = Path(data_dir) if data_dir else (settings.last_folder()
+                                                      or default_data_dir())
+            if folder.exists():
+                dp.open_folder(folder, quiet=True)
+            else:
+                self.show_panel("data")
         if load_model:
             QTimer.singleShot(0, self._load_initial_model)  # imports torch on a worker thread
         QTimer.singleShot(300, self._build_rest_when_idle)
 
-    def _open_at_start(self, folder: Path, demo: bool) -> None:
-        from k49desk.core.dataset import open_dataset
-
-        start = self.panels["data"]
-
-        def failed(e: BaseException) -> None:
-            if demo and hasattr(start, "start_demo"):
-                self.show_panel("data")
-                start.start_demo(target=folder) if _accepts_target(start) else start.start_demo()
-                return
-            self.show_panel("data")
-            self.statusBar().showMessage(f"Could not open {folder}: {e}", 15000)
-
-        if not folder.exists() and not demo:
-            self.show_panel("data")
-            return
-        self.statusBar().showMessage(f"Opening {folder}…")
-        self._tasks.append(
-            run_task(
-                lambda p, s: open_dataset(folder),
-                on_finished=self._on_dataset_opened,
-                on_failed=failed,
-            )
-        )
-
     def _load_initial_model(self) -> None:
-        last = settings().value("model/last_path")
-        path = Path(last) if last and Path(last).exists() else DEFAULT_MODEL
+        path = settings.current_model_path()
+        if path is None or not path.exists():
+            path = DEFAULT_MODEL
         if path.exists():
             self.load_model(path, quiet=True)
 
     # ---- data ---------------------------------------------------------------------------
-    def _on_dataset_opened(self, ds: object) -> None:
-        if self.state.dataset is not ds:
-            self.state.set_dataset(ds)
-        root = str(Path(ds.root).resolve())
-        settings().setValue("data/last_folder", root)
-        try:
-            from k49desk.gui.start_page import add_recent_folder
-
-            add_recent_folder(root)
-        except ImportError:
-            pass
-        if self.tabs.currentIndex() == PANEL_KEYS.index("data"):
+    def _on_dataset_changed(self, ds: object) -> None:
+        self._update_status()
+        if ds is not None and self.tabs.currentIndex() == PANEL_KEYS.index("data"):
             self.show_panel("gallery")
-        self.statusBar().showMessage(f"Opened {root}", 5000)
 
     def choose_folder(self) -> None:
         start = str(self.state.dataset.root) if self.state.dataset else str(default_data_dir())
         d = QFileDialog.getExistingDirectory(self, "Open a K49 data folder", start)
         if d:
-            self.open_folder(Path(d))
-
-    def open_folder(self, folder: Path) -> None:
-        start = self.panels["data"]
-        if hasattr(start, "open_folder"):
-            start.open_folder(folder)
-        else:
-            self._open_at_start(folder, demo=False)
+            self.data_panel.open_folder(Path(d))
 
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
-        try:
-            from k49desk.gui.start_page import recent_folders
-
-            folders = recent_folders()
-        except ImportError:
-            folders = []
+        folders = settings.recent_folders()
         for f in folders:
-            self.recent_menu.addAction(f, lambda f=f: self.open_folder(Path(f)))
+            self.recent_menu.addAction(f, lambda f=f: self.data_panel.open_folder(Path(f)))
         if not folders:
             self.recent_menu.addAction("(none yet)").setEnabled(False)
 
-    def _start_page_call(self, name: str) -> None:
+    def _data_call(self, fn: object) -> None:
         self.show_panel("data")
-        fn = getattr(self.panels["data"], name, None)
-        if fn:
-            fn()
+        fn()  # type: ignore[operator]
 
     # ---- model --------------------------------------------------------------------------
     def load_model(self, path: Path, quiet: bool = False) -> None:
-        from k49desk.gui.app import show_error
+        """Load a checkpoint in the background and make it the current model."""
+        path = Path(path)
 
-        def loaded(m: object) -> None:
-            self.state.set_model(m, Path(path))
-            settings().setValue("model/last_path", str(Path(path).resolve()))
-            self.statusBar().showMessage(f"Model loaded: {Path(path).name}", 5000)
-
-        def failed(e: BaseException) -> None:
-            if quiet:
-                self.statusBar().showMessage(f"No model loaded: {e}", 15000)
-            else:
-                show_error("Cannot load the model", e, self)
-
-        def work(progress, should_stop):  # noqa: ANN001, ANN202
+        def work(progress, should_stop):  # noqa: ANN001, ANN202, ARG001
             from k49desk.core.model import load_checkpoint
 
             return load_checkpoint(path)
 
-        self._tasks.append(run_task(work, on_finished=loaded, on_failed=failed))
+        def loaded(m: object) -> None:
+            self.state.set_model(m, path)  # type: ignore[arg-type]
+            self.state.status(f"Model loaded: {path.name}")
+
+        failed = ((lambda e: self.state.status(f"No model loaded: {e}")) if quiet
+                  else None)
+        kw = {"on_failed": failed} if quiet else {}
+        self.tasks.run("model", work, on_finished=loaded, error_title="Cannot load the model",
+                       **kw)
 
     def choose_model(self) -> None:
-        from k49desk.paths import MODELS_DIR
+        from k49desk.core.runs import models_dir
 
-        f, _ = QFileDialog.getOpenFileName(
-            self,
-            "Load a k49desk checkpoint",
-            str(MODELS_DIR),
-            "k49desk checkpoints (*.pt);;All files (*)",
-        )
+        f, _ = QFileDialog.getOpenFileName(self, "Load a k49desk checkpoint", str(models_dir()),
+                                           "k49desk checkpoints (*.pt);;All files (*)")
         if f:
             self.load_model(Path(f))
 
     def model_card_text(self) -> str:
-        m = self.state.model
-        if m is None:
-            return "No model is loaded. Train one in the Train panel or load a checkpoint (Ctrl+L)."
-        card = m.card() if hasattr(m, "card") else {}
-        lines = [f"<b>{k}</b>: {v}" for k, v in card.items()]
-        if self.state.model_path:
-            lines.insert(0, f"<b>file</b>: {self.state.model_path}")
-        return "<br>".join(lines)
+        return model_card_html(self.state.model)
 
     def show_model_card(self) -> None:
         QMessageBox.information(self, "Model card", self.model_card_text())
 
     # ---- chrome -------------------------------------------------------------------------
-    def show_panel(self, key: str) -> None:
-        if key in PANEL_KEYS:
-            self.tabs.setCurrentIndex(PANEL_KEYS.index(key))
-
-    def _on_tab_changed(self, i: int) -> None:
-        panel = self.panel(PANEL_KEYS[i]) if 0 <= i < len(PANEL_KEYS) else None
-        if panel is not None and hasattr(panel, "on_shown"):
-            panel.on_shown()
-
     def _update_status(self, *_args: object) -> None:
         ds = self.state.dataset
         if ds is None:
             self._data_label.setText("No data folder")
+            self._data_label.setToolTip("")
             self._demo_label.setVisible(False)
         else:
             counts = ", ".join(f"{s} {len(ds.splits[s]):,}" for s in ds.split_names)
-            self._data_label.setText(f"{ds.root}  ·  {counts}")
-            self._demo_label.setVisible(bool(ds.is_demo))
-        m = self.state.model
-        self._model_label.setText(
-            f"Model: {self.state.model_path.name}"
-            if m is not None and self.state.model_path
-            else "No model"
-        )
-        title = "k49desk — Kuzushiji-49 workbench"
+            self._data_label.setText(f"{Path(ds.root).name}  ·  {counts}")
+            self._data_label.setToolTip(str(ds.root))
+            self._demo_label.setVisible(ds.is_demo)
+        m, p = self.state.model, self.state.model_path
+        self._model_label.setText(f"Model: {p.name}" if m is not None and p else "No model")
+        self._model_label.setToolTip(m.summary() if m is not None else "")
+        title = TITLE
         if ds is not None:
             title += f" — {Path(ds.root).name}" + (" (generated demo data)" if ds.is_demo else "")
         self.setWindowTitle(title)
@@ -375,60 +350,36 @@ class MainWindow(QMainWindow):
         self.showNormal() if self.isFullScreen() else self.showFullScreen()
 
     def show_shortcuts(self) -> None:
-        rows = [
-            ("Ctrl+O", "open a data folder"),
-            ("Ctrl+1…6", "switch panels"),
-            ("Ctrl+L / Ctrl+I", "load a model / show its card"),
-            ("Gallery: arrows, PgUp/PgDn", "move; Ctrl+K cycles classes; Ctrl+G jumps to index"),
-            ("Draw: Ctrl+Z / Ctrl+Shift+Z / Esc", "undo / redo / clear"),
-            ("Review: 1 2 3 4 ?", "keep / accept / relabel (type romaji) / unusable / unsure"),
-            ("Review: ← →, Ctrl+Z", "move, undo"),
-            ("F11", "full screen"),
-            ("Ctrl+Q", "quit"),
-        ]
-        html = (
-            "<table>"
-            + "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>" for k, v in rows)
-            + "</table>"
-        )
-        QMessageBox.information(self, "Keyboard shortcuts", html)
+        QMessageBox.information(self, "Keyboard shortcuts", shortcuts_html())
 
     def show_about(self) -> None:
         from k49desk import __version__
 
         QMessageBox.about(
-            self,
-            "About k49desk",
-            (
-                f"<b>k49desk {__version__}</b><br>A workbench for Kuzushiji-49.<br><br>"
-                'Data: "KMNIST Dataset" (created by CODH), adapted from "Kuzushiji Dataset" '
-                "(created by NIJL and others), doi:10.20676/00000341, CC BY-SA 4.0."
-            ),
-        )
+            self, "About k49desk",
+            f"<b>k49desk {__version__}</b><br>A workbench for Kuzushiji-49.<br><br>"
+            'Data: "KMNIST Dataset" (created by CODH), adapted from "Kuzushiji Dataset" '
+            "(created by NIJL and others), doi:10.20676/00000341, CC BY-SA 4.0.")
 
     def _restore_geometry(self) -> None:
-        s = settings()
-        geo = s.value("window/geometry")
-        if isinstance(geo, QByteArray | bytes) and self.restoreGeometry(geo):
+        geo = settings.window_geometry()
+        if geo is not None and self.restoreGeometry(geo):
             return
-        self.resize(1400, 900)
+        # First run: 1400x900, or less on a smaller screen (the window must fit on it).
+        avail = self.screen().availableGeometry()
+        w = min(1400, int(avail.width() * 0.95))
+        h = min(900, int(avail.height() * 0.92))
+        self.resize(w, h)
+        self.move(avail.x() + (avail.width() - w) // 2, avail.y() + (avail.height() - h) // 2)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
-        for panel in list(self.panels.values()):
-            shutdown = getattr(panel, "shutdown", None)
-            if shutdown is not None and shutdown() is False:
-                event.ignore()
-                return
-        for t in self._tasks:
-            t.cancel_and_wait(5000)
-        settings().setValue("window/geometry", self.saveGeometry())
+        if not all(p.can_close() for p in self.panels.values()):
+            event.ignore()
+            return
+        self._closing = True
+        for p in list(self.panels.values()):
+            p.shutdown()
+        self.tasks.shutdown()
+        wait_for_all()
+        settings.set_window_geometry(self.saveGeometry())
         event.accept()
-
-
-def _accepts_target(start: object) -> bool:
-    import inspect
-
-    try:
-        return "target" in inspect.signature(start.start_demo).parameters
-    except (TypeError, ValueError):
-        return False

@@ -1,4 +1,4 @@
-"""Run history index: listing saved models with their metrics, current run, delete."""
+"""Run history index: listing saved models with their metrics, delete."""
 
 from __future__ import annotations
 
@@ -77,36 +77,13 @@ def test_list_runs_of_missing_folder_is_empty(tmp_path: Path) -> None:
     assert runs.list_runs(tmp_path / "nope") == []
 
 
-def test_make_current_loads_model_and_marks_it(tmp_path: Path) -> None:
-    d = tmp_path / "models"
-    a = _save(d / "run-a.pt", 0.5, "2026-11-23T10:00:00+00:00")
-    _save(d / "run-b.pt", 0.7, "2026-11-23T11:00:00+00:00")
-    loaded = runs.make_current(a, d)
-    assert loaded.metrics["test_balanced_accuracy"] == pytest.approx(0.5)
-    assert runs.current_run(d) == a
-    assert [r.name for r in runs.list_runs(d) if r.current] == ["run-a.pt"]
-
-
-def test_make_current_of_corrupt_file_raises_and_keeps_previous(tmp_path: Path) -> None:
-    d = tmp_path / "models"
-    a = _save(d / "run-a.pt", 0.5, "2026-11-23T10:00:00+00:00")
-    runs.make_current(a, d)
-    bad = d / "bad.pt"
-    bad.write_bytes(b"garbage")
-    with pytest.raises(CheckpointError, match="bad.pt"):
-        runs.make_current(bad, d)
-    assert runs.current_run(d) == a
-
-
-def test_delete_run_removes_file_and_forgets_current(tmp_path: Path) -> None:
+def test_delete_run_removes_file_and_forgets_it(tmp_path: Path) -> None:
     d = tmp_path / "models"
     a = _save(d / "run-a.pt", 0.5, "2026-11-23T10:00:00+00:00")
     b = _save(d / "run-b.pt", 0.7, "2026-11-23T11:00:00+00:00")
-    runs.make_current(a, d)
     runs.list_runs(d)
     runs.delete_run(a, d)
     assert not a.exists() and b.exists()
-    assert runs.current_run(d) is None
     assert [r.name for r in runs.list_runs(d)] == ["run-b.pt"]
     assert "run-a.pt" not in json.loads((d / runs.INDEX_FILE).read_text())["runs"]
     runs.delete_run(a, d)  # already gone: no error

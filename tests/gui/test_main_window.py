@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QMessageBox
 
 from k49desk.gui.main_window import PANEL_KEYS, MainWindow
 
@@ -58,33 +57,34 @@ def test_corrupt_folder_at_start_shows_data_page_and_app_stays_up(
 
 
 def test_bad_checkpoint_shows_dialog_not_traceback(
-    win: MainWindow, qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    win: MainWindow, qtbot, tmp_path: Path, error_dialogs: list
 ) -> None:  # noqa: ANN001
-    shown: list[str] = []
-    monkeypatch.setattr(QMessageBox, "exec", lambda self: shown.append(self.text()) or 0)
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
     win.load_model(bad)
-    qtbot.waitUntil(lambda: bool(shown), timeout=30000)
-    assert "bad.pt" in shown[0]
+    qtbot.waitUntil(lambda: bool(error_dialogs), timeout=30000)
+    assert error_dialogs[0][0] == "Cannot load the model" and "bad.pt" in error_dialogs[0][1]
     assert win.state.model is None
 
 
-def test_excepthook_logs_and_shows_dialog(qtbot, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_excepthook_logs_and_shows_dialog_never_in_the_users_log(
+        qtbot, monkeypatch: pytest.MonkeyPatch, error_dialogs: list, tmp_path_factory) -> None:  # noqa: ANN001
     import sys
+    import threading
 
-    from k49desk.gui import app as app_mod
+    from k49desk.gui.common import errors
 
-    shown: list[str] = []
-    monkeypatch.setattr(QMessageBox, "exec", lambda self: shown.append(self.text()) or 0)
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)
-    app_mod.install_excepthook()
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    errors.install_excepthook()
     try:
         raise ValueError("boom in a slot")
     except ValueError:
         sys.excepthook(*sys.exc_info())
-    assert shown and "boom in a slot" in shown[0]
-    assert "boom in a slot" in app_mod.log_file().read_text()
+    assert error_dialogs and "boom in a slot" in error_dialogs[0][1]
+    assert "boom in a slot" in errors.log_file().read_text()
+    # the log the test wrote is the test's own, not the user's
+    assert str(errors.log_file()).startswith(str(tmp_path_factory.getbasetemp()))
 
 
 def test_geometry_is_restored(qtbot) -> None:  # noqa: ANN001
@@ -99,11 +99,13 @@ def test_geometry_is_restored(qtbot) -> None:  # noqa: ANN001
 
 
 def test_close_asks_panels_and_can_be_vetoed(win: MainWindow, qtbot) -> None:  # noqa: ANN001
-    class Busy:
-        def shutdown(self) -> bool:
+    from k49desk.gui.common.panel import Panel
+
+    class Busy(Panel):
+        def can_close(self) -> bool:
             return False
 
-    win.panels["busy"] = Busy()  # type: ignore[assignment]
+    win.panels["busy"] = Busy(win.state)
     win.show()
     assert not win.close()
     del win.panels["busy"]
@@ -150,14 +152,21 @@ def test_demo_flag_generates_demo_data_on_first_use_then_opens_it(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import k49desk.gui.start_page as sp
+    import k49desk.gui.data.panel as dp
+    from k49desk.core.classes import OFFICIAL_TRAIN_COUNTS
 
-    monkeypatch.setattr(sp, "DEMO_PER_CLASS", 12)
+    monkeypatch.setattr(dp, "DEFAULT_SCALE", 0.01)  # the app's 0.1, smaller for the test
     folder = tmp_path / "data" / "demo"
     with qtbot.waitSignal(win.state.dataset_changed, timeout=120000):
         win.start(data_dir=str(folder), demo=True, load_model=False)
     ds = win.state.dataset
-    assert ds.is_demo and len(ds.split("train")) == 49 * 12
+    counts = ds.split("train").counts(49)
+    # the official proportions, scaled: as imbalanced as K49 (あ 6,000 vs ゑ 392 images)
+    want = np.maximum(1, np.rint(np.array(OFFICIAL_TRAIN_COUNTS) * 0.01))
+    assert counts.sum() == want.sum()
+    assert np.abs(counts - want).max() <= 4  # 1% of the labels are wrong on purpose
+    assert counts.max() / counts.min() > 10
+    assert ds.is_demo
     assert win._demo_label.isVisibleTo(win) and "demo" in win.windowTitle()
     win2 = MainWindow()  # second launch: opens the existing demo set, generates nothing
     qtbot.addWidget(win2)

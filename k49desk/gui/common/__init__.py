@@ -1,0 +1,1 @@
+"""Shared GUI plumbing: state, tasks, errors, settings, fonts, widgets, the panel base."""

@@ -1,0 +1,83 @@
+"""What the panels share, with one owner each: the open data folder, the current model, the
+review flags per split. Panels never import each other; they meet here.
+
+`AppState` owns the current model (and persists its path in settings, the only other place it
+is written); `MainWindow` wires navigation requests (e.g. "show these images in the Gallery")
+from one panel to another by showing the requested tab.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from k49desk.gui.common import settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from k49desk.core.dataset import K49Dataset
+    from k49desk.core.model import LoadedModel
+
+
+@dataclass
+class GalleryRequest:
+    """Ask the Gallery to show something: a split, a set of classes, or explicit indices."""
+
+    split: str = "train"
+    classes: list[int] | None = None  # None: all classes
+    indices: np.ndarray | None = None  # explicit subset (e.g. misclassified test images)
+    title: str = ""
+    captions: dict[int, str] = field(default_factory=dict)  # index -> extra text ("pred ね")
+    select: int | None = None  # dataset index to select and show in the detail pane
+
+
+class AppState(QObject):
+    dataset_changed = Signal(object)  # K49Dataset | None
+    model_changed = Signal(object)  # LoadedModel | None
+    flags_changed = Signal(str)  # split whose review flags / decisions changed
+    gallery_requested = Signal(object)  # GalleryRequest
+    panel_requested = Signal(str)  # a panel key: "show this tab"
+    status_message = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.dataset: K49Dataset | None = None
+        self.model: LoadedModel | None = None
+        self.model_path: Path | None = None
+        # Review flags per split: DataFrame with at least split, index, issue, decision.
+        self.flags: dict[str, pd.DataFrame] = {}
+
+    def set_dataset(self, ds: K49Dataset | None) -> None:
+        self.dataset = ds
+        self.flags = {}
+        self.dataset_changed.emit(ds)
+
+    def set_model(self, model: LoadedModel | None, path: Path | None = None, *,
+                  remember: bool = True) -> None:
+        """Make `model` current; `remember` persists its path for the next start."""
+        self.model = model
+        self.model_path = Path(path) if path is not None else None
+        if remember and model is not None and self.model_path is not None:
+            settings.set_current_model_path(self.model_path)
+        self.model_changed.emit(model)
+
+    def flags_for(self, split: str) -> pd.DataFrame | None:
+        return self.flags.get(split)
+
+    def set_flags(self, split: str, flags: pd.DataFrame | None) -> None:
+        if flags is None or len(flags) == 0:
+            self.flags.pop(split, None)
+        else:
+            self.flags[split] = flags
+        self.flags_changed.emit(split)
+
+    def show_in_gallery(self, request: GalleryRequest) -> None:
+        self.gallery_requested.emit(request)
+
+    def status(self, text: str) -> None:
+        self.status_message.emit(text)
