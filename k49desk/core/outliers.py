@@ -37,6 +37,9 @@ EXACT_MAX = 40_000  # exact kNN is O(N^2): ~15 s of CPU for 38,547 images, 9 min
 DATALAB_THRESHOLD = 0.37037  # cleanlab Datalab's default for feature-based outliers
 ANNOY_TREES = 20
 _KNN_VERSION = 1
+OUTLIER_METHOD = ("; outliers: cleanlab out-of-distribution scores of the mean cosine distance "
+                  f"to the {OUTLIER_K} nearest images in the model's embedding space, flagged "
+                  "by Datalab's rule")
 
 
 @dataclass

@@ -147,3 +147,28 @@ def test_predict_modes_do_not_mix(setup: tuple[Path, Path], tmp_path: Path,
     assert main(["predict", "x.png", "--model", str(model), "--data-dir", str(data),
                  "--out", str(tmp_path / "p.csv")]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+def test_find_issues_with_a_model_flags_planted_outliers(
+        setup: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from k49desk.core.dataset import write_split
+
+    data, model = setup
+    work = make_k49_folder(tmp_path / "d", n_train=12, n_test=4)
+    tr = open_dataset(work).split("train")
+    images = np.array(tr.images)
+    planted = [7, 200, 400]
+    images[planted] = np.random.default_rng(3).integers(0, 256, (3, 28, 28), dtype=np.uint8)
+    write_split(work, "train", images, np.asarray(tr.labels))
+    out = tmp_path / "flags.csv"
+    assert main(["find-issues", "--data-dir", str(work), "--folds", "0", "--model", str(model),
+                 "--out", str(out), "--json"]) == 0
+    summary = _json(capsys)
+    assert "outliers" in summary["method"] and summary["counts"]["outlier"] >= 3
+    flags = pd.read_csv(out)
+    outl = flags[flags["issue"] == "outlier"]
+    assert set(planted) <= set(outl["index"].head(5))  # ranked first among outliers
+    assert ((outl["quality"] >= 0) & (outl["quality"] <= 1)).all()
+    assert main(["find-issues", "--data-dir", str(work), "--folds", "0", "--model",
+                 str(tmp_path / "nope.pt"), "--out", str(out)]) == 2
+    assert "nope.pt" in capsys.readouterr().err

@@ -188,3 +188,18 @@ def test_unwritable_cache_still_computes(tmp_path: Path, rng: np.random.Generato
     assert not res.cached and len(res.split("test")) == 40
     with pytest.raises(K49Error, match="no model outputs for the train split"):
         res.split("train")
+
+
+def test_sort_orders_are_kept_and_stable() -> None:
+    from k49desk.core.outputs import SplitOutputs
+
+    so = SplitOutputs.empty("train", np.array([3, 1, 2, 1], np.uint8), 2)
+    so.loss[:] = [0.5, 2.0, 0.5, 1.0]
+    desc = so.sort_order("loss", descending=True)
+    np.testing.assert_array_equal(desc, [1, 3, 0, 2])
+    assert so.sort_order("loss", descending=True) is desc
+    np.testing.assert_array_equal(so.sort_order("labels", descending=True), [0, 2, 1, 3])
+    wrong = np.array([True, False, True, True])
+    np.testing.assert_array_equal(desc[wrong[desc]], [3, 0, 2])
+    with pytest.raises(K49Error, match="cannot sort by"):
+        so.sort_order("embedding")
