@@ -10,6 +10,11 @@
         share of each image's 10 nearest neighbours that have its label (bar: 0.90), for the
         search dimensions used and the alternatives; plus Annoy's recall (outliers) and the
         label agreement of raw pixels as a baseline.
+    python benchmarks/bench_similar.py dups --model REAL.pt
+        near-duplicates: 500 of the 1,000 real10 test images copied into train, shifted by
+        1 px and/or noised (sigma 8-12); how many the perceptual hashes (core/hashing.py)
+        find, and how many the embedding finds (the copy's nearest train image is its
+        original, below a cosine distance that no distinct real pair reaches).
 
 Caches go to the data folders' cache (for read-only ../shared/data: the user cache).
 """
@@ -33,6 +38,7 @@ from k49desk.paths import DEFAULT_MODEL
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 BUDGET_MS = 50.0
 BAR = 0.90
+N_COPIES = 500
 
 
 def load() -> str:
@@ -97,6 +103,57 @@ def bench_quality(args: argparse.Namespace) -> None:
     print(f"Annoy 10-NN recall vs exact (outlier neighbours): {rec:.4f}")
 
 
+def bench_dups(args: argparse.Namespace) -> None:
+    import torch
+
+    from k49desk.core import hashing
+    from k49desk.core.dataset import K49Dataset, Split
+
+    torch.set_num_threads(1)
+    lm = load_checkpoint(args.model)
+    ds = open_dataset(SHARED / "kuzushiji-real10")
+    tr, te = ds.split("train"), ds.split("test")
+    rng = np.random.default_rng(0)
+    src = np.sort(rng.choice(len(te), N_COPIES, replace=False))
+    copies = np.asarray(te.images[src]).astype(np.float32)
+    kind = rng.integers(0, 3, N_COPIES)  # 0 shift, 1 noise, 2 both
+    for i in range(N_COPIES):
+        if kind[i] != 1:
+            copies[i] = np.roll(copies[i], tuple(rng.choice([-1, 1], 2)), axis=(0, 1))
+        if kind[i] != 0:
+            copies[i] += rng.normal(0, rng.uniform(8, 12), (28, 28))
+    copies = np.clip(np.rint(copies), 0, 255).astype(np.uint8)
+    train_imgs = np.concatenate([np.asarray(tr.images), copies])
+    t = time.perf_counter()
+    qi, ri, _, _ = hashing.cross_duplicates(np.asarray(te.images), train_imgs)
+    hash_s = time.perf_counter() - t
+    found = set(zip(qi.tolist(), ri.tolist(), strict=True))
+    want = {(int(s), len(tr) + k) for k, s in enumerate(src)}
+    false_hash = sum(1 for q, r in zip(qi, ri, strict=True) if r < len(tr))
+    # Embedding: the test image's nearest train image, and its cosine distance.
+    work = K49Dataset(ds.root, ds.classes, {"train": Split("train", train_imgs, np.concatenate(
+        [np.asarray(tr.labels), np.asarray(te.labels)[src]])), "test": te})
+    t = time.perf_counter()
+    res = compute_outputs(lm, work, use_cache=False)
+    ix = NeighborIndex(res, ["train"])
+    rows, dist = ix.search(np.concatenate([res.split("test").embedding]), k=1)
+    emb_s = time.perf_counter() - t
+    real_d = dist[np.setdiff1d(np.arange(len(te)), src), 0]  # no copy: distinct pairs only
+    thr = float(real_d.min())
+    hit = rows[src, 0] == len(tr) + np.arange(N_COPIES)
+    print(f"hashes: {len(found & want)}/{N_COPIES} copies found, {false_hash} distinct real pairs "
+          f"flagged ({hash_s:.1f} s)")
+    ok = hit & (dist[src, 0] < thr)
+    print(f"embedding: nearest train image is the copy for {int(hit.sum())}/{N_COPIES}; below "
+          f"the closest distinct real pair ({thr:.4f}): {int(ok.sum())}/{N_COPIES} "
+          f"({emb_s:.1f} s incl. the model pass)")
+    by_hash = np.array([(int(s), len(tr) + j) in found for j, s in enumerate(src)])
+    for kname, k in (("shift", 0), ("noise", 1), ("both", 2)):
+        m = kind == k
+        print(f"  {kname}: hashes {int(by_hash[m].sum())}/{int(m.sum())}, "
+              f"embedding {int(ok[m].sum())}/{int(m.sum())}")
+
+
 def _where(ix: NeighborIndex, row: int) -> tuple[str, int]:
     w, i = ix.locate(np.array([row]))
     return ix.split_names[int(w[0])], int(i[0])
@@ -111,8 +168,10 @@ def main() -> None:
     t.add_argument("--runs", type=int, default=50)
     q = sub.add_parser("quality")
     q.add_argument("--model", required=True)
+    d = sub.add_parser("dups")
+    d.add_argument("--model", required=True)
     args = p.parse_args()
-    (bench_time if args.what == "time" else bench_quality)(args)
+    {"time": bench_time, "quality": bench_quality, "dups": bench_dups}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -117,8 +117,10 @@ def _tsne(x: np.ndarray, progress: Progress | None, should_stop: ShouldStop | No
 
 def _umap(x: np.ndarray, progress: Progress | None, should_stop: ShouldStop | None,
           threads: int) -> np.ndarray:
-    import umap
-
+    try:
+        import umap
+    except ImportError as e:  # not a dependency: measured, and t-SNE was chosen
+        raise K49Error("the umap method needs umap-learn (pip install umap-learn)") from e
     report(progress, None, "UMAP: computing (no progress from inside)")
     check_stop(should_stop)
     xy = umap.UMAP(n_neighbors=15, min_dist=0.1, metric="cosine", n_jobs=threads,

@@ -75,3 +75,59 @@ def test_colour_arrays() -> None:
     assert tuple(odd[0]) == GREY and tuple(odd[2]) == GREY
     np.testing.assert_array_equal(correct_colours(np.array([True, False])),
                                   CORRECT_COLOURS[[1, 0]])
+
+
+# ---- projections on small data ---------------------------------------------------------------
+def _clustered_outputs(rng: np.random.Generator, n_per: int = 40, k: int = 4):  # noqa: ANN202
+    from k49desk.core.outputs import Embedder, ModelOutputs, SplitOutputs
+
+    centres = rng.normal(size=(k, 60)) * 3
+    splits = {}
+    for name, m in (("train", n_per), ("test", n_per // 4)):
+        labels = np.repeat(np.arange(k), m).astype(np.uint8)
+        so = SplitOutputs.empty(name, labels, 60)
+        so.embedding[:] = centres[labels] + rng.normal(size=(labels.size, 60))
+        splits[name] = so
+    return ModelOutputs(splits, Embedder(np.zeros(60, np.float32),
+                                         np.eye(60, dtype=np.float32)), "m", "key1")
+
+
+def test_pca_map_is_instant_and_ordered_by_split(rng: np.random.Generator) -> None:
+    from k49desk.core.projection import pca_map
+
+    out = _clustered_outputs(rng)
+    m = pca_map(out)
+    assert m.xy.shape == (200, 2) and m.method == "pca"
+    np.testing.assert_array_equal(m.xy, np.concatenate(
+        [out.split("train").embedding[:, :2], out.split("test").embedding[:, :2]]))
+    assert m.rows_of("test") == slice(160, 200)
+    which, local = m.locate(np.array([0, 159, 160, 199]))
+    assert list(which) == [0, 0, 1, 1] and list(local) == [0, 159, 0, 39]
+    assert list(m.split_column()[[0, 199]]) == ["train", "test"]
+
+
+def test_tsne_map_separates_clusters_is_cached_and_cancellable(
+        rng: np.random.Generator, tiny_dir) -> None:  # noqa: ANN001
+    from k49desk.core import outputs_cache
+    from k49desk.core.dataset import open_dataset
+    from k49desk.core.errors import Cancelled
+    from k49desk.core.projection import compute_map, map_label_agreement
+
+    out = _clustered_outputs(rng)
+    ds = open_dataset(tiny_dir)
+    # pretend these outputs were cached for this folder, so the map is stored beside them
+    folder = outputs_cache.cache_folder_candidates(ds.root)[0] / out.key
+    folder.mkdir(parents=True)
+    (folder / "meta.json").write_text("{}")
+    seen: list[float | None] = []
+    m = compute_map(out, ds, ["train"], "tsne",
+                    progress=lambda f, t, p=None: seen.append(f))
+    assert m.xy.shape == (160, 2) and np.isfinite(m.xy).all() and not m.cached
+    assert map_label_agreement(m.xy, m.labels) > 0.95
+    fr = [f for f in seen if f is not None]
+    assert fr == sorted(fr) and fr[-1] == 1.0
+    again = compute_map(out, ds, ["train"], "tsne")
+    assert again.cached
+    np.testing.assert_array_equal(again.xy, m.xy)
+    with pytest.raises(Cancelled):
+        compute_map(out, ds, ["test"], "tsne", should_stop=lambda: True)
