@@ -51,6 +51,12 @@ class MapResult:
         which = np.searchsorted(self.offsets, rows, side="right") - 1
         return which, rows - self.offsets[which]
 
+    def column(self, outputs: ModelOutputs, name: str) -> np.ndarray:
+        """A per-image field of `outputs` ("predicted", "correct", "loss", ...) in the map's
+        row order, e.g. to colour the points: `label_colours(m.column(out, "predicted"))`."""
+        return np.concatenate([np.asarray(getattr(outputs.split(s), name))
+                               for s in self.split_names])
+
     def split_column(self) -> np.ndarray:
         """The split name of every row (object array), e.g. for a CSV."""
         names = np.array(self.split_names, dtype=object)

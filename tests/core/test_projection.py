@@ -104,6 +104,8 @@ def test_pca_map_is_instant_and_ordered_by_split(rng: np.random.Generator) -> No
     which, local = m.locate(np.array([0, 159, 160, 199]))
     assert list(which) == [0, 0, 1, 1] and list(local) == [0, 159, 0, 39]
     assert list(m.split_column()[[0, 199]]) == ["train", "test"]
+    np.testing.assert_array_equal(m.column(out, "labels"), m.labels)
+    assert m.column(out, "correct").shape == (200,)
 
 
 def test_tsne_map_separates_clusters_is_cached_and_cancellable(
