@@ -101,7 +101,12 @@ class NeighborIndex:
         if q.shape[1] != self.dims:
             raise K49Error(f"query has {q.shape[1]} dimensions, the index "
                            f"{self.vectors.shape[1]}")
-        sims = q @ self.vectors.T if q.shape[0] > 1 else (self.vectors @ q[0])[None]
+        if q.shape[0] > 1:
+            sims = q @ self.vectors.T
+        else:
+            # One query: einsum stays on one thread. BLAS's matrix-vector product used two,
+            # which on a busy 2-core machine mostly wait for each other (7.4 vs 5.4 ms CPU).
+            sims = np.einsum("ij,j->i", self.vectors, q[0])[None]
         if exclude is not None:
             ex = np.asarray(exclude, np.int64).reshape(-1)
             ok = ex >= 0
