@@ -1,11 +1,10 @@
-"""Review session: a person's decisions on flagged samples, autosaved, undoable, exportable.
+"""Review session: the review workflow (ordered flags, filters, position, stats) as a view over
+the split's AnnotationStore, where every decision lives (k49desk.core.annotations).
 
-The session lives beside the data, never in the original .npz files: a snapshot
-`k49desk-review-<split>.json` (flags + decisions, written atomically: temp + fsync + replace)
-and a journal `k49desk-review-<split>.journal.jsonl` to which every change is appended and
-fsynced before `decide`/`set_decision` return, so a killed process loses nothing (see
-review_store for why, with figures). The flags part of the snapshot never changes, so its JSON
-text is built once and reused.
+A decision is about an image, not a card: two cards of one image show the same decision, a
+decision made in the Gallery shows on the card, and new flags of the same images keep them.
+Every change is durable (committed and fsynced) before the method returns; undo/redo is the
+store's one history, shared with the Gallery. The original .npz files are never written.
 
 Decisions: keep (the given label is right), accept (the suggestion is right), relabel (neither:
 the person picked `final_label`), unusable (the image is garbage), unsure (look again later).
@@ -13,11 +12,8 @@ the person picked `final_label`), unusable (the image is garbage), unsure (look 
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import json
 import os
-import uuid
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,10 +21,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from k49desk.core import review_export
-from k49desk.core.atomic import atomic_write_text
+from k49desk.core.annotations import (  # noqa: F401  (SessionCorrupt, SessionTooNew re-exported)
+    AnnotationStore,
+    SessionCorrupt,
+    SessionTooNew,
+    Step,
+)
+from k49desk.core.annotations.records import (
+    ACCEPT,
+    DECISION_NAMES,
+    KEEP,
+    RELABEL,
+    UNSURE,
+    UNUSABLE,
+)
 from k49desk.core.classes import OFFICIAL_CLASSES, ClassInfo
-from k49desk.core.errors import ReviewError
 from k49desk.core.review_export import EXPORT_COLUMNS  # noqa: F401  (re-exported)
 from k49desk.core.review_flags import (  # noqa: F401  (decision types re-exported)
     DECISIONS,
@@ -37,190 +44,142 @@ from k49desk.core.review_flags import (  # noqa: F401  (decision types re-export
     Decision,
     Filters,
     ReviewStats,
+    attach_partners,
     check_flags,
+    flag_rows,
+    flags_from_rows,
     normalize_flags,
-    now_iso,  # noqa: F401  (FLAG_COLUMNS, read_flags_csv re-exported)
+    now_iso,
     read_flags_csv,
     summarise_proba,
 )
-from k49desk.core.review_store import (
-    COMPACT_EVERY,
-    ReviewJournal,
-    back_up_corrupt,
-    fallback_dir,
-    journal_path,
-    read_journal,
-    session_filename,
-    session_location,
-)
+from k49desk.core.review_snapshot import ReviewSnapshot
+from k49desk.core.review_store import open_store
 
 if TYPE_CHECKING:
     from k49desk.core.dataset import K49Dataset
 
-FORMAT = "k49desk-review"
-VERSION = 1
 
-
-class SessionCorrupt(ReviewError):
-    """The session file could not be read; it was renamed to `backup` and is reported."""
-
-    def __init__(self, message: str, backup: Path | None) -> None:
-        super().__init__(message)
-        self.backup = backup
+def _filters(text: str | None) -> Filters:
+    try:
+        d = json.loads(text or "{}")
+        return Filters(**d) if isinstance(d, dict) else Filters()
+    except (ValueError, TypeError):
+        return Filters()  # a view setting, not a decision: fall back rather than refuse
 
 
 class ReviewSession:
-    """Flags of one split plus a person's decisions; every change is saved before returning."""
+    """The flags of one split and the decisions on their images, through an AnnotationStore."""
 
-    def __init__(self, path: Path, data_dir: Path, split: str, flags: pd.DataFrame, *,
-                 top3: list[list[list[float]]] | None = None,
-                 exemplars: dict[int, list[int]] | None = None, model: str = "",
-                 method: str = "", created: str = "", note: str = "",
+    def __init__(self, store: AnnotationStore, data_dir: Path | None = None, *,
+                 owns_store: bool = True,
                  classes: tuple[ClassInfo, ...] = OFFICIAL_CLASSES) -> None:
-        self.path = path
-        self.data_dir = data_dir
-        self.split = split
-        self.flags = flags
-        self.top3 = top3
-        self.exemplars = exemplars or {}
-        self.model = model
-        self.method = method
-        self.created = created or now_iso()
-        self.note = note  # "" or why the file is not beside the data
+        self.store = store
+        self.data_dir = Path(data_dir) if data_dir is not None else store.path.parent
         self.classes = classes
-        self.decisions: dict[int, Decision] = {}
-        self.position = 0
-        self.filters = Filters()
-        self._undo: list[tuple[int, Decision | None, Decision | None]] = []
-        self._redo: list[tuple[int, Decision | None, Decision | None]] = []
-        self._visible: np.ndarray | None = None
-        self._cols: dict[str, np.ndarray] | None = None
-        self._static_json = self._build_static_json()
-        self.snapshot_id = ""
-        self.journal = ReviewJournal(journal_path(path))
+        self._owns = owns_store
+        self._load_flags()
+        meta = store.meta()
+        self.filters = _filters(meta.get("filters"))
+        try:
+            self.position = int(meta.get("position", "0"))
+        except ValueError:
+            self.position = 0
+        self.position = min(max(self.position, 0), max(len(self.flags) - 1, 0))
 
-    def move_to(self, path: Path) -> None:
-        """Save to `path` from now on (the data folder turned out to be read-only)."""
-        self.journal.close()
-        self.path = path
-        self.journal = ReviewJournal(journal_path(path))
+    def _load_flags(self) -> None:
+        st = self.store
+        self.flags, self.top3 = flags_from_rows(st.read_flags(), st.split, self.classes)
+        meta = st.meta()
+        self.model, self.method = meta.get("model", ""), meta.get("method", "")
+        self.created = meta.get("created", "")
+        try:
+            ex = json.loads(meta.get("exemplars") or "{}")
+            self.exemplars = {int(k): [int(i) for i in v] for k, v in ex.items()}
+        except (ValueError, TypeError, AttributeError):
+            self.exemplars = {}
+        self._flags_seen = st.flags_version
+        self._img = self.flags["index"].to_numpy(np.int64)
+        self._given = self.flags["given_label"].to_numpy(np.int64)
+        self._sug = self.flags["suggested_label"].to_numpy(np.int64)
+        self._cols: dict[str, np.ndarray] | None = None
+        self._visible: np.ndarray | None = None
+        self._vis_version = -1
+
+    @property
+    def path(self) -> Path:
+        return self.store.path
+
+    @property
+    def split(self) -> str:
+        return self.store.split
+
+    @property
+    def note(self) -> str:
+        """"" or a status-line remark (the data folder is read-only; an old session imported)."""
+        return self.store.note
 
     def close(self) -> None:
-        self.journal.close()
+        if self._owns:
+            self.store.close()
 
-    def frozen(self) -> ReviewSession:
-        """A read-only view of the current decisions, for an export running on another thread
-        while the person keeps deciding (it must never write the session)."""
-        c = copy.copy(self)
-        c.decisions = dict(self.decisions)
-        return c
+    def frozen(self) -> ReviewSnapshot:
+        """The flags and annotations of this moment, for an export running on another thread
+        while the person keeps deciding (a read snapshot of the file: cheap to take here,
+        read by the export; see review_snapshot)."""
+        return ReviewSnapshot(self.split, self.path, self.model, self.method, self.classes,
+                              self.flags.copy(), reader=self.store.snapshot())
 
     # ---- opening ----------------------------------------------------------------------
     @classmethod
     def open(cls, data_dir: str | os.PathLike[str], split: str, flags: pd.DataFrame | None = None,
              *, proba: np.ndarray | None = None, labels: np.ndarray | None = None,
-             model: str = "", method: str = "") -> ReviewSession:
-        """Resume the session of `split`, or start one from `flags` (keeping earlier decisions
-        on the same (index, issue)). Raises SessionCorrupt after backing up an unreadable file."""
-        data_dir = Path(data_dir)
-        path, note = session_location(data_dir, split)
-        old = cls._load(path, data_dir, split, note) if path.exists() else None
-        moved = False
-        # The other place: beside the data (now read-only), or the fallback (now writable).
-        other = (data_dir if note else fallback_dir(data_dir)) / session_filename(split)
-        if old is None and other.exists():
-            old = cls._load(other, data_dir, split, note)
-            old.move_to(path)
-            moved = True
-        if flags is None:
-            if old is None:
-                old = cls(path, data_dir, split, normalize_flags(pd.DataFrame(
-                    columns=list(FLAG_COLUMNS)), split), note=note)
-            if labels is not None:
-                old.check_against(labels)
-            # Opening only reads (a second reader must not pull the journal from under the
-            # owner), except to move the session or fold a long journal into a snapshot.
-            if moved or old.journal.entries >= COMPACT_EVERY:
-                old.save()
-            if moved:  # keep the copy left behind, renamed so it is never resumed by mistake
-                back_up_corrupt(other, suffix="moved")
-            return old
-        flags = normalize_flags(flags, split)
-        if labels is not None:
-            check_flags(flags, labels, path.name)
-        top3, exemplars = summarise_proba(flags, proba, labels)
-        s = cls(path, data_dir, split, flags, top3=top3, exemplars=exemplars, model=model,
-                method=method, note=note)
-        if old is not None:
-            s._carry_over(old)
-            old.close()
-        s.save()
-        return s
+             model: str = "", method: str = "", pairs: pd.DataFrame | None = None,
+             store: AnnotationStore | None = None) -> ReviewSession:
+        """Resume the review of `split`, or start one from `flags` (decisions are per image,
+        so earlier decisions on the same images stay). `pairs` (IssueReport.pairs) gives
+        duplicate flags their partner; `store`: use this open store (not closed by close()).
 
-    @classmethod
-    def _load(cls, path: Path, data_dir: Path, split: str, note: str) -> ReviewSession:
+        Raises SessionCorrupt after backing up a damaged file, SessionTooNew for a file of a
+        newer k49desk (untouched), ReviewError for flags or annotations of other data."""
+        own = store is None
+        if store is None:
+            store = open_store(data_dir, split, labels=labels)
+        elif labels is not None:
+            store.set_labels(labels)
         try:
-            d = json.loads(path.read_text(encoding="utf-8"))
-            if d.get("format") != FORMAT:
-                raise ValueError("not a k49desk review session")
-            if d.get("version") != VERSION:
-                raise ValueError(f"version {d.get('version')}, this k49desk reads {VERSION}")
-            if d.get("split") != split:
-                raise ValueError(f"holds the {d.get('split')!r} split, expected {split!r}")
-            flags = normalize_flags(pd.DataFrame(d["flags"]), split, path.name)
-            s = cls(path, data_dir, split, flags, top3=d.get("top3"),
-                    exemplars={int(k): [int(i) for i in v]
-                               for k, v in d.get("exemplars", {}).items()},
-                    model=str(d.get("model", "")), method=str(d.get("method", "")),
-                    created=str(d.get("created", "")), note=note)
-            for pos, dec, final, at in d["decisions"]:
-                if not (0 <= int(pos) < len(flags)) or dec not in DECISIONS:
-                    raise ValueError(f"bad decision {dec!r} for card {pos}")
-                final = None if final is None else int(final)
-                s.decisions[int(pos)] = Decision(dec, final, str(at))
-            s.filters = Filters(**d.get("filters", {}))
-            s.position = int(d.get("position", 0))
-            if s.top3 is not None and len(s.top3) != len(flags):
-                raise ValueError("top3 does not match the flags")
-            s.snapshot_id = str(d.get("snapshot_id", ""))
-            entries = read_journal(s.journal.path, s.snapshot_id) if s.snapshot_id else []
-            for e in entries:
-                s._replay(e)
-            s.journal.entries = len(entries)
-            s.position = min(max(s.position, 0), max(len(flags) - 1, 0))
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, ReviewError) as e:
-            backup = back_up_corrupt(path)
-            where = f"it was renamed to {backup.name}" if backup else "it could not be renamed"
-            raise SessionCorrupt(f"{path.name}: the review session is damaged ({e}); {where} and "
-                                 "a new session starts", backup) from e
+            if flags is not None:
+                flags = attach_partners(normalize_flags(flags, split), pairs)
+                if labels is not None:
+                    check_flags(flags, labels, store.path.name)
+                top3, exemplars = summarise_proba(flags, proba, labels)
+                store.replace_flags(flag_rows(flags, top3), {
+                    "model": model, "method": method, "created": now_iso(),
+                    "exemplars": json.dumps({str(k): v for k, v in (exemplars or {}).items()})})
+            s = cls(store, Path(data_dir), owns_store=own)
+            if flags is not None:
+                s.position = s.next_open(-1) or 0
+                s.save()
+            elif labels is not None:
+                check_flags(s.flags, labels, store.path.name)
+        except BaseException:
+            if own:
+                store.close()
+            raise
         return s
-
-    def _replay(self, e: dict) -> None:
-        if "pos" in e:
-            pos, d = int(e["pos"]), e["d"]
-            if not 0 <= pos < len(self.flags) or (d is not None and d[0] not in DECISIONS):
-                raise ValueError(f"journal: bad decision {d!r} for card {pos}")
-            self._put(pos, None if d is None else
-                      Decision(d[0], None if d[1] is None else int(d[1]), str(d[2])))
-        if "position" in e:
-            self.position = int(e["position"])
-        if "filters" in e:
-            self.filters = Filters(**e["filters"])
-            self._visible = None
 
     def check_against(self, labels: np.ndarray) -> None:
         check_flags(self.flags, labels, self.path.name)
+        self.store.set_labels(labels)
 
-    def _carry_over(self, old: ReviewSession) -> None:
-        keys = {(int(i), str(t)): p for p, (i, t) in
-                enumerate(zip(old.flags["index"], old.flags["issue"], strict=True))}
-        pairs = zip(self.flags["index"], self.flags["issue"], strict=True)
-        for pos, (i, t) in enumerate(pairs):
-            p = keys.get((int(i), str(t)))
-            if p is not None and p in old.decisions:
-                self.decisions[pos] = old.decisions[p]
-        self.filters = old.filters
-        self.position = self.next_open(-1) or 0
+    def refresh_if_changed(self) -> bool:
+        """Load what another process wrote (decisions, new flags); True if anything changed."""
+        changed = self.store.refresh_if_changed()
+        if self.store.flags_version != self._flags_seen:
+            self._load_flags()
+            self.position = min(max(self.position, 0), max(len(self.flags) - 1, 0))
+            changed = True
+        return changed
 
     # ---- reading ----------------------------------------------------------------------
     def __len__(self) -> int:
@@ -237,39 +196,69 @@ class ReviewSession:
         return d
 
     def decision(self, pos: int) -> Decision | None:
-        return self.decisions.get(pos)
+        """The decision on the image of card `pos` (made here or in the Gallery)."""
+        r = self.store.decision(int(self._img[pos]))
+        return None if r is None else Decision(*r)
+
+    @property
+    def decisions(self) -> dict[int, Decision]:
+        """Card position -> decision, for every decided card (one SQL query)."""
+        d = self.store.decisions()
+        return {p: Decision(*d[i]) for p, i in enumerate(self._img.tolist()) if i in d}
+
+    def _card_codes(self) -> np.ndarray:
+        codes = self.store.decision_codes()
+        out = np.zeros(len(self._img), np.int8)
+        ok = self._img < len(codes)
+        out[ok] = codes[self._img[ok]]
+        return out
+
+    def final_labels(self) -> np.ndarray:
+        """Per card: the label its image should carry after the decision, -1 while undecided,
+        unsure or pre-labelled."""
+        codes = self._card_codes()
+        finals = self.store.final_labels()
+        ok = self._img < len(finals)
+        chosen = np.full(len(self._img), -1, np.int64)
+        chosen[ok] = finals[self._img[ok]]
+        out = np.where(np.isin(codes, (KEEP, UNUSABLE)), self._given, -1)
+        return np.where(np.isin(codes, (ACCEPT, RELABEL)), chosen, out)
 
     def final_label(self, pos: int) -> int | None:
         """The label the sample should carry after this decision (None: undecided or unsure)."""
-        d = self.decisions.get(pos)
-        if d is None or d.decision == "unsure":
-            return None
-        if d.decision == "accept":
-            s = int(self.flags["suggested_label"].iat[pos])
-            return s if s >= 0 else int(self.flags["given_label"].iat[pos])
-        if d.decision == "relabel":
-            return d.final_label
-        return int(self.flags["given_label"].iat[pos])
+        i = int(self._img[pos])
+        codes = self.store.decision_codes()
+        c = int(codes[i]) if i < len(codes) else 0
+        if c in (KEEP, UNUSABLE):
+            return int(self._given[pos])
+        f = int(self.store.final_labels()[i]) if c in (ACCEPT, RELABEL) else -1
+        return None if f < 0 else f
 
     def visible(self) -> np.ndarray:
         """Positions passing the filters, in flag order (cached until something changes)."""
-        if self._visible is None:
+        if self._visible is None or self._vis_version != self.store.version:
             f, fl = self.filters, self.flags
             m = np.ones(len(fl), bool)
             if f.issue:
                 m &= (fl["issue"] == f.issue).to_numpy()
             if f.given is not None:
-                m &= (fl["given_label"] == f.given).to_numpy()
+                m &= self._given == f.given
             if f.suggested is not None:
-                m &= (fl["suggested_label"] == f.suggested).to_numpy()
+                m &= self._sug == f.suggested
             if f.undecided_only:
-                m[[p for p, d in self.decisions.items() if d.decision != "unsure"]] = False
+                m &= self._open_mask()
             self._visible = np.flatnonzero(m)
+            self._vis_version = self.store.version
         return self._visible
 
+    def _open_mask(self) -> np.ndarray:
+        return ~np.isin(self._card_codes(), (KEEP, ACCEPT, RELABEL, UNUSABLE))
+
     def is_open(self, pos: int) -> bool:
-        d = self.decisions.get(pos)
-        return d is None or d.decision == "unsure"
+        """No decision yet, unsure, or an unconfirmed pre-label."""
+        codes = self.store.decision_codes()
+        i = int(self._img[pos])
+        return i >= len(codes) or codes[i] not in (KEEP, ACCEPT, RELABEL, UNUSABLE)
 
     def next_open(self, after: int) -> int | None:
         """The first open visible card after position `after` (wrapping), else None."""
@@ -277,10 +266,9 @@ class ReviewSession:
         if not len(vis):
             return None
         start = int(np.searchsorted(vis, after, side="right"))
-        for p in np.concatenate([vis[start:], vis[:start]]):
-            if self.is_open(int(p)) and int(p) != after:
-                return int(p)
-        return None
+        order = np.concatenate([vis[start:], vis[:start]])
+        cand = order[self._open_mask()[order] & (order != after)]
+        return int(cand[0]) if len(cand) else None
 
     def step(self, pos: int, delta: int) -> int | None:
         """The visible card `delta` places from `pos` (clamped), or None when nothing is visible."""
@@ -295,141 +283,100 @@ class ReviewSession:
         return int(vis[min(max(i, 0), len(vis) - 1)])
 
     def stats(self) -> ReviewStats:
-        counts = {d: 0 for d in DECISIONS}
-        for d in self.decisions.values():
-            counts[d.decision] += 1
-        return ReviewStats(total=len(self.flags), decided=len(self.decisions) - counts["unsure"],
-                           unsure=counts["unsure"], counts=counts)
+        n = np.bincount(self._card_codes(), minlength=len(DECISION_NAMES))
+        counts = {d: int(n[DECISION_NAMES.index(d)]) for d in DECISIONS}
+        return ReviewStats(total=len(self.flags),
+                           decided=sum(counts.values()) - counts["unsure"],
+                           unsure=int(n[UNSURE]), counts=counts)
 
     def flags_frame(self) -> pd.DataFrame:
-        """Flags plus decision and final_label columns, for the Gallery (state.set_flags)."""
+        """Flags plus decision ("" = none) and final_label (-1 = none) columns, for the Gallery
+        (state.set_flags)."""
         df = self.flags.copy()
-        dec = np.full(len(df), "", dtype=object)
-        final = np.full(len(df), -1, dtype=np.int64)
-        for p, d in self.decisions.items():
-            dec[p] = d.decision
-            f = self.final_label(p)
-            final[p] = -1 if f is None else f
-        df["decision"] = dec
-        df["final_label"] = final
+        df["decision"] = np.array(DECISION_NAMES, dtype=object)[self._card_codes()]
+        df["final_label"] = self.final_labels()
         return df
 
     # ---- changing ---------------------------------------------------------------------
-    def decide(self, pos: int, decision: str, final_label: int | None = None) -> None:
-        """Record a decision on card `pos` (undoable) and save before returning."""
+    def decide(self, pos: int, decision: str, final_label: int | None = None) -> Step:
+        """Record a decision on card `pos` (one undoable step) and save before returning."""
         if decision not in DECISIONS:
             raise ValueError(f"unknown decision {decision!r} (one of {', '.join(DECISIONS)})")
         n = len(self.classes)
         if decision == "relabel" and (final_label is None or not 0 <= final_label < n):
             raise ValueError(f"relabel needs a class 0..{n - 1}, got {final_label!r}")
-        new = Decision(decision, final_label if decision == "relabel" else None, now_iso())
-        old = self.decisions.get(pos)
-        self.set_decision(pos, new)
-        self._undo.append((pos, old, new))
-        self._redo.clear()
+        return self._write(pos, Decision(decision, final_label), undoable=True)
 
     def set_decision(self, pos: int, decision: Decision | None) -> None:
-        """Set (or clear, with None) the decision on `pos` and save; no undo history.
+        """Set (or clear, with None) the decision on `pos` and save, with the current position
+        in the same transaction; not on the undo history. If the save fails nothing changes."""
+        self._write(pos, decision, undoable=False)
 
-        If the save fails the decision is rolled back, so memory and disk never disagree."""
+    def _write(self, pos: int, d: Decision | None, undoable: bool) -> Step:
         if not 0 <= pos < len(self.flags):
             raise IndexError(f"card {pos} is outside 0..{len(self.flags) - 1}")
-        old = self.decisions.get(pos)
-        self._put(pos, decision)
-        d = None if decision is None else [decision.decision, decision.final_label,
-                                           decision.decided_at]
-        try:
-            self._record({"pos": pos, "d": d, "position": self.position})
-        except ReviewError:
-            self._put(pos, old)
-            raise
+        final = None
+        if d is not None and d.decision == "accept":
+            final = d.final_label
+            if final is None:
+                final = int(self._sug[pos] if self._sug[pos] >= 0 else self._given[pos])
+        elif d is not None and d.decision == "relabel":
+            final = d.final_label
+        return self.store.set_decisions(
+            [int(self._img[pos])], None if d is None else d.decision, final, source="review",
+            given_labels=[int(self._given[pos])], decided_at=(d.decided_at or None) if d else None,
+            undoable=undoable, meta={"position": str(self.position)})
 
-    def _put(self, pos: int, decision: Decision | None) -> None:
-        if decision is None:
-            self.decisions.pop(pos, None)
-        else:
-            self.decisions[pos] = decision
-        if self.filters.undecided_only:
-            self._visible = None
+    def _pos_of(self, step: Step | None) -> int | None:
+        if step is None:
+            return None
+        hit = np.flatnonzero(np.isin(self._img, step.images))
+        return int(hit[0]) if len(hit) else self.position
 
     def undo(self) -> int | None:
-        """Undo the last decision; returns its card position (None when nothing to undo)."""
-        if not self._undo:
-            return None
-        pos, old, new = self._undo.pop()
-        self.set_decision(pos, old)
-        self._redo.append((pos, old, new))
-        return pos
+        """Undo the last step of the shared history (a Gallery step too); returns the first
+        card it changed (the current position when it changed no card), None if nothing."""
+        return self._pos_of(self.store.undo())
 
     def redo(self) -> int | None:
-        if not self._redo:
-            return None
-        pos, old, new = self._redo.pop()
-        self.set_decision(pos, new)
-        self._undo.append((pos, old, new))
-        return pos
+        return self._pos_of(self.store.redo())
 
     def set_filters(self, filters: Filters, save: bool = True) -> None:
         self.filters = filters
         self._visible = None
         if save:
-            self._record({"position": self.position, "filters": asdict(filters)})
+            self.save(durable=False)
 
     def set_position(self, pos: int, save: bool = True) -> None:
         self.position = int(pos)
         if save:
-            self._record({"position": self.position, "filters": asdict(self.filters)})
+            self.save(durable=False)
 
-    # ---- saving -----------------------------------------------------------------------
-    def _build_static_json(self) -> str:
-        fl = self.flags
-        cols = {c: [None if isinstance(v, float) and np.isnan(v) else v for v in fl[c].tolist()]
-                for c in FLAG_COLUMNS}
-        static = {"format": FORMAT, "version": VERSION, "split": self.split,
-                  "data_dir": str(self.data_dir), "model": self.model, "method": self.method,
-                  "created": self.created, "flags": cols, "top3": self.top3,
-                  "exemplars": {str(k): v for k, v in self.exemplars.items()}}
-        return json.dumps(static, ensure_ascii=False, allow_nan=False)[:-1]
+    def save(self, durable: bool = True) -> None:
+        """Save the position and filters (decisions are saved as they are made)."""
+        self.store.set_meta({"position": str(self.position),
+                             "filters": json.dumps(asdict(self.filters))}, durable=durable)
 
-    def _record(self, entry: dict) -> None:
-        """Make one change durable: a journal line now, a full snapshot now and then."""
-        if not self.snapshot_id:
-            self.save()
-            return
-        self.journal.append({"id": self.snapshot_id, **entry})
-        if self.journal.entries >= COMPACT_EVERY:
-            # The change is already durable; a failed compaction is retried next time.
-            with contextlib.suppress(ReviewError):
-                self.save()
+    # ---- export (k49desk.core.review_export, through a snapshot) ------------------------
+    def _now(self) -> ReviewSnapshot:
+        return ReviewSnapshot(self.split, self.path, self.model, self.method, self.classes,
+                              self.flags, table=self.store.annotations_frame())
 
-    def save(self) -> None:
-        """Write a full snapshot atomically (temp + fsync + replace), then empty the journal."""
-        dec = [[p, d.decision, d.final_label, d.decided_at]
-               for p, d in sorted(self.decisions.items())]
-        snap = uuid.uuid4().hex[:16]
-        tail = json.dumps({"updated": now_iso(), "snapshot_id": snap, "position": self.position,
-                           "filters": asdict(self.filters), "decisions": dec},
-                          ensure_ascii=False, allow_nan=False)
-        atomic_write_text(self.path, self._static_json + ", " + tail[1:], error=ReviewError)
-        self.snapshot_id = snap
-        self.journal.reset()
-
-    # ---- export (k49desk.core.review_export) ----------------------------------------------
     def export_frame(self) -> pd.DataFrame:
-        """One row per flag with EXPORT_COLUMNS; decision/final_label empty while undecided."""
-        return review_export.export_frame(self)
+        """EXPORT_COLUMNS: one row per flag, then one per other annotated image."""
+        return self._now().export_frame()
 
     def export_csv(self, path: str | os.PathLike[str]) -> Path:
-        return review_export.export_csv(self, Path(path))
+        return self._now().export_csv(path)
 
     def export_json(self, path: str | os.PathLike[str]) -> Path:
-        return review_export.export_json(self, Path(path))
+        return self._now().export_json(path)
 
     def corrected_labels(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(labels with decided changes applied, sorted unusable indices); latest decision wins."""
-        return review_export.corrected_labels(self, labels)
+        """(labels with every accept/relabel applied, sorted unusable indices)."""
+        return self._now().corrected_labels(labels)
 
     def export_corrected(self, folder: str | os.PathLike[str], ds: K49Dataset) -> list[Path]:
         """A K49 folder with corrected labels of this split, unusable-<split>.csv, the images and
         class map (hard-linked, else copied), the other split unchanged; never the data folder."""
-        return review_export.write_corrected_folder(self, Path(folder), ds)
+        return self._now().export_corrected(folder, ds)

@@ -1,14 +1,11 @@
-"""Where a review session lives, and its journal: one fsynced JSON line per change.
+"""Where the annotation database of a split lives, and opening it: moving it between the data
+folder and the user data folder, importing an old JSON review session once.
 
-Why a journal beside the snapshot: rewriting the whole session atomically (mkstemp + write +
-fsync + os.replace) took a median 9.2 ms (p95 14.7) on the shared 2-core machine, appending
-one fsynced line 3.6 ms (p95 8.0); the key-to-next-card budget is 30 ms. The snapshot is still
-written atomically when a session opens and every COMPACT_EVERY changes.
-
-Each line carries the id of the snapshot it extends; lines with another id were already folded
-into a later snapshot (a crash between writing the snapshot and truncating the journal) and
-are skipped. Entries set absolute values, so replaying them is idempotent. A torn last line is
-a write that never returned (the process died mid-append) and is dropped.
+`k49desk-annotations-<split>.sqlite` sits beside the data; when the data folder is read-only
+it goes to the user data folder (platformdirs, one folder per data folder). When the data
+folder becomes writable again (or read-only), the database is copied over and the copy left
+behind is renamed *.moved-<time>. An old `k49desk-review-<split>.json` (+ .journal.jsonl) is
+imported into a new database in one transaction, then renamed *.imported-<time> and kept.
 """
 
 from __future__ import annotations
@@ -17,17 +14,33 @@ import contextlib
 import hashlib
 import json
 import os
-import time
+import sqlite3
+from dataclasses import asdict
 from pathlib import Path
-from typing import IO
 
+import numpy as np
+
+from k49desk.core.annotations import (
+    AnnotationStore,
+    SessionCorrupt,
+    back_up_files,
+)
 from k49desk.core.errors import ReviewError
+from k49desk.core.review_flags import flag_rows
+from k49desk.core.review_legacy import (
+    LegacyDamaged,
+    LegacySession,
+    decisions_by_image,
+    journal_path,
+    legacy_filename,
+    read_legacy,
+)
 
-COMPACT_EVERY = 500
+LEGACY_KEY = "legacy_import"  # meta: sha256 of the imported (or set aside) legacy snapshot
 
 
-def session_filename(split: str) -> str:
-    return f"k49desk-review-{split}.json"
+def db_filename(split: str) -> str:
+    return f"k49desk-annotations-{split}.sqlite"
 
 
 def dir_writable(folder: Path) -> bool:
@@ -49,108 +62,133 @@ def fallback_dir(data_dir: Path) -> Path:
 
 
 def session_location(data_dir: str | os.PathLike[str], split: str) -> tuple[Path, str]:
-    """Where the session of `split` lives, plus a status-line note when not beside the data."""
+    """Where the database of `split` lives, plus a status-line note when not beside the data."""
     data_dir = Path(data_dir)
     if dir_writable(data_dir):
-        return data_dir / session_filename(split), ""
+        return data_dir / db_filename(split), ""
     fb = fallback_dir(data_dir)
     try:
         fb.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ReviewError(f"{data_dir}: not writable, and neither is {fb} ({e.strerror})") from e
-    return fb / session_filename(split), f"data folder is read-only: review saved in {fb}"
+    return fb / db_filename(split), f"data folder is read-only: review saved in {fb}"
 
 
 def back_up_corrupt(path: Path, suffix: str = "corrupt") -> Path | None:
-    """Rename a damaged session (and its journal) to *.corrupt-<timestamp>; never delete it."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    backup = path.with_name(f"{path.name}.{suffix}-{stamp}")
-    jpath = journal_path(path)
-    try:
-        os.replace(path, backup)
-        if jpath.exists():
-            os.replace(jpath, jpath.with_name(f"{jpath.name}.{suffix}-{stamp}"))
-    except OSError:
-        return None
+    """Rename a legacy session (and its journal) to *.<suffix>-<time>; never delete it."""
+    backup = back_up_files(path, suffix, companions=())
+    j = journal_path(path)
+    if backup is not None and j.exists():
+        with contextlib.suppress(OSError):
+            os.replace(j, j.with_name(j.name + backup.name[len(path.name):]))
     return backup
 
 
-def journal_path(session_path: Path) -> Path:
-    return session_path.with_name(session_path.name.removesuffix(".json") + ".journal.jsonl")
-
-
-class ReviewJournal:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.entries = 0  # appended since the last snapshot
-        self._fh: IO[str] | None = None
-
-    def append(self, entry: dict) -> None:
-        """Append one entry durably (write + flush + fsync); ReviewError names the file."""
-        line = json.dumps(entry, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        size = None
-        try:
-            if self._fh is None:
-                self._drop_torn_tail()
-                self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (kept open)
-            size = self._fh.tell()
-            self._fh.write(line + "\n")
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-        except OSError as e:
-            self.close()
-            if size is not None:  # a line that was written but not synced must not come back
-                with contextlib.suppress(OSError):
-                    os.truncate(self.path, size)
-            raise ReviewError(f"{self.path}: cannot be written ({e.strerror or e}); the last "
-                              "change was not saved") from e
-        self.entries += 1
-
-    def _drop_torn_tail(self) -> None:
-        """Cut a line a killed process left half-written (never acknowledged), so the next
-        entry starts on a line of its own."""
-        try:
-            data = self.path.read_bytes()
-        except FileNotFoundError:
-            return
-        if data and not data.endswith(b"\n"):
-            os.truncate(self.path, data.rfind(b"\n") + 1)
-
-    def reset(self) -> None:
-        """Empty the journal after a snapshot made its entries redundant."""
-        self.close()
-        # A failure here is harmless: the old entries carry the old snapshot id.
-        with contextlib.suppress(OSError):
-            os.truncate(self.path, 0)
-        self.entries = 0
-
-    def close(self) -> None:
-        if self._fh is not None:
-            with contextlib.suppress(OSError):
-                self._fh.close()
-            self._fh = None
-
-
-def read_journal(path: Path, snapshot_id: str) -> list[dict]:
-    """The entries extending snapshot `snapshot_id`; ValueError if a line before the last is bad."""
+def _copy_db(src: Path, dst: Path) -> None:
+    """Copy the database `src` (possibly in a read-only folder) to `dst` atomically."""
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
-    lines = text.split("\n")
-    complete, torn = lines[:-1], lines[-1]  # text after the last newline never finished
-    out: list[dict] = []
-    for i, line in enumerate(complete):
-        if not line.strip():
-            continue
         try:
-            entry = json.loads(line)
-            if not isinstance(entry, dict):
-                raise ValueError("not an object")
-        except ValueError as e:
-            if i == len(complete) - 1 and not torn:
-                break  # a torn final line that happened to end at a newline
-            raise ValueError(f"{path.name} line {i + 1} is damaged ({e})") from e
-        if entry.get("id") == snapshot_id:
-            out.append(entry)
-    return out
+            s = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
+            s.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error:  # a WAL database in a read-only folder: read the file as is
+            s = sqlite3.connect(f"file:{src}?immutable=1", uri=True)
+        try:
+            d = sqlite3.connect(tmp)
+            try:
+                s.backup(d)
+            finally:
+                d.close()
+        finally:
+            s.close()
+        os.replace(tmp, dst)
+    except (sqlite3.Error, OSError) as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise ReviewError(f"{src}: cannot be copied to {dst} ({e})") from e
+
+
+def _find_legacy(folders: list[Path], split: str) -> Path | None:
+    for f in folders:
+        p = f / legacy_filename(split)
+        if p.exists():
+            return p
+    return None
+
+
+def open_store(data_dir: str | os.PathLike[str], split: str, *,
+               labels: np.ndarray | None = None) -> AnnotationStore:
+    """The annotation store of `split` of `data_dir` (see the module docstring).
+
+    Raises SessionTooNew (a newer database or legacy session: left untouched),
+    SessionCorrupt (a damaged one: backed up, reported; opening again starts afresh) or
+    ReviewError (e.g. annotations of other data, when `labels` are given)."""
+    data_dir = Path(data_dir)
+    path, note = session_location(data_dir, split)
+    other = (data_dir if note else fallback_dir(data_dir)) / db_filename(split)
+    if not path.exists() and other.exists():
+        _copy_db(other, path)
+        back_up_files(other, "moved")  # a read-only folder keeps it: harmless, not resumed
+    legacy = _find_legacy([path.parent, other.parent], split)
+    parsed: LegacySession | None = None
+    damaged: tuple[str, Path | None] | None = None
+    if legacy is not None and not path.exists():
+        parsed, damaged = _read_or_set_aside(legacy, split)  # SessionTooNew: nothing created
+    store = AnnotationStore.open_path(path, split, note=note)
+    try:
+        if legacy is not None and legacy.exists() and parsed is None and damaged is None:
+            mark = store.meta().get(LEGACY_KEY)
+            if mark is None and store.is_blank():  # created, then killed before the import
+                parsed, damaged = _read_or_set_aside(legacy, split)
+            elif mark == _digest(legacy):  # imported, then killed before the rename
+                back_up_corrupt(legacy, "imported")
+        if parsed is not None:
+            _import(store, parsed)
+            back_up_corrupt(parsed.path, "imported")
+        if damaged is not None:
+            store.set_meta({LEGACY_KEY: "damaged"}, durable=True)
+            why, backup = damaged
+            where = (f"it was renamed to {backup.name}" if backup else
+                     "it could not be renamed")
+            raise SessionCorrupt(f"{legacy.name}: the review session is damaged ({why}); "
+                                 f"{where} and a new session starts", backup)
+        if labels is not None:
+            store.set_labels(labels)
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def _digest(p: Path) -> str | None:
+    try:
+        return hashlib.sha256(p.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _read_or_set_aside(legacy: Path, split: str
+                       ) -> tuple[LegacySession | None, tuple[str, Path | None] | None]:
+    try:
+        return read_legacy(legacy, split), None
+    except LegacyDamaged as e:
+        return None, (str(e), back_up_corrupt(legacy))
+
+
+def _import(store: AnnotationStore, s: LegacySession) -> None:
+    """Flags, decisions, position and filters of a legacy session: one transaction."""
+    by_image = decisions_by_image(s)
+    rows = [(img, d, f, None, g, at) for img, (d, f, at, g) in by_image.items()]
+    label = f"import of {s.path.name}"
+    with store.batch(label):
+        store.replace_flags(flag_rows(s.flags, s.top3), {
+            "model": s.model, "method": s.method, "created": s.created,
+            "exemplars": json.dumps({str(k): v for k, v in s.exemplars.items()}),
+            "position": str(s.position), "filters": json.dumps(asdict(s.filters)),
+            LEGACY_KEY: s.digest})
+        store.import_rows(rows, label, source="review")
+    msg = f"imported {s.path.name} ({len(by_image)} decisions)"
+    if s.warnings:
+        msg += "; " + "; ".join(s.warnings)
+    store.import_warnings = list(s.warnings)
+    store.note = "; ".join(x for x in (store.note, msg) if x)

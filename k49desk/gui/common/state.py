@@ -51,6 +51,10 @@ class AppState(QObject):
         self.model_path: Path | None = None
         # Review flags per split: DataFrame with at least split, index, issue, decision.
         self.flags: dict[str, pd.DataFrame] = {}
+        from k49desk.gui.common.annotations import Annotations  # it imports this module
+
+        # Every annotation of the open folder (one SQLite store per split), shared.
+        self.annotations = Annotations(self)
 
     def set_dataset(self, ds: K49Dataset | None) -> None:
         self.dataset = ds

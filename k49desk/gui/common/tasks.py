@@ -278,7 +278,7 @@ class TaskOwner(QObject):
     """A panel's tasks, by slot name. One owner per panel; the only place panels start
     threads. `on_failed` defaults to the app's error path (`errors.show_error`)."""
 
-    def __init__(self, widget: Any, status: Callable[[str], None] | None = None) -> None:
+    def __init__(self, widget: QObject, status: Callable[[str], None] | None = None) -> None:
         super().__init__(widget)
         self.widget = widget
         self.status = status
@@ -323,11 +323,13 @@ class TaskOwner(QObject):
             task.cancelled.connect(on_cancelled)
 
     def report(self, title: str, e: BaseException) -> None:
+        from PySide6.QtWidgets import QWidget
+
         from k49desk.gui.common.errors import show_error
 
         if self.status is not None:
             self.status(f"{title}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
-        show_error(self.widget, title, e)
+        show_error(self.widget if isinstance(self.widget, QWidget) else None, title, e)
 
     def _forget(self, slot: str, task: Task) -> None:
         if self.tasks.get(slot) is task:
