@@ -54,3 +54,14 @@ def make_flags(labels: np.ndarray, n: int = 40, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame({"split": "train", "index": idx, "issue": issue,
                          "given_label": labels[idx], "suggested_label": sug,
                          "quality": np.linspace(0.01, 0.5, n)})
+
+
+def contrast(a: object, b: object) -> float:
+    """WCAG contrast ratio of two colours with red(), green(), blue() (e.g. QColor)."""
+    def lum(c: object) -> float:
+        ch = [v / 255 for v in (c.red(), c.green(), c.blue())]  # type: ignore[attr-defined]
+        ch = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in ch]
+        return 0.2126 * ch[0] + 0.7152 * ch[1] + 0.0722 * ch[2]
+
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)

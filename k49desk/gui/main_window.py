@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
+    QProgressBar,
     QPushButton,
     QStackedWidget,
     QTabWidget,
@@ -28,6 +29,7 @@ from k49desk.gui.common.panel import Panel
 from k49desk.gui.common.state import AppState
 from k49desk.gui.common.tasks import TaskOwner, wait_for_all
 from k49desk.gui.common.texts import model_card_html, shortcuts_html
+from k49desk.gui.common.widgets import ElidedLabel, StatusBar, show_message_log
 from k49desk.gui.data.panel import DataPanel
 from k49desk.paths import DEFAULT_MODEL, default_data_dir
 
@@ -50,25 +52,37 @@ TITLE = "k49desk — Kuzushiji-49 workbench"
 
 
 class _NeedsData(QStackedWidget):
-    """Shows the panel once a data folder is open, else a pointer to the Data tab."""
+    """Shows the panel once a data folder is open, else a pointer to the Data tab (and what
+    it is doing: on the first `k49desk --demo` the demo set is being generated)."""
+
+    EMPTY = "No data folder is open.\nOpen K49, download it, or try the demo data."
 
     def __init__(self, panel: QWidget, state: AppState, go_data: QAction) -> None:
         super().__init__()
         empty = QWidget()
         lay = QVBoxLayout(empty)
         lay.addStretch(1)
-        msg = QLabel("No data folder is open.\nOpen K49, download it, or try the demo data.")
-        msg.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        msg.setStyleSheet("font-size: 16px; color: palette(mid);")
+        self.msg = QLabel(self.EMPTY)
+        self.msg.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.msg.setStyleSheet("font-size: 16px; color: #4b5563;")
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)  # what the Data tab is doing: its own bar has the numbers
+        self.busy.setMaximumWidth(320)
+        self.busy.hide()
         btn = QPushButton("Go to Data…")
         btn.clicked.connect(go_data.trigger)
-        lay.addWidget(msg)
+        lay.addWidget(self.msg)
+        lay.addWidget(self.busy, 0, Qt.AlignmentFlag.AlignHCenter)
         lay.addWidget(btn, 0, Qt.AlignmentFlag.AlignHCenter)
         lay.addStretch(2)
         self.addWidget(empty)
         self.addWidget(panel)
         state.dataset_changed.connect(lambda ds: self.setCurrentIndex(0 if ds is None else 1))
         self.setCurrentIndex(0 if state.dataset is None else 1)
+
+    def set_activity(self, text: str) -> None:
+        self.msg.setText(f"{text}\nThis panel opens when it is ready." if text else self.EMPTY)
+        self.busy.setVisible(bool(text))
 
 
 class _Unavailable(Panel):
@@ -136,6 +150,9 @@ class MainWindow(QMainWindow):
             panel = _Unavailable(self.state, title, e)
         self.panels[key] = panel
         inner = (_NeedsData(panel, self.state, self._go_data) if panel.needs_data else panel)
+        if isinstance(inner, _NeedsData) and "data" in self.panels:
+            self.data_panel.activity.connect(inner.set_activity)
+            inner.set_activity(self.data_panel.activity_text)
         self._pages[key].addWidget(inner)
         if panel.undo_stack is not None:
             self.undo_group.addStack(panel.undo_stack)
@@ -169,19 +186,20 @@ class MainWindow(QMainWindow):
 
     # ---- set-up -------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
-        sb = self.statusBar()
-        self._data_label = QLabel()
+        # Messages are a label of their own (elided, full text in the tooltip, all of them in
+        # View > Messages…); the permanent labels are capped so they never hide a message.
+        sb = StatusBar()
+        self.setStatusBar(sb)
+        sb.log_requested.connect(self.show_messages)
+        self._data_label = ElidedLabel()
         self._demo_label = QLabel(" DEMO DATA ")
         self._demo_label.setToolTip("Generated demo data, not real K49")
         self._demo_label.setStyleSheet(
             "background:#b45309;color:white;border-radius:3px;font-weight:bold;")
-        self._model_label = QLabel()
-        # Permanent widgets sit right of the temporary messages; keep them short so the
-        # messages are not hidden under them (elided, full text in the tooltip).
-        for w in (self._demo_label, self._data_label, self._model_label):
-            sb.addPermanentWidget(w)
-        self._data_label.setMaximumWidth(360)
-        self._model_label.setMaximumWidth(260)
+        self._model_label = ElidedLabel()
+        sb.addPermanentWidget(self._demo_label)
+        sb.add_permanent(self._data_label, 0.22)
+        sb.add_permanent(self._model_label, 0.18)
 
     def _build_menus(self) -> None:
         mb = self.menuBar()
@@ -212,6 +230,7 @@ class MainWindow(QMainWindow):
         for i, (key, title, _c) in enumerate(PANELS):
             self._act(view, title, f"Ctrl+{i + 1}", lambda _=False, k=key: self.show_panel(k))
         view.addSeparator()
+        self._act(view, "&Messages…", "Ctrl+Shift+M", self.show_messages)
         self._act(view, "&Full screen", "F11", self._toggle_full_screen)
         model = mb.addMenu("&Model")
         self._act(model, "&Load checkpoint…", "Ctrl+L", self.choose_model)
@@ -345,6 +364,10 @@ class MainWindow(QMainWindow):
         if ds is not None:
             title += f" — {Path(ds.root).name}" + (" (generated demo data)" if ds.is_demo else "")
         self.setWindowTitle(title)
+
+    def show_messages(self) -> QWidget:
+        """The status messages of this session (the bar shows only the last, elided)."""
+        return show_message_log(self, self.statusBar())  # type: ignore[arg-type]
 
     def _toggle_full_screen(self) -> None:
         self.showNormal() if self.isFullScreen() else self.showFullScreen()

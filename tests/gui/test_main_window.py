@@ -159,6 +159,8 @@ def test_demo_flag_generates_demo_data_on_first_use_then_opens_it(
     folder = tmp_path / "data" / "demo"
     with qtbot.waitSignal(win.state.dataset_changed, timeout=120000):
         win.start(data_dir=str(folder), demo=True, load_model=False)
+        page = win._pages["gallery"].currentWidget()  # the Gallery tab says what is going on
+        assert "Generating demo data" in page.msg.text() and not page.busy.isHidden()
     ds = win.state.dataset
     counts = ds.split("train").counts(49)
     # the official proportions, scaled: as imbalanced as K49 (あ 6,000 vs ゑ 392 images)

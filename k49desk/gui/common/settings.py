@@ -1,8 +1,9 @@
 """Every QSettings key of the app, typed, in one place (labelme keeps a settings_version).
 
 Only what belongs to the desktop session lives here: window geometry, the last and recent
-data folders, the current model's path, the last training settings. Tests point
-`K49DESK_SETTINGS` at an .ini file in tmp_path so they never touch the user's settings.
+data folders, the current model's path, the last export folder, the last training settings.
+Tests point `K49DESK_SETTINGS` at an .ini file in tmp_path so they never touch the user's
+settings.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ _LAST_FOLDER = "data/last_folder"
 _RECENT = "recent_folders"
 _MODEL = "model/current"
 _TRAIN = "train/"
+_EXPORT_DIR = "export/last_folder"
 
 
 def qsettings() -> QSettings:
@@ -90,6 +92,20 @@ def set_current_model_path(path: Path | None) -> None:
         s.remove(_MODEL)
     else:
         s.setValue(_MODEL, str(Path(path).resolve()))
+
+
+# ---- exports ----------------------------------------------------------------------------
+def export_dir() -> Path:
+    """The folder of the last PNG/CSV export (File > Export and the panels' buttons), else
+    the home folder: a save dialog opens where the user saved last."""
+    v = qsettings().value(_EXPORT_DIR)
+    p = Path(str(v)) if v else None
+    return p if p is not None and p.is_dir() else Path.home()
+
+
+def set_export_dir(path: str | os.PathLike[str]) -> None:
+    """Remember the folder a file was just exported into (`path` is the file)."""
+    qsettings().setValue(_EXPORT_DIR, str(Path(path).resolve().parent))
 
 
 # ---- training form ----------------------------------------------------------------------

@@ -17,6 +17,7 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Draw: Esc", "clear the drawing"),
     ("Review: 1 2 3 4 ?", "keep / accept / relabel (type romaji) / unusable / unsure"),
     ("Review: ← →", "previous / next card"),
+    ("Ctrl+Shift+M", "all status messages of this session (or click the message)"),
     ("F11", "full screen"),
     ("Ctrl+Q", "quit"),
 )

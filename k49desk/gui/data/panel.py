@@ -52,11 +52,13 @@ class DataPanel(Panel):
     needs_data = False
     dataset_opened = Signal(object)  # K49Dataset, after state.set_dataset
     busy_changed = Signal(bool)
+    activity = Signal(str)  # what the running task does ("" when idle), for other tabs
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(state, parent)
         self.target_dir = default_data_dir()
         self._kind = ""  # "download" | "demo" | "open" while busy
+        self.activity_text = ""
         self.setStyleSheet(STYLE)
 
         self.title = QLabel("Kuzushiji-49")
@@ -131,7 +133,13 @@ class DataPanel(Panel):
             "(created by NIJL and others), doi:10.20676/00000341, CC BY-SA 4.0. "
             "Clanuwat et al., arXiv:1812.01718.")
         footer.setWordWrap(True)
-        footer.setStyleSheet("color: palette(window-text); font-size: 11px;")
+        footer.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # The licence must be readable: body-size text, near-black, set off by a rule
+        # (it was 11 px in the window's grey and easily missed).
+        footer.setObjectName("licence")
+        footer.setStyleSheet("#licence { color: #1f2937; font-size: 13px; padding-top: 8px;"
+                             " border-top: 1px solid palette(mid); }")
+        self.footer = footer
 
         column = QWidget()
         col = QVBoxLayout(column)
@@ -284,6 +292,8 @@ class DataPanel(Panel):
         self._kind = kind
         self.error_label.setVisible(False)
         self.progress_frame.begin(title, cancellable)
+        self.activity_text = title
+        self.activity.emit(title)
         self.tasks.run(SLOT, work, on_progress=self._on_progress, on_finished=on_finished,
                        on_failed=lambda e: self._on_failed(error_title, e, quiet),
                        on_cancelled=self._on_cancelled, on_done=self._on_done)
@@ -300,7 +310,9 @@ class DataPanel(Panel):
         self.progress_frame.show_fraction(u.fraction or 0.0, u.text)
 
     def _on_done(self) -> None:
-        if not self.busy:  # not when a finished download has already started the open
+        if not self.busy:
+            self.activity_text = ""
+            self.activity.emit("")  # not when a finished download has already started the open
             self.cancel_button.setEnabled(False)
             self._set_busy(False)
             self.refresh_recent()

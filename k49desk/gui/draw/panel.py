@@ -10,6 +10,7 @@ thread per stroke cost ~4 ms plus torch's per-thread set-up, over the 30 ms budg
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,8 +32,10 @@ from PySide6.QtWidgets import (
 
 from k49desk.core.classes import OFFICIAL_CLASSES
 from k49desk.core.inference import preprocess, topk
+from k49desk.core.ink import paper28, too_little_ink
 from k49desk.gui.common.panel import Panel
 from k49desk.gui.common.state import AppState, GalleryRequest
+from k49desk.gui.common.widgets import export_with_dialog
 from k49desk.gui.draw.canvas import (
     DEFAULT_PEN,
     MAX_PEN,
@@ -40,6 +43,7 @@ from k49desk.gui.draw.canvas import (
     REFERENCE_SIDE,
     DrawCanvas,
 )
+from k49desk.gui.draw.export import PAPER_SIDE, save_drawing
 from k49desk.gui.draw.strokes import Stroke
 from k49desk.gui.draw.widgets import ROW_H, SIDE_W, CandidateButton, PixelView
 
@@ -48,11 +52,28 @@ if TYPE_CHECKING:
 
 LIVE_INTERVAL_MS = 80  # live updates while drawing: at most ~12 per second
 TOP_K = 5
-WARN = "#b45309"
+WARN = "#92400e"  # amber-800: 6:1 on the window grey (amber-700 was under 4.5:1)
+# Secondary text: gray-600 reads at 4.5:1 or better on the window grey (palette(mid) and
+# palette(dark) were about 2:1 on a real desktop: the hints were hard to read).
+MUTED = "#4b5563"
+MESSAGE_STYLE = "color: {}; font-size: 13px; padding: 16px;"
+EMPTY_TEXT = ("Draw a character on the paper:\nthe five most likely classes appear here as "
+              "you draw.")
+LITTLE_INK_TEXT = ("Too little ink to recognise.\n\nA dot or a tiny mark is not a character: "
+                   "draw the whole character, at least a quarter of the paper high or wide.")
+
+
+def little_ink(canvas_img: np.ndarray) -> bool:
+    """A dot or a speck: judged on the whole paper at 28x28, before `preprocess` frames the
+    ink (which would blow a dot up into a full-size blob the model reads as ゝ)."""
+    return too_little_ink(paper28(canvas_img))
 
 
 def recognise(canvas_img: np.ndarray, model: Any) -> tuple[np.ndarray, list[tuple[int, float]]]:
-    """Canvas pixels (white on black) -> (28x28 model input, top-5 or [] without a model)."""
+    """Canvas pixels (white on black) -> (28x28 model input, top-5), or a blank input and []
+    without a model or with too little ink (no confident answer for a dot)."""
+    if little_ink(canvas_img):
+        return np.zeros((28, 28), np.uint8), []
     img28 = preprocess(canvas_img, invert=False)
     if model is None or not img28.any():
         return img28, []
@@ -106,6 +127,9 @@ class DrawPanel(Panel):
         self.undo_btn = self._tool("Undo", "Undo the last stroke (Ctrl+Z)", self.canvas.undo)
         self.redo_btn = self._tool("Redo", "Redo (Ctrl+Shift+Z)", self.canvas.redo)
         self.clear_btn = self._tool("Clear", "Clear the drawing (Esc)", self.canvas.clear)
+        self.save_btn = self._tool("Save PNG…", "Save the drawing and the 28×28 image the "
+                                   "model sees as PNG files (also File > Export)",
+                                   self.save_dialog)
         pen_label = QLabel("Pen")
         self.pen_slider = QSlider(Qt.Orientation.Horizontal)
         self.pen_slider.setRange(MIN_PEN, MAX_PEN)
@@ -118,7 +142,7 @@ class DrawPanel(Panel):
         self.live_check.setChecked(True)
         self.live_check.setToolTip("Update the predictions while drawing, not only when the "
                                    "pen is lifted")
-        for w in (self.undo_btn, self.redo_btn, self.clear_btn):
+        for w in (self.undo_btn, self.redo_btn, self.clear_btn, self.save_btn):
             tools.addWidget(w)
         tools.addSpacing(12)
         for w in (pen_label, self.pen_slider, self.pen_value):
@@ -138,7 +162,7 @@ class DrawPanel(Panel):
         self.message = QLabel()
         self.message.setWordWrap(True)
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.message.setStyleSheet("color: palette(mid); font-size: 13px; padding: 16px;")
+        self.message.setStyleSheet(MESSAGE_STYLE.format(MUTED))
         rows_h = TOP_K * ROW_H + (TOP_K - 1) * 4
         self.message.setFixedHeight(rows_h)
         cand_box = QWidget()
@@ -161,7 +185,7 @@ class DrawPanel(Panel):
         explain = QLabel("White ink on black, the longer side filling all 28 pixels and "
                          "strokes brought to K49 widths: the form of the training images.")
         explain.setWordWrap(True)
-        explain.setStyleSheet("font-size: 11px; color: palette(dark);")
+        explain.setStyleSheet(f"font-size: 12px; color: {MUTED};")
         explain.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         sees_row = QHBoxLayout()
         sees_row.setSpacing(10)
@@ -175,11 +199,11 @@ class DrawPanel(Panel):
         side.addWidget(line)
         self.card_label = QLabel()
         self.card_label.setWordWrap(True)
-        self.card_label.setStyleSheet("font-size: 11px; color: palette(dark);")
+        self.card_label.setStyleSheet(f"font-size: 12px; color: {MUTED};")
         self.card_warning = QLabel("Trained on generated data, not on K49: real kuzushiji "
                                    "will be recognised less well.")
         self.card_warning.setWordWrap(True)
-        self.card_warning.setStyleSheet(f"font-size: 11px; color: {WARN};")
+        self.card_warning.setStyleSheet(f"font-size: 12px; color: {WARN};")
         side.addWidget(self.card_label)
         side.addWidget(self.card_warning)
         side_w = QWidget()
@@ -239,11 +263,11 @@ class DrawPanel(Panel):
 
     def request_recognition(self) -> None:
         """Recognise the drawing now (or as soon as the running inference ends)."""
-        if self.canvas.is_empty():
+        img = None if self.canvas.is_empty() else self.canvas.render_array()
+        if img is None or little_ink(img):  # a 0.1 ms check: no thread needed
             self.recogniser.invalidate()  # an answer still on its way is for an old drawing
             self._show(np.zeros((28, 28), np.uint8), [])
             return
-        img = self.canvas.render_array()
         if not self.use_worker:
             self._on_result(recognise(img, self.state.model))
             return
@@ -271,10 +295,13 @@ class DrawPanel(Panel):
             self.message.setText("No model loaded.\n\nTrain one in the Train tab, or use "
                                  "Model > Load checkpoint. You can still draw and see what "
                                  "the model would receive.")
+            self.message.setStyleSheet(MESSAGE_STYLE.format(MUTED))
             self.results.setCurrentWidget(self.message)
         elif not top:
-            self.message.setText("Draw a character on the paper:\nthe five most likely "
-                                 "classes appear here as you draw.")
+            # Nothing drawn, or too little ink (a dot): no answer rather than a confident ゝ.
+            little = not self.canvas.is_empty()
+            self.message.setText(LITTLE_INK_TEXT if little else EMPTY_TEXT)
+            self.message.setStyleSheet(MESSAGE_STYLE.format(WARN if little else MUTED))
             self.results.setCurrentWidget(self.message)
         else:
             classes = model.classes or OFFICIAL_CLASSES
@@ -297,6 +324,29 @@ class DrawPanel(Panel):
         self.undo_btn.setEnabled(self.canvas.can_undo())
         self.redo_btn.setEnabled(self.canvas.can_redo())
         self.clear_btn.setEnabled(not self.canvas.is_empty())
+        self.save_btn.setEnabled(not self.canvas.is_empty())
+
+    # --- saving --------------------------------------------------------------------------
+    def save_png(self, path: str | Path) -> tuple[Path, Path]:
+        """Save the drawing (dark ink on white, 560x560) to `path` and the 28x28 model input
+        (white on black, as K49) beside it as <name>-28x28.png."""
+        img28 = preprocess(self.canvas.render_array(), invert=False)  # a few ms, once
+        return save_drawing(path, self.canvas.render_array(PAPER_SIDE), img28)
+
+    def save_dialog(self) -> None:
+        if self.canvas.is_empty():
+            self.state.status("Nothing to save: the paper is empty")
+            return
+        saved: list[Path] = []
+        export_with_dialog(self, "Save the drawing", "drawing.png", "PNG image (*.png)",
+                           lambda p: saved.extend(self.save_png(p)))
+        if saved:
+            self.state.status(f"Saved {saved[0]} and {saved[1].name} (the 28×28 model input)")
+
+    def export_actions(self) -> list[tuple[str, Any]]:
+        if self.canvas.is_empty():
+            return []
+        return [("Drawing (PNG)…", self.save_dialog)]
 
     def _on_model_changed(self, model: LoadedModel | None) -> None:
         if model is not None and self.use_worker:

@@ -28,10 +28,15 @@ if TYPE_CHECKING:
 _EMPTY_STYLE = "background:#f3f4f6; color:#9ca3af; border:1px dashed #d1d5db;"
 _IMAGE_STYLE = "background:#111827; border:1px solid #9ca3af;"
 BIG = 224  # 8x: large enough to see strokes, an integer factor so every pixel is a square
+LITTLE_INK_TEXT = ("Too little ink to recognise: a blank or nearly blank image gets no "
+                   "prediction (the model would still name a class, confidently).")
+HIDDEN_TEXT = ("The current filter hides this image from the grid. "
+               '<a href="reveal">Show it in the grid</a>')
 
 
 class DetailPane(QFrame):
     copied = Signal(str)
+    reveal_requested = Signal()  # "show it in the grid": the filter hides the image shown
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -48,14 +53,20 @@ class DetailPane(QFrame):
         self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.image.setStyleSheet(_EMPTY_STYLE)
         self.char = QLabel("")
-        self.char.setFont(hiragana_font(36))
+        self.char.setFont(hiragana_font(30))
         self.char.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.title = QLabel("Click a thumbnail")
-        self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.title.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.title.setWordWrap(True)
         f = self.title.font()
         f.setBold(True)
         self.title.setFont(f)
+        self.hidden_note = QLabel(HIDDEN_TEXT)
+        self.hidden_note.setWordWrap(True)
+        self.hidden_note.setStyleSheet("background:#fef3c7; color:#92400e; padding:4px;"
+                                       "border-radius:3px;")
+        self.hidden_note.linkActivated.connect(lambda _l: self.reveal_requested.emit())
+        self.hidden_note.hide()
         self.fields: dict[str, QLabel] = {}
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
@@ -92,16 +103,21 @@ class DetailPane(QFrame):
         self.pred_note = QLabel("")
         self.pred_note.setWordWrap(True)
         self.pred_note.setStyleSheet("color:#6b7280;")
+        # The character beside the title, and the top-5 before the facts: in a 700 px high
+        # window the top-5 used to start below the pane's visible part.
+        head = QHBoxLayout()
+        head.addWidget(self.char)
+        head.addWidget(self.title, 1)
         lay = QVBoxLayout(self)
         lay.addWidget(self.image, 0, Qt.AlignmentFlag.AlignHCenter)
-        lay.addWidget(self.char)
-        lay.addWidget(self.title)
-        lay.addLayout(form)
-        lay.addWidget(self.copy_button)
-        lay.addSpacing(8)
+        lay.addLayout(head)
+        lay.addWidget(self.hidden_note)
         lay.addWidget(self.pred_title)
         lay.addLayout(self.pred_box)
         lay.addWidget(self.pred_note)
+        lay.addSpacing(8)
+        lay.addLayout(form)
+        lay.addWidget(self.copy_button)
         lay.addStretch(1)
         self.clear()
 
@@ -116,6 +132,7 @@ class DetailPane(QFrame):
         for lab in self.fields.values():
             lab.setText("—")
         self.copy_button.setEnabled(False)
+        self.hidden_note.hide()
         self.top5 = []
         self._set_rows_visible(False)
         self.pred_note.setText("Select an image to see the model's top-5.")
@@ -162,6 +179,17 @@ class DetailPane(QFrame):
             name.setText(f"{char}{mark}")
             bar.setValue(int(round(prob * 1000)))
             bar.setFormat(f"{prob:.1%}")
+
+    def set_hidden_by_filter(self, hidden: bool) -> None:
+        """Say so when the image shown is not in the grid any more (the filter changed)."""
+        self.hidden_note.setVisible(hidden and self.index is not None)
+
+    def show_too_little_ink(self) -> None:
+        """A (nearly) blank image: say so instead of showing a confident top-5."""
+        self.top5 = []
+        self._set_rows_visible(False)
+        self.pred_note.setText(LITTLE_INK_TEXT)
+        self.pred_note.show()
 
     def show_prediction_error(self, e: BaseException) -> None:
         self.top5 = []

@@ -59,10 +59,15 @@ class GalleryModel(QAbstractListModel):
 
     # ---- configuration -------------------------------------------------------------------
     def set_dataset(self, ds: K49Dataset | None) -> None:
+        """Show a new dataset from scratch: every filter (classes, flagged, request) is reset;
+        the split and the order stay when they still apply."""
         self._ds = ds
         self._flag_issue, self._flag_decision = {}, {}
         self._perm_cache = None
         self.explicit, self.captions = None, {}
+        # The previous folder's class filter must not survive (a Gallery still filtered to ゝ
+        # after "Try with demo data" while the class list said "All 49 classes").
+        self.classes, self.flagged_only = None, False
         if ds is not None and self.split_name != "both" and self.split_name not in ds.splits:
             self.split_name = ds.split_names[0] if ds.split_names else "train"
         self.refresh()
@@ -183,6 +188,12 @@ class GalleryModel(QAbstractListModel):
         if captions is not None:
             self.captions = dict(captions)
         self.refresh()
+
+    def view_settings(self) -> dict[str, Any]:
+        """What the user chose to see (split, classes, flagged only), to come back to it after
+        another panel's request: `configure(**settings)` restores it."""
+        return {"split": self.split_name, "flagged_only": self.flagged_only,
+                "classes": None if self.classes is None else list(self.classes)}
 
     def summary(self) -> str:
         """"Showing 6,000 of 232,365 train images · random order (seed 3)" for the header."""

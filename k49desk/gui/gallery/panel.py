@@ -1,22 +1,24 @@
 """The Gallery panel: every image of a split as thumbnails, filtered by class, flag or request.
 
 Wiring only: GalleryModel (numpy filtering), ThumbDelegate (painting), ClassFilter (the 49
-classes), DetailPane (one image large). See gallery_model.py for the data path.
+classes), DetailPane (one image large), NavigationMixin (requests, Back, jumps), export.py
+(File > Export). See model.py for the data path.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, QSize, Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
     QLabel,
-    QMenu,
     QScrollArea,
     QSplitter,
     QVBoxLayout,
@@ -24,13 +26,16 @@ from PySide6.QtWidgets import (
 )
 
 from k49desk.core.classes import N_CLASSES
+from k49desk.core.ink import too_little_ink
 from k49desk.gui.common.panel import Panel
-from k49desk.gui.common.state import AppState, GalleryRequest
-from k49desk.gui.common.widgets import DemoBanner
+from k49desk.gui.common.state import AppState
+from k49desk.gui.common.widgets import DemoBanner, export_with_dialog
+from k49desk.gui.gallery import export
 from k49desk.gui.gallery.class_filter import ClassFilter
 from k49desk.gui.gallery.delegate import ThumbDelegate
 from k49desk.gui.gallery.detail import DetailPane
 from k49desk.gui.gallery.model import SPLIT_CHOICES, GalleryModel
+from k49desk.gui.gallery.navigation import NavigationMixin
 from k49desk.gui.gallery.toolbar import DEFAULT_ZOOM, GalleryToolbar, RequestBar
 from k49desk.gui.gallery.view import ThumbView
 
@@ -44,7 +49,7 @@ def _top5(request: tuple[LoadedModel, np.ndarray]) -> list[tuple[int, float]]:
     return topk(model, image, k=5)
 
 
-class GalleryPanel(Panel):
+class GalleryPanel(NavigationMixin, Panel):
     title = "Gallery"
     current_changed = Signal(object)  # (split, index) | None
     predictions_shown = Signal()  # the detail pane's top-5 arrived
@@ -145,6 +150,8 @@ class GalleryPanel(Panel):
         self.view.selectionModel().currentChanged.connect(self._on_current)
         self.model.modelReset.connect(self._after_reset)
         self.detail.copied.connect(lambda t: st.status(f"Copied index {t}"))
+        self.detail.reveal_requested.connect(
+            lambda: self.jump_to(self.detail.index or 0, self.detail.split))
         for keys, fn in ((QKeySequence.StandardKey.Copy, self.detail.copy_index),
                          ("]", lambda: self.filter.cycle(1)),
                          ("[", lambda: self.filter.cycle(-1)),
@@ -157,9 +164,11 @@ class GalleryPanel(Panel):
 
     # ---- public API ----------------------------------------------------------------------
     def set_dataset(self, ds: object) -> None:
+        """A new folder: every filter is reset, in the grid and in the class list alike."""
         self.detail.clear()
         self._hide_request_bar()
-        self.model.set_dataset(ds)  # type: ignore[arg-type]
+        self._set_flagged_check(False)
+        self.model.set_dataset(ds)  # type: ignore[arg-type]  (resets classes and flags)
         self.demo_banner.follow(ds)
         if ds is not None:
             self.filter.set_classes(ds.classes)  # type: ignore[attr-defined]
@@ -206,81 +215,38 @@ class GalleryPanel(Panel):
         """Dataset indices of the images shown, in display order."""
         return self.model.indices()
 
-    def apply_request(self, req: GalleryRequest) -> None:
-        self.filter.set_selected(req.classes)
-        if self.flagged_check.isChecked():
-            self.flagged_check.blockSignals(True)
-            self.flagged_check.setChecked(False)
-            self.flagged_check.blockSignals(False)
-        explicit = None if req.indices is None else np.asarray(req.indices, np.int64)
-        self.model.configure(split=req.split, classes=req.classes, flagged_only=False,
-                             explicit=explicit, captions=dict(req.captions or {}))
-        self._sync_split_combo()
-        self._relayout()  # captions add a line under each thumbnail
-        if req.title or explicit is not None:
-            n = self.model.rowCount()
-            self.request_title.setText(f"{req.title or 'Selected images'}  ·  {n:,d} images")
-            self.request_bar.show()
-        else:
-            self._hide_request_bar()
-        self._update_counts()
-        if req.select is not None:
-            self.select(req.split if req.split != "both" else "train", int(req.select))
-
-    def clear_request(self) -> None:
-        self._hide_request_bar()
-        self.model.configure(explicit=None, captions={})
-        self._relayout()
-
-    def select(self, split: str, index: int) -> bool:
-        """Select and show (split, index) if it is in the current view."""
-        row = self.model.row_of(split, index)
-        if row is None:
-            return False
-        mi = self.model.index(row)
-        self.view.selectionModel().setCurrentIndex(
-            mi, QItemSelectionModel.SelectionFlag.ClearAndSelect)
-        self.view.scrollTo(mi, QAbstractItemView.ScrollHint.PositionAtCenter)
-        return True
-
-    def jump_to(self, index: int, split: str | None = None) -> bool:
-        """Go to a dataset index; widens the filter to the whole split if it is hidden."""
-        ds = self.model.dataset
-        if ds is None:
-            return False
-        names = self.model.shown_split_names()
-        split = split or (names[0] if names else "train")
-        if split not in ds.splits or not 0 <= index < len(ds.splits[split]):
-            n = len(ds.splits[split]) if split in ds.splits else 0
-            self.state.status(f"No image {index} in {split} (it has {n:,d})")
-            return False
-        if self.model.row_of(split, index) is None:
-            self._hide_request_bar()
-            self.filter.set_selected(None)
-            if self.flagged_check.isChecked():
-                self.flagged_check.blockSignals(True)
-                self.flagged_check.setChecked(False)
-                self.flagged_check.blockSignals(False)
-            target = split if self.model.split_name != "both" else "both"
-            self.model.configure(split=target, classes=None, flagged_only=False,
-                                 explicit=None, captions={})
-            self._sync_split_combo()
-            self._update_counts()
-        self.view.setFocus()
-        return self.select(split, index)
-
-    def jump_to_text(self, text: str) -> bool:
-        parts = text.replace(":", " ").replace("#", " ").split()
-        split = None
-        if parts and parts[0].lower() in ("train", "test"):
-            split = parts.pop(0).lower()
-        if len(parts) != 1 or not parts[0].replace(",", "").isdigit():
-            self.state.status(f"Not an index: {text!r}")
-            return False
-        return self.jump_to(int(parts[0].replace(",", "")), split)
-
     def on_shown(self) -> None:
         self.view.setFocus()
+
+    # ---- File > Export -------------------------------------------------------------------
+    def export_actions(self) -> list[tuple[str, Callable[[], object]]]:
+        if self.model.dataset is None:
+            return []
+        acts: list[tuple[str, Callable[[], object]]] = []
+        if self.detail.index is not None:
+            acts.append(("Image in the detail pane (PNG, 28×28)…", self._export_image))
+        return acts + [("List of the images shown (CSV)…", self._export_csv),
+                       ("Thumbnails in view (PNG)…", self._export_view)]
+
+    def _export(self, title: str, name: str, file_filter: str,
+                write: Callable[[Path], object]) -> None:
+        export_with_dialog(self, title, name, file_filter, write, self.state.status)
+
+    def _export_image(self) -> None:
+        split, i = self.detail.split, self.detail.index
+        ds = self.model.dataset
+        if ds is None or split is None or i is None:
+            return
+        self._export("Export the image", f"k49-{split}-{i}.png", "PNG image (*.png)",
+                     lambda p: export.save_image28(p, ds.splits[split].images[i]))
+
+    def _export_csv(self) -> None:
+        self._export("Export the list of images shown", "k49-gallery.csv", "CSV (*.csv)",
+                     lambda p: export.save_shown_csv(p, self.model))
+
+    def _export_view(self) -> None:
+        self._export("Export the thumbnails in view", "k49-gallery.png", "PNG image (*.png)",
+                     lambda p: export.save_view_png(p, self.view.viewport().grab().toImage()))
 
     def show_class(self, label: int) -> None:
         self.set_class_filter([label])
@@ -315,11 +281,20 @@ class GalleryPanel(Panel):
             self.empty_label.setText("No images match this filter.")
         self.empty_label.setVisible(ds is None or n == 0)
         self.view.setVisible(not self.empty_label.isVisible())
+        row = None
         if self.detail.split is not None and self.detail.index is not None:
             row = self.model.row_of(self.detail.split, self.detail.index)
-            if row is not None:
-                self.view.selectionModel().setCurrentIndex(
-                    self.model.index(row), QItemSelectionModel.SelectionFlag.ClearAndSelect)
+            # The pane keeps the image, but says when the new filter hides it.
+            self.detail.set_hidden_by_filter(row is None)
+        if row is not None:
+            mi = self.model.index(row)
+            self.view.selectionModel().setCurrentIndex(
+                mi, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+            self.view.scrollTo(mi, QAbstractItemView.ScrollHint.PositionAtCenter)
+        else:
+            # A new filter starts at its first image, not at the old scroll offset (which
+            # left a short result scrolled to its very end).
+            self.view.scrollToTop()
 
     def _on_current(self, cur: QModelIndex, _prev: QModelIndex) -> None:
         if cur.isValid():
@@ -331,25 +306,37 @@ class GalleryPanel(Panel):
             self._show_row(cur.row())
 
     def _show_current(self) -> None:
-        cur = self.view.currentIndex()
-        if cur.isValid():
-            self._show_row(cur.row())
+        """Show the detail pane's image again (a model arrived or changed): even when the
+        filter hides it from the grid, the pane must not keep stale predictions."""
+        split, index = self.detail.split, self.detail.index
+        if split is not None and index is not None:
+            self._show(split, index)
 
     def _show_row(self, row: int) -> None:
+        if self.model.dataset is not None:
+            sp, i = self.model.locate(row)
+            self._show(sp.name, i)
+
+    def _show(self, split: str, i: int) -> None:
         ds = self.model.dataset
-        if ds is None:
+        if ds is None or split not in ds.splits or not 0 <= i < len(ds.splits[split]):
             return
-        sp, i = self.model.locate(row)
-        flag, decision = self.model.flag_of(sp.name, i)
+        sp = ds.splits[split]
+        flag, decision = self.model.flag_of(split, i)
         image = np.ascontiguousarray(sp.images[i])
         model = self.state.model
-        self.detail.show_item(split=sp.name, index=i, image=image,
+        self.detail.show_item(split=split, index=i, image=image,
                               cls=ds.classes[int(sp.labels[i])], flag=flag, decision=decision,
-                              caption=self.model.caption_of(sp.name, i), demo=ds.is_demo,
+                              caption=self.model.caption_of(split, i), demo=ds.is_demo,
                               model=model)
+        self.detail.set_hidden_by_filter(self.model.row_of(split, i) is None)
         if model is not None:
-            self.predictor.submit((model, image))
-        self.current_changed.emit((sp.name, i))
+            if too_little_ink(image):  # a blank image gets no confident class
+                self.predictor.invalidate()
+                self.detail.show_too_little_ink()
+            else:
+                self.predictor.submit((model, image))
+        self.current_changed.emit((split, i))
 
     def _on_top5(self, top: list[tuple[int, float]]) -> None:
         self.detail.show_predictions(self.state.model, top)
@@ -374,9 +361,15 @@ class GalleryPanel(Panel):
             self.split_combo.setCurrentIndex(i)
             self.split_combo.blockSignals(False)
 
+    def _set_flagged_check(self, on: bool) -> None:
+        """Tick or untick "Flagged only" without filtering again (the caller configures)."""
+        if self.flagged_check.isChecked() != on:
+            self.flagged_check.blockSignals(True)
+            self.flagged_check.setChecked(on)
+            self.flagged_check.blockSignals(False)
+
     def _hide_request_bar(self) -> None:
-        self.request_bar.hide()
-        self.request_title.setText("")
+        self.request_bar.dismiss()
         if self.model.captions:
             self.model.captions = {}
             self._relayout()
@@ -402,23 +395,3 @@ class GalleryPanel(Panel):
         cur = self.view.currentIndex()
         if cur.isValid():  # zooming keeps the image you were looking at in view
             self.view.scrollTo(cur, QAbstractItemView.ScrollHint.PositionAtCenter)
-
-    def _context_menu(self, pos: QPoint) -> None:
-        mi = self.view.indexAt(pos)
-        ds = self.model.dataset
-        if not mi.isValid() or ds is None:
-            return
-        self.view.setCurrentIndex(mi)
-        split, i, _img, label = self.model.paint_item(mi.row())
-        menu = QMenu(self)
-        menu.addAction(f"Copy index {i}", self.detail.copy_index)
-        only = ds.classes[label].label
-        menu.addAction(f"Show only {only}", lambda: self.set_class_filter([label]))
-        if self.filter.selected_classes() is not None:
-            menu.addAction("Show all classes", lambda: self.set_class_filter(None))
-        menu.exec(self.view.viewport().mapToGlobal(pos))
-
-    def _focus_jump(self) -> None:
-        self.jump_edit.setFocus()
-        self.jump_edit.selectAll()
-

@@ -23,12 +23,17 @@ DEFAULT_ZOOM = 2  # x28 px: 56 px thumbnails fit ~12 columns beside the filter a
 MAX_ZOOM = 6
 
 
+def split_text(split: str) -> str:
+    """How the split combo names a split: "Train", "Test", "Train + test"."""
+    return "Train + test" if split == "both" else split.capitalize()
+
+
 class GalleryToolbar(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.split_combo = QComboBox()
         for s in SPLIT_CHOICES:
-            self.split_combo.addItem(s.capitalize() if s != "both" else "Train + test", s)
+            self.split_combo.addItem(split_text(s), s)
         self.split_combo.setToolTip("Which split to browse")
         self.order_combo = QComboBox()
         self.order_combo.addItem("Dataset order", "dataset")
@@ -51,8 +56,8 @@ class GalleryToolbar(QWidget):
         self.zoom.setToolTip("Thumbnail size (multiples of 28 px, pixel-exact); Ctrl+wheel")
         self.zoom_label = QLabel()
         self.jump_edit = QLineEdit()
-        self.jump_edit.setPlaceholderText("Go to index (e.g. 1234 or test 56)")
-        self.jump_edit.setToolTip("Ctrl+G")
+        self.jump_edit.setPlaceholderText("Go to index…")  # fits at 1024 px; example below
+        self.jump_edit.setToolTip("Go to an image by its index, e.g. 1234 or test 56 (Ctrl+G)")
         self.jump_edit.setClearButtonEnabled(True)
         self.jump_edit.setMaximumWidth(230)
         # The toolbar may clip on a narrow window rather than force the window wider.
@@ -69,22 +74,48 @@ class GalleryToolbar(QWidget):
 
 
 class RequestBar(QFrame):
-    """Title of what another panel asked the Gallery to show, with a way back."""
+    """What another panel asked the Gallery to show, and a way back to what it showed before.
+
+    `before` holds the view the user had chosen (GalleryModel.view_settings plus the image in
+    the detail pane) while a request is shown; chained requests keep the first one.
+    """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("requestBar")
         self.setStyleSheet("#requestBar{background:#dbeafe; border:1px solid #93c5fd;"
                            "border-radius:4px;}")
+        self.before: dict | None = None
         self.title = QLabel()
         self.title.setStyleSheet("font-weight:600; color:#1e3a8a;")
         self.title.setWordWrap(True)
-        self.clear_button = QPushButton("Clear")
-        self.clear_button.setToolTip("Back to the whole split")
+        self.clear_button = QPushButton("Back")
+        self.clear_button.setToolTip("Back to what the Gallery showed before this request")
         lay = QHBoxLayout(self)
         lay.setContentsMargins(8, 2, 4, 2)
         lay.addWidget(self.title, 1)
         lay.addWidget(self.clear_button)
+        self.hide()
+
+    def show_request(self, title: str, n: int, split: str, before: dict) -> None:
+        """Say what is shown, and when the request changed the split, say that too: another
+        panel must not switch the user's "Train + test" to "Train" silently."""
+        if self.before is None:
+            self.before = before
+        text = f"{title}  ·  {n:,d} images"
+        was = self.before["split"]
+        if split != was:
+            text += f"  ·  split: {split_text(split)} (was {split_text(was)})"
+        self.title.setText(text)
+        self.clear_button.setToolTip(f"Back to what the Gallery showed before: "
+                                     f"{split_text(was)}, "
+                                     + ("all classes" if self.before["classes"] is None
+                                        else f"{len(self.before['classes'])} class(es)"))
+        self.show()
+
+    def dismiss(self) -> None:
+        self.before = None
+        self.title.setText("")
         self.hide()
 
 

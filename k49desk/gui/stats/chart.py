@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
 from k49desk.core.stats import UNDER_REPRESENTED_RATIO
@@ -19,6 +19,8 @@ TRAIN_COLOR = QColor("#2563eb")
 TEST_COLOR = QColor("#f97316")
 UNDER_COLOR = QColor(239, 68, 68, 40)
 DEMO_TITLE = '<span style="color:#92400e">Generated demo data — not real K49</span>'
+LEGEND_H = 30  # the legend strip on top of an exported chart
+TICK_PT, VALUE_PT = 10.0, 9.0  # hiragana ticks ~13 px, value ticks ~12 px at 96 dpi
 
 
 class _ValueAxis(pg.AxisItem):
@@ -48,8 +50,8 @@ class ClassChart(QGroupBox):
         pi.showGrid(x=False, y=True, alpha=0.25)
         pi.setMenuEnabled(False)
         pi.getViewBox().setMouseEnabled(x=True, y=False)
-        pi.getAxis("bottom").setStyle(tickFont=hiragana_font(10), tickTextOffset=4)
-        pi.getAxis("left").setStyle(tickFont=hiragana_font(9))
+        pi.getAxis("bottom").setStyle(tickFont=hiragana_font(TICK_PT), tickTextOffset=4)
+        pi.getAxis("left").setStyle(tickFont=hiragana_font(VALUE_PT))
         self.under_bands = pg.BarGraphItem(x=[], height=[], width=1.0, brush=UNDER_COLOR, pen=None)
         self.train_bars = pg.BarGraphItem(x=[], height=[], width=0.38, brush=TRAIN_COLOR, pen=None)
         self.test_bars = pg.BarGraphItem(x=[], height=[], width=0.38, brush=TEST_COLOR, pen=None)
@@ -126,6 +128,44 @@ class ClassChart(QGroupBox):
         pi.setYRange(0, top * 1.1, padding=0)
         self.value_axis.picture = None
         self.value_axis.update()
+
+    def export_image(self) -> QImage:
+        """The plot with its legend drawn on top: an exported PNG travels without the legend
+        row of the panel, and without it train and test bars cannot be told apart."""
+        plot = self.plot.grab().toImage()
+        dpr = plot.devicePixelRatio()
+        w, h = plot.width() / dpr, plot.height() / dpr
+        img = QImage(plot.width(), plot.height() + round(LEGEND_H * dpr),
+                     QImage.Format.Format_RGB32)
+        img.setDevicePixelRatio(dpr)
+        img.fill(QColor("white"))
+        p = QPainter(img)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        p.setFont(hiragana_font(VALUE_PT))
+        fm = p.fontMetrics()
+        x, mid = 12.0, LEGEND_H / 2
+        text = QColor("#374151")
+        items = [(name, color) for name, color in (("train", TRAIN_COLOR), ("test", TEST_COLOR))
+                 if name in self.splits or not self.splits]
+        for name, color in items:
+            p.fillRect(QRectF(x, mid - 6, 12, 12), color)
+            p.setPen(text)
+            p.drawText(QPointF(x + 17, mid + fm.ascent() / 2 - 1), name)
+            x += 17 + fm.horizontalAdvance(name) + 18
+        if self.under:
+            p.fillRect(QRectF(x, mid - 7, 14, 14), UNDER_COLOR)
+            label = "under-represented (below half the largest class)"
+            p.setPen(text)
+            p.drawText(QPointF(x + 19, mid + fm.ascent() / 2 - 1), label)
+            x += 19 + fm.horizontalAdvance(label) + 18
+        if self.threshold.isVisible():
+            p.setPen(QPen(QColor("#ef4444"), 1.5, Qt.PenStyle.DashLine))
+            p.drawLine(QPointF(x, mid), QPointF(x + 22, mid))
+            p.setPen(text)
+            p.drawText(QPointF(x + 28, mid + fm.ascent() / 2 - 1), "half the largest class")
+        p.drawImage(QRectF(0, LEGEND_H, w, h), plot)
+        p.end()
+        return img
 
     def hover_at(self, cls: int) -> str:
         """The exact values shown when hovering class `cls`."""

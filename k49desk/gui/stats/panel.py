@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
-    QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -35,12 +34,11 @@ from PySide6.QtWidgets import (
 from k49desk.core.dataset import K49Dataset
 from k49desk.core.errors import K49Error
 from k49desk.core.stats import UNDER_REPRESENTED_RATIO, class_table, under_represented
-from k49desk.gui.common.errors import show_error
 from k49desk.gui.common.files import save_image
 from k49desk.gui.common.fonts import hiragana_font
 from k49desk.gui.common.panel import Panel
 from k49desk.gui.common.state import AppState, GalleryRequest
-from k49desk.gui.common.widgets import DemoBanner
+from k49desk.gui.common.widgets import DemoBanner, export_with_dialog
 from k49desk.gui.stats.chart import ClassChart
 from k49desk.gui.stats.sheet import class_means, pick_samples, render_sheet
 
@@ -312,24 +310,22 @@ class StatsPanel(Panel):
     def export_png(self, path: str | Path, which: str = "chart") -> Path:
         """Write the class chart ("chart") or the samples sheet ("sheet") as PNG."""
         if which == "chart":
-            image = self.plot.grab().toImage()
+            image = self.chart.export_image()  # the plot with its train/test legend
         elif which == "sheet":
             image = self.sheet.pixmap().toImage()
         else:
             raise ValueError(f"unknown chart {which!r}")
+        if self.ds is None or image.isNull() or (which == "sheet" and self.sheet_pending):
+            what = "samples sheet" if which == "sheet" else "chart"
+            raise K49Error(f"{Path(path).name}: nothing to export yet: the {what} is "
+                           + ("still being drawn; try again in a moment" if self.ds is not None
+                              else "empty (no data folder is open)"))
         return save_image(image, path)
 
     def _export_dialog(self, which: str) -> None:
         name = "k49-images-per-class.png" if which == "chart" else "k49-samples-per-class.png"
-        path, _ = QFileDialog.getSaveFileName(self, "Export PNG", name, "PNG image (*.png)")
-        if not path:
-            return
-        try:
-            self.export_png(path, which)
-        except (K49Error, OSError) as e:
-            show_error(self, "Export failed", e)
-            return
-        self.state.status(f"Saved {path}")
+        export_with_dialog(self, "Export PNG", name, "PNG image (*.png)",
+                           lambda p: self.export_png(p, which), self.state.status)
 
     def export_actions(self) -> list[tuple[str, object]]:
         if self.ds is None:

@@ -65,7 +65,7 @@ def render_sheet(classes: Sequence[ClassInfo], images: np.ndarray, counts: np.nd
         p.setFont(hiragana_font(10, bold=True))
         p.drawText(QRect(0, 0, w, BANNER_H), Qt.AlignmentFlag.AlignCenter,
                    "Generated demo data — not real K49")
-    char_font, small = hiragana_font(20), hiragana_font(8)
+    char_font, small = hiragana_font(20), hiragana_font(9)  # 9 pt: ~12 px, readable
     if means is not None:
         p.setPen(QColor("#6b7280"))
         p.setFont(small)

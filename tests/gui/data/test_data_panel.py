@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from httpserver import FileServer, closed_port
+from k49helpers import contrast
 
 from k49desk.core.dataset import OFFICIAL_FILES
 from k49desk.gui.common import settings
@@ -141,3 +142,18 @@ def test_demo_generation_opens_generated_data(
     assert len(ds.split("train")) == 49 * 2
     assert "generated demo data" in page.current_label.text()
     assert errors == []
+
+
+def test_licence_footer_is_readable(page: DataPanel, qtbot) -> None:  # noqa: ANN001
+    from PySide6.QtGui import QFontInfo, QPalette
+
+    page.resize(1024, 700)
+    page.show()
+    qtbot.waitExposed(page)
+    f = page.footer
+    f.ensurePolished()
+    assert "CC BY-SA 4.0" in f.text() and "doi:10.20676/00000341" in f.text()
+    assert QFontInfo(f.font()).pixelSize() >= 13  # body size, not 11 px
+    fg = f.palette().color(QPalette.ColorRole.WindowText)
+    bg = page.palette().color(QPalette.ColorRole.Window)
+    assert contrast(fg, bg) >= 7.0  # WCAG AAA for body text

@@ -161,9 +161,11 @@ def test_request_with_indices_keeps_their_order_and_captions(panel, qtbot) -> No
     assert (panel.detail.split, panel.detail.index) == ("test", 9)
     _select_row(panel, 1)
     assert panel.detail.fields["Note"].text() == "pred ね"
-    qtbot.mouseClick(panel.clear_button, Qt.MouseButton.LeftButton)
+    assert "split: Test (was Train)" in panel.request_title.text()  # not a silent switch
+    qtbot.mouseClick(panel.clear_button, Qt.MouseButton.LeftButton)  # Back
     assert not panel.request_bar.isVisible()
-    assert panel.model.rowCount() == 49 * 4
+    assert panel.model.split_name == "train" and panel.model.rowCount() == 49 * 12
+    assert panel.split_combo.currentData() == "train"
     assert panel.model.data(panel.model.index(2), CaptionRole) is None
 
 
