@@ -354,8 +354,9 @@ def embed_images(loaded: LoadedModel, embedder: Embedder, images: np.ndarray) ->
     images = np.asarray(images, np.uint8)
     if images.ndim == 2:
         images = images[None]
-    feats = [f for _, _, f in forward_features(loaded, images)]
-    return embedder.transform(np.concatenate(feats))
+    with torch_threads(1):  # a few images: threads would only wait (see inference.topk)
+        feats = [f for _, _, f in forward_features(loaded, images)]
+        return embedder.transform(np.concatenate(feats))
 
 
 def cache_folder_candidates(root: Path) -> list[Path]:
