@@ -7,14 +7,16 @@ its parser and sets `func=run`. Nothing here imports Qt; only `gui` and the bare
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 
 from k49desk import __version__
 from k49desk.core.errors import K49Error
 
-COMMANDS = ("info", "download", "demo_data", "train", "evaluate", "predict", "find_issues",
-            "similar", "map", "gui")
+COMMANDS = ("info", "download", "demo_data", "train", "evaluate", "predict", "find_issues", "gui",
+            "import_images", "merge", "similar", "map")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,8 +40,43 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _safe_streams() -> None:
+    """A path that is not valid UTF-8 (or a character the terminal cannot show) is printed
+    escaped instead of ending the command with a UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            stream.reconfigure(errors="backslashreplace")
+
+
+def _one_line(text: str) -> str:
+    """Control characters (a newline in a file name) escaped: an error stays one line."""
+    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
+
+
+def _error(text: str) -> None:
+    # Its own line: start one if a progress bar left the cursor mid-line on a terminal.
+    text = _one_line(text)
+    lead = "\n" if _stderr_mid_line() else ""
+    print(f"{lead}k49desk: error: {text}", file=sys.stderr, flush=True)
+
+
+def _stderr_mid_line() -> bool:
+    from k49desk.commands.common import stderr_is_terminal
+
+    return stderr_is_terminal() and _progress_open()
+
+
+def _progress_open() -> bool:
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return False
+    return any(not getattr(b, "disable", True) for b in list(getattr(tqdm, "_instances", ())))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    _safe_streams()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -49,8 +86,17 @@ def main(argv: list[str] | None = None) -> int:
             return run_app(data_dir=args.app_data_dir, demo=args.demo)
         return int(args.func(args) or 0)
     except K49Error as e:
-        print(f"k49desk: error: {e}", file=sys.stderr)
+        _error(str(e))
         return 2
+    except MemoryError:
+        _error("out of memory; nothing was written (see docs/LIMITS.md for the sizes "
+               "k49desk accepts)")
+        return 2
+    except BrokenPipeError:  # `k49desk info | head`: the reader left; not an error
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print("k49desk: interrupted", file=sys.stderr)
         return 130

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 
 from k49desk.commands.common import (
+    MAX_SEED,
     CliProgress,
     add_data_dir,
     add_json,
+    float_range,
+    int_range,
     print_json,
     resolve_data_dir,
 )
@@ -23,15 +26,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_data_dir(p)
     size = p.add_mutually_exclusive_group()
-    size.add_argument("--scale", type=float, default=None, metavar="F",
-                      help="the official class counts times F, as imbalanced as K49 "
+    size.add_argument("--scale", type=float_range(0.0, 1.0, lo_open=True), default=None,
+                      metavar="F",
+                      help="the official class counts times F, in (0, 1], as imbalanced as K49 "
                            "(default: 0.1, 23,237 train / 3,855 test images)")
-    size.add_argument("--per-class", type=int, default=None, metavar="N",
-                      help="N train images of every class instead (balanced); the test split "
-                           "gets max(1, N // 6) per class")
+    size.add_argument("--per-class", type=int_range(1, 10_000), default=None, metavar="N",
+                      help="N train images of every class instead (balanced), 1 to 10,000; "
+                           "the test split gets max(1, N // 6) per class")
     size.add_argument("--full", action="store_true",
                       help="the official class counts: 232,365 train / 38,547 test images")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=int_range(0, MAX_SEED), default=0,
+                   help="random seed, 0 to 2**32-1 (default: 0)")
     add_json(p)
     p.set_defaults(func=run)
 

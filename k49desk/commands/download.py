@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from k49desk.commands.common import add_data_dir, progress_bar, resolve_data_dir
+from k49desk.commands.common import (
+    add_data_dir,
+    float_range,
+    http_url,
+    progress_bar,
+    resolve_data_dir,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,10 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "checked against its published md5 before it is installed; an interrupted "
                     "download is resumed by running the command again.")
     add_data_dir(p)
-    p.add_argument("--base-url", default=BASE_URL,
-                   help=f"mirror holding the five files (default: {BASE_URL})")
-    p.add_argument("--timeout", type=float, default=30.0,
-                   help="seconds to wait for the server before giving up (default: 30)")
+    p.add_argument("--base-url", type=http_url, default=BASE_URL,
+                   help=f"http(s) mirror holding the five files (default: {BASE_URL})")
+    p.add_argument("--timeout", type=float_range(0.0, 3600.0, lo_open=True), default=30.0,
+                   help="seconds to wait for the server before giving up, up to 3600 "
+                        "(default: 30)")
     p.set_defaults(func=run)
 
 

@@ -11,10 +11,22 @@ from k49desk.commands.common import (
     CliProgress,
     add_data_dir,
     add_json,
+    add_threads,
+    cap_threads,
+    check_output_file,
     ctrl_c_requests_stop,
+    int_range,
+    open_data,
+    pad,
     print_json,
-    resolve_data_dir,
 )
+
+
+def _folds(text: str) -> int:
+    v = int_range(0, 20)(text)
+    if v == 1:
+        raise argparse.ArgumentTypeError("must be 0 (skip the label check) or 2 to 20, got 1")
+    return v
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,46 +40,31 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "(exactly or nearly) in the other split. The probabilities are cached in "
                     "the data folder, so a second run is quick. Ctrl-C stops cleanly.")
     add_data_dir(p)
-    p.add_argument("--split", default="train", help="split to scan (default train)")
-    p.add_argument("--folds", type=int, default=5,
-                   help="cross-validation folds for the label check; 0 skips it (default 5)")
-    p.add_argument("--epochs", type=int, default=None,
+    p.add_argument("--split", default="train", choices=("train", "test"),
+                   help="split to scan (default train)")
+    p.add_argument("--folds", type=_folds, default=5,
+                   help="cross-validation folds for the label check, 2 to 20; 0 skips it "
+                        "(default 5)")
+    p.add_argument("--epochs", type=int_range(1, 1000), default=None,
                    help="training epochs per fold (default: by split size, 2 for full K49)")
     p.add_argument("--out", default=None,
                    help="CSV to write (default: flags-<split>.csv in the current folder)")
     p.add_argument("--no-cache", action="store_true",
                    help="retrain the folds even when cached probabilities exist")
-    p.add_argument("--threads", type=int, default=0,
-                   help="CPU threads for torch (default: torch's choice)")
+    add_threads(p)
     p.add_argument("--model", default=None,
                    help="also flag atypical images (issue 'outlier') by this model's embeddings")
     add_json(p)
     p.set_defaults(func=run)
 
 
-def _check_out(path: Path) -> None:
-    """Fail before hours of training, not after, when the CSV cannot be written."""
-    from k49desk.core.errors import K49Error
-
-    folder = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise K49Error(f"{path}: is a folder; --out needs a file name")
-    if not folder.is_dir():
-        raise K49Error(f"{path}: the folder {folder} does not exist")
-    import os
-
-    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise K49Error(f"{path}: not writable; choose another --out")
-
-
 def run(args: argparse.Namespace) -> int:
-    from k49desk.core.dataset import open_dataset
     from k49desk.core.errors import Cancelled, K49Error
     from k49desk.core.issues import find_issues, write_flags_csv
 
     out = Path(args.out) if args.out else Path(f"flags-{args.split}.csv")
-    _check_out(out)
-    ds = open_dataset(resolve_data_dir(args.data_dir))
+    check_output_file(out, "--out")  # before hours of training, not after
+    ds = open_data(args.data_dir)
     ds.split(args.split)  # a missing split fails before any work
     cfg = None
     if args.folds and (args.epochs is not None or args.threads):
@@ -78,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = default_train_config(len(ds.split(args.split)))
         try:
             cfg = replace(cfg, epochs=args.epochs if args.epochs is not None else cfg.epochs,
-                          threads=max(0, args.threads))
+                          threads=cap_threads(args.threads))
         except ValueError as e:
             raise K49Error(f"find-issues: {e}") from e
 
@@ -99,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         return 130
     finally:
         bar.close()
-    write_flags_csv(report.flags, out)
+    write_flags_csv(report.flags, out, report.pairs)
     if args.json:
         print_json({"n_scanned": report.n_scanned, "n_flagged": report.n_flagged,
                     "elapsed_s": round(report.elapsed_s, 3), "method": report.method,
@@ -115,6 +112,6 @@ def run(args: argparse.Namespace) -> int:
     if len(top):
         print(f"\n{'index':>7} {'issue':<21}{'given':^7}{'suggested':^11}{'quality':>8}")
         for r in top.itertuples():
-            print(f"{r.index:>7} {r.issue:<21}{r.given_char:^7}{r.suggested_char or '-':^11}"
-                  f"{r.quality:8.3f}")
+            print(f"{r.index:>7} {r.issue:<21}{pad(r.given_char, 7, '^')}"
+                  f"{pad(r.suggested_char or '-', 11, '^')}{r.quality:8.3f}")
     return 0

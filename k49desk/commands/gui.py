@@ -6,8 +6,25 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
+
+from k49desk.commands.common import check_output_file
 
 PANELS = ("data", "gallery", "stats", "draw", "train", "review")
+MIN_SIDE, MAX_SIDE = 100, 4096  # a 4096x4096 screenshot is 64 MB of pixels
+
+
+def window_size(text: str) -> tuple[int, int]:
+    """An argparse type: 'WIDTHxHEIGHT' with both sides in MIN_SIDE..MAX_SIDE."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(x.strip().isdigit() and len(x.strip()) < 7 for x in parts):
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 1400x900, got "
+                                         f"{text[:30]!r}")
+    w, h = (int(x) for x in parts)
+    if not (MIN_SIDE <= w <= MAX_SIDE and MIN_SIDE <= h <= MAX_SIDE):
+        raise argparse.ArgumentTypeError(f"each side must be from {MIN_SIDE} to {MAX_SIDE}, "
+                                         f"got {w}x{h}")
+    return w, h
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="OUT.png",
         help="render the window offscreen to this PNG and exit",
     )
-    p.add_argument("--size", default="1400x900", help="window size for --screenshot (WxH)")
+    p.add_argument("--size", type=window_size, default="1400x900",
+                   help=f"window size for --screenshot, WxH, each {MIN_SIDE} to {MAX_SIDE} "
+                        "(default 1400x900)")
     p.set_defaults(func=run)
 
 
@@ -37,9 +56,22 @@ def run(args: argparse.Namespace) -> int:
     if not args.screenshot:
         from k49desk.gui.app import run_app
 
-        return run_app(data_dir=args.data_dir, demo=args.demo, panel=args.panel)
+        return run_app(data_dir=args.data_dir, demo=args.demo, panel=args.panel,
+                       show_class=_class_arg(args.cls), model=args.model)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     return screenshot(args)
+
+
+def _class_arg(text: str | None) -> int | None:
+    from k49desk.core.classes import class_for_text
+    from k49desk.core.errors import K49Error
+
+    if text is None:
+        return None
+    cls = class_for_text(text)
+    if cls is None:
+        raise K49Error(f"--class {text!r}: not one of the 49 K49 characters or romaji")
+    return cls
 
 
 def _wait(app, cond, timeout_s: float) -> bool:  # noqa: ANN001
@@ -52,26 +84,38 @@ def _wait(app, cond, timeout_s: float) -> bool:  # noqa: ANN001
     return cond()
 
 
-def screenshot(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def save_png_atomic(img: object, out: Path) -> None:
+    """Encode a QImage to PNG in memory, then write it atomically: a full disk leaves the old
+    file (or nothing), never a partial PNG."""
+    from PySide6.QtCore import QBuffer, QByteArray, QIODevice
 
-    from k49desk.core.classes import class_for_text
-    from k49desk.core.dataset import open_dataset
+    from k49desk.core.atomic import atomic_write_bytes
     from k49desk.core.errors import K49Error
+
+    data = QByteArray()
+    buf = QBuffer(data)
+    buf.open(QIODevice.OpenModeFlag.WriteOnly)
+    ok = img.save(buf, "PNG")
+    buf.close()
+    if not ok:
+        raise K49Error(f"{out}: the screenshot could not be encoded as PNG")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise K49Error(f"{out.parent}: cannot create the folder ({e.strerror or e})") from e
+    atomic_write_bytes(out, bytes(data.data()), error=K49Error)
+
+
+def screenshot(args: argparse.Namespace) -> int:
+    from k49desk.core.dataset import open_dataset
     from k49desk.gui.app import make_app
     from k49desk.gui.main_window import MainWindow
     from k49desk.paths import DEFAULT_MODEL, default_data_dir, resolve_data_dir
 
-    try:
-        w, h = (int(x) for x in args.size.lower().split("x"))
-    except ValueError:
-        raise K49Error(f"--size {args.size!r}: expected WIDTHxHEIGHT, e.g. 1400x900") from None
-    cls = None
-    if args.cls:
-        cls = class_for_text(args.cls)
-        if cls is None:
-            raise K49Error(f"--class {args.cls!r}: not one of the 49 K49 characters or romaji")
+    w, h = args.size if isinstance(args.size, tuple) else window_size(args.size)
+    cls = _class_arg(args.cls)
     out = Path(args.screenshot)
+    check_output_file(out, "--screenshot", create_folders=True)
     app = make_app()
     win = MainWindow()
     win.resize(w, h)
@@ -100,9 +144,7 @@ def screenshot(args: argparse.Namespace) -> int:
         img.width() != w or img.height() != h
     ):  # window minimum larger than asked: crop, never stretch
         img = img.copy(0, 0, w, h)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not img.save(str(out)):
-        raise K49Error(f"{out}: cannot write the screenshot")
+    save_png_atomic(img, out)
     print(f"wrote {out} ({img.width()}x{img.height()}, panel {panel})", file=sys.stderr)
     win.close()
     return 0

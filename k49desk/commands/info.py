@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from k49desk.commands.common import add_data_dir, add_json, print_json, resolve_data_dir
+from k49desk.commands.common import add_data_dir, add_json, open_data, pad, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,10 +15,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from k49desk.core.dataset import open_dataset
     from k49desk.core.stats import class_table, info_dict, under_represented
 
-    ds = open_dataset(resolve_data_dir(args.data_dir))
+    ds = open_data(args.data_dir)
     if args.json:
         print_json(info_dict(ds))
         return 0
@@ -29,13 +28,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"  total {len(ds):>8,d} images, {ds.n_classes} classes\n")
     t = class_table(ds)
     print(
-        f"{'idx':>3} {'char':^4} {'romaji':<8}{'train':>8} {'share':>6}"
+        f"{'idx':>3} {'char':^6} {'romaji':<8}{'train':>8} {'share':>6}"
         f"{'test':>8} {'share':>6} {'test/all':>8}"
     )
     for r in t.itertuples():
         tf = "" if r.test_fraction != r.test_fraction else f"{r.test_fraction:7.1%}"
         print(
-            f"{r.index:>3}  {r.char}  {r.romaji:<8}{r.train:>8,d} {r.train_share:6.2%}"
+            f"{r.index:>3} {pad(r.char, 6, '^')} {r.romaji:<8}{r.train:>8,d} {r.train_share:6.2%}"
             f"{r.test:>8,d} {r.test_share:6.2%} {tf:>8}"
         )
     ur = under_represented(ds)

@@ -9,9 +9,16 @@ import threading
 from pathlib import Path
 
 from k49desk.commands.common import (
+    MAX_SEED,
     add_data_dir,
     add_json,
+    add_threads,
+    cap_threads,
+    check_output_file,
     ctrl_c_requests_stop,
+    float_range,
+    int_range,
+    open_data,
     print_json,
     progress_bar,
     resolve_data_dir,
@@ -32,24 +39,26 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "scored at the end. A checkpoint is written after every epoch, so Ctrl-C "
                     "keeps the last completed one. Deterministic for a given --seed on CPU.")
     add_data_dir(p)
-    p.add_argument("--epochs", type=int, default=None, help="passes over the data (default 8)")
+    p.add_argument("--epochs", type=int_range(1, 10_000), default=None,
+                   help="passes over the data (default 8)")
     p.add_argument("--out", default=None,
                    help="checkpoint to write (default: models/k49desk-<timestamp>.pt)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
                    help="auto uses a GPU when there is one (default auto)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--batch-size", type=int, default=None, help="images per step (default 128)")
-    p.add_argument("--lr", type=float, default=None,
-                   help="peak learning rate of the one-cycle schedule (default 3e-3)")
+    p.add_argument("--seed", type=int_range(0, MAX_SEED), default=0,
+                   help="random seed, 0 to 2**32-1 (default 0)")
+    p.add_argument("--batch-size", type=int_range(2, 65_536), default=None,
+                   help="images per step (default 128)")
+    p.add_argument("--lr", type=float_range(0.0, 10.0, lo_open=True), default=None,
+                   help="peak learning rate of the one-cycle schedule, > 0 (default 3e-3)")
     p.add_argument("--no-augment", action="store_true",
                    help="turn off the small random affine augmentation")
     p.add_argument("--imbalance", choices=("none", "weights", "sampler"), default=None,
                    help="how to treat rare classes: inverse-frequency loss weights (default), "
                         "balanced sampling, or nothing")
-    p.add_argument("--val-fraction", type=float, default=None,
-                   help="share of train held out for validation (default 0.1)")
-    p.add_argument("--threads", type=int, default=0,
-                   help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--val-fraction", type=float_range(0.0, 0.9), default=None,
+                   help="share of train held out for validation, 0 to 0.9 (default 0.1)")
+    add_threads(p)
     add_json(p)
     p.set_defaults(func=run)
 
@@ -82,7 +91,7 @@ def build_config(args: argparse.Namespace):  # noqa: ANN201
             augment=not args.no_augment,
             imbalance=args.imbalance or d.imbalance,
             val_fraction=args.val_fraction if args.val_fraction is not None else d.val_fraction,
-            seed=args.seed, device=args.device, threads=max(0, args.threads),
+            seed=args.seed, device=args.device, threads=cap_threads(args.threads),
         )
     except ValueError as e:
         from k49desk.core.errors import K49Error
@@ -90,47 +99,94 @@ def build_config(args: argparse.Namespace):  # noqa: ANN201
         raise K49Error(f"train: {e}") from e
 
 
-def run(args: argparse.Namespace) -> int:
-    from k49desk.core.errors import Cancelled
-    from k49desk.core.training import TrainEvent, resolve_device, train_folder
+def _check_train_split(data_dir: str | None, val_fraction: float) -> None:
+    """Fail with a sentence, before a model is built, when there is too little to train on."""
+    from k49desk.core.errors import K49Error
 
-    cfg = build_config(args)
-    data_dir = resolve_data_dir(args.data_dir)
-    out = Path(args.out) if args.out else default_out_path()
-    device = resolve_device(cfg.device)  # fail early on an absent GPU
-    stop = threading.Event()
-    bar = None
-    log = (lambda s: None) if args.json else (lambda s: print(s, file=sys.stderr))
-    log(f"Training on {data_dir} ({device.type}), {cfg.epochs} epochs -> {out}")
+    ds = open_data(data_dir, mmap=True)  # only counted here: mapping is enough
+    n = len(ds.split("train"))
+    n_train = n - int(round(n * val_fraction))
+    if n < 2 or n_train < 2:
+        raise K49Error(f"{ds.root}: the train split has {n:,d} image{'' if n == 1 else 's'}; "
+                       "training needs at least 2 (plus the validation share)")
 
-    def on_progress(fraction: float | None, text: str, ev: TrainEvent) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = progress_bar(ev.steps_per_epoch * ev.epochs, "train", unit="batch")
+
+def _describe_compute(device: object, threads: int) -> str:
+    """'cpu, 2 threads (auto)': what the run really uses, not what was asked."""
+    import torch
+
+    kind = getattr(device, "type", str(device))
+    if kind == "cuda":
+        return f"GPU {torch.cuda.get_device_name(device)}"
+    n = threads or torch.get_num_threads()
+    return f"{kind}, {n} CPU thread{'s' if n != 1 else ''}{' (auto)' if not threads else ''}"
+
+
+class _TrainBar:
+    """The progress bar and epoch lines. An epoch line says '[saved]' only once the
+    checkpoint of that epoch is on disk: the save happens after the epoch event, so the line
+    waits for the next event (or the end of training)."""
+
+    def __init__(self, out: Path) -> None:
+        self.out, self.bar, self.pending = out, None, None
+
+    def __call__(self, fraction: float | None, text: str, ev: object) -> None:
+        self.flush(saved=True)
+        if self.bar is None:
+            self.bar = progress_bar(ev.steps_per_epoch * ev.epochs, "train", unit="batch")
         if ev.kind == "step":
-            bar.set_description(f"epoch {ev.epoch}/{ev.epochs}", refresh=False)
-            bar.set_postfix_str(f"loss {ev.loss:.3f} acc {ev.acc:.1%} "
-                                f"{ev.images_per_s:,.0f} img/s ETA {_hms(ev.eta_s)}",
-                                refresh=False)
-            bar.update(ev.global_step - bar.n)
+            self.bar.set_description(f"epoch {ev.epoch}/{ev.epochs}", refresh=False)
+            self.bar.set_postfix_str(f"loss {ev.loss:.3f} acc {ev.acc:.1%} "
+                                     f"{ev.images_per_s:,.0f} img/s ETA {_hms(ev.eta_s)}",
+                                     refresh=False)
+            self.bar.update(ev.global_step - self.bar.n)
         else:
             val = ("" if ev.val_balanced_accuracy is None else
                    f", val balanced acc {ev.val_balanced_accuracy:.2%}, "
                    f"val acc {ev.val_accuracy:.2%}")
-            bar.write(f"epoch {ev.epoch}/{ev.epochs}: loss {ev.loss:.4f}, train acc "
-                      f"{ev.acc:.2%}{val}  [saved {out.name}]", file=sys.stderr)
+            self.pending = (f"epoch {ev.epoch}/{ev.epochs}: loss {ev.loss:.4f}, train acc "
+                            f"{ev.acc:.2%}{val}")
+
+    def flush(self, saved: bool) -> None:
+        if self.pending is not None and self.bar is not None:
+            tail = f"  [saved {self.out.name}]" if saved else "  [not saved]"
+            self.bar.write(self.pending + tail, file=sys.stderr)
+        self.pending = None
+
+    def close(self, saved: bool) -> None:
+        self.flush(saved)
+        if self.bar is not None:
+            self.bar.close()  # ends the bar's line: an error after it gets a line of its own
+            self.bar = None
+
+
+def run(args: argparse.Namespace) -> int:
+    from k49desk.core.errors import Cancelled
+    from k49desk.core.training import resolve_device, train_folder
+
+    cfg = build_config(args)
+    data_dir = resolve_data_dir(args.data_dir)
+    out = Path(args.out) if args.out else default_out_path()
+    check_output_file(out, "--out", create_folders=True)
+    device = resolve_device(cfg.device)  # fail early on an absent GPU
+    _check_train_split(args.data_dir, cfg.val_fraction)
+    stop = threading.Event()
+    log = (lambda s: None) if args.json else (lambda s: print(s, file=sys.stderr))
+    compute = _describe_compute(device, cfg.threads)
+    log(f"Training on {data_dir} ({compute}), {cfg.epochs} epochs -> {out}")
+    bar = _TrainBar(out)
 
     try:
         with ctrl_c_requests_stop(stop, None if args.json else STOP_MESSAGE):
-            res = train_folder(cfg, data_dir, out, progress=on_progress,
-                               should_stop=stop.is_set)
+            res = train_folder(cfg, data_dir, out, progress=bar, should_stop=stop.is_set)
     except Cancelled as e:
-        if bar is not None:
-            bar.close()
+        bar.close(saved=False)
         print(f"k49desk: {e}", file=sys.stderr)
         return 130
-    if bar is not None:
-        bar.close()
+    except BaseException:
+        bar.close(saved=False)
+        raise
+    bar.close(saved=True)
     m = res.metrics
     test_bal = m.get("test_balanced_accuracy")
     if args.json:
@@ -138,12 +194,14 @@ def run(args: argparse.Namespace) -> int:
             "model": str(out), "epochs": res.epochs_completed, "elapsed_s": round(res.elapsed_s, 3),
             "val_balanced_accuracy": m.get("val_balanced_accuracy"),
             "test_balanced_accuracy": test_bal, "test_accuracy": m.get("test_accuracy"),
-            "stopped": res.stopped, "device": device.type, "trained_on": res.trained_on,
+            "stopped": res.stopped, "device": device.type, "compute": compute,
+            "trained_on": res.trained_on,
         })
     else:
         print(f"Saved {out}")
         print(f"  epochs completed  {res.epochs_completed}/{cfg.epochs}"
-              f"{' (stopped early)' if res.stopped else ''} in {_hms(res.elapsed_s)}")
+              f"{' (stopped early)' if res.stopped else ''} in {_hms(res.elapsed_s)} "
+              f"({compute})")
         if m.get("val_balanced_accuracy") is not None:
             print(f"  validation        balanced accuracy {m['val_balanced_accuracy']:.2%}, "
                   f"accuracy {m['val_accuracy']:.2%}")

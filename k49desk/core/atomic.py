@@ -22,7 +22,9 @@ def _describe(path: Path, e: OSError) -> str:
     if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return f"{path}: not writable ({e.strerror}); nothing was changed"
     if e.errno == errno.ENOENT:
-        return f"{path}: the folder does not exist"
+        if path.parent.is_dir():  # e.g. /proc: the folder is there but takes no new files
+            return f"{path}: cannot create files in {path.parent} ({e.strerror})"
+        return f"{path}: the folder {path.parent} does not exist"
     return f"{path}: cannot be written ({e.strerror or e})"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,23 +210,52 @@ def official_classmap_csv() -> str:
     return "\n".join(rows) + "\n"
 
 
+def check_class_entry(codepoint: str, char: str) -> str | None:
+    """What is wrong with one class-map entry ("U+3042", "あ"), or None when it is fine."""
+    if len(char) != 1:
+        return f"char {char[:20]!r} is not one character"
+    if not char.isprintable() or char.isspace():
+        return f"char {char!r} is not a printable character"
+    want = f"U+{ord(char):04X}"
+    if codepoint.upper() != want:
+        return f"codepoint {codepoint[:20]!r} does not match char {char!r} ({want})"
+    return None
+
+
 def load_classmap(path: Path) -> tuple[ClassInfo, ...]:
-    """Read and validate a k49_classmap.csv; romaji come from the official table."""
+    """Read and validate a k49_classmap.csv; romaji come from the official table.
+
+    Bounded: a regular file of at most MAX_CLASSMAP_BYTES (the official one is 697 bytes).
+    """
+    from k49desk.core.limits import MAX_CLASSMAP_BYTES, open_regular
+
     name = path.name
+    with open_regular(path, DataError, what="class map", max_bytes=MAX_CLASSMAP_BYTES) as f:
+        try:
+            raw = f.read(MAX_CLASSMAP_BYTES + 1)
+        except OSError as e:
+            raise DataError(f"{name}: cannot be read ({e.strerror or e})") from e
+    if len(raw) > MAX_CLASSMAP_BYTES:  # grew after the size check
+        raise DataError(f"{name}: over the {MAX_CLASSMAP_BYTES // 1024} KiB limit for a class map")
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise DataError(f"{name}: not UTF-8 text ({e.reason})") from e
-    except OSError as e:
-        raise DataError(f"{name}: cannot be read ({e.strerror or e})") from e
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text), strict=True)
+    try:
+        return _parse_classmap(name, reader)
+    except csv.Error as e:
+        raise DataError(f"{name}: line {reader.line_num}: not valid CSV ({e})") from None
+
+
+def _parse_classmap(name: str, reader: Iterator[list[str]]) -> tuple[ClassInfo, ...]:
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
         raise DataError(f"{name}: the file is empty") from None
     if header[:3] != ["index", "codepoint", "char"]:
         raise DataError(
-            f"{name}: header must be 'index,codepoint,char', found {','.join(header)!r}"
+            f"{name}: header must be 'index,codepoint,char', found {','.join(header)[:80]!r}"
         )
     classes: list[ClassInfo] = []
     for lineno, row in enumerate(reader, start=2):
@@ -237,13 +267,16 @@ def load_classmap(path: Path) -> tuple[ClassInfo, ...]:
         try:
             idx = int(idx_s)
         except ValueError:
-            raise DataError(f"{name}: line {lineno}: index {idx_s!r} is not a number") from None
+            raise DataError(f"{name}: line {lineno}: index {idx_s[:20]!r} is not a "
+                            "number") from None
         if idx != len(classes):
             raise DataError(f"{name}: line {lineno}: expected index {len(classes)}, found {idx}")
-        if len(ch) != 1:
-            raise DataError(f"{name}: line {lineno}: char {ch!r} is not one character")
-        romaji = ROMAJI[idx] if idx < len(ROMAJI) else f"c{idx}"
-        classes.append(ClassInfo(idx, cp, ch, romaji))
+        if len(classes) >= N_CLASSES:
+            raise DataError(f"{name}: more than {N_CLASSES} classes")
+        problem = check_class_entry(cp, ch)
+        if problem:
+            raise DataError(f"{name}: line {lineno}: {problem}")
+        classes.append(ClassInfo(idx, cp.upper(), ch, ROMAJI[idx]))
     if len(classes) != N_CLASSES:
         raise DataError(f"{name}: {len(classes)} classes, expected {N_CLASSES}")
     return tuple(classes)

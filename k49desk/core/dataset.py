@@ -1,40 +1,43 @@
-"""Open and validate a K49 data folder, with a fast memory-mapped cache.
+"""Open and validate a K49 data folder, with a self-checking cache.
 
-The first open of a split decompresses the official .npz files into plain .npy files in
-`.k49desk-cache/` beside them (or in the user cache folder if the data folder is read-only);
-later opens memory-map those, so reopening 270,912 images takes milliseconds. A cache entry
-is used only while the source file's size and mtime are unchanged.
+The first open of a split streams the official .npz files (bounded: see
+`k49desk.core.npz` and docs/LIMITS.md) into plain .npy files in `.k49desk-cache/` beside
+them (or in the user cache folder if the data folder is read-only); later opens read those
+verified copies instead of decompressing again. `k49desk.core.datacache` says when a cache
+entry is trusted.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import stat
-import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from k49desk.core.atomic import atomic_write_text, save_npy, save_npz
+from k49desk.core import npz
+from k49desk.core.atomic import atomic_open, atomic_write_text
 from k49desk.core.classes import (
     OFFICIAL_CLASSES,
     ClassInfo,
     load_classmap,
     official_classmap_csv,
 )
-from k49desk.core.errors import DataError, K49Error
+from k49desk.core.datacache import (  # noqa: F401  (re-exported: issues.py, tests)
+    CACHE_DIR_NAME,
+    DataCache,
+    cache_dirs,
+    fallback_cache_dir,
+    source_key,
+)
+from k49desk.core.errors import DataError
 from k49desk.core.progress import Progress
 
 SPLITS: tuple[str, ...] = ("train", "test")
 CLASSMAP_FILE = "k49_classmap.csv"
-CACHE_DIR_NAME = ".k49desk-cache"
 DEMO_TRUTH_FILE = "demo-truth.csv"
-_CACHE_VERSION = 1
-
 
 
 def images_file(split: str) -> str:
@@ -98,41 +101,14 @@ class K49Dataset:
         return sum(len(s) for s in self.splits.values())
 
 
-def _npz_error(name: str, e: BaseException) -> DataError:
-    text = str(e)
-    if isinstance(e, ValueError) and ("pickle" in text.lower() or "Object arrays" in text):
-        return DataError(
-            f"{name}: holds pickled Python objects; k49desk only loads plain arrays "
-            "(allow_pickle=False), so it refuses this file"
-        )
-    if isinstance(e, zipfile.BadZipFile | EOFError | zlib.error):
-        return DataError(
-            f"{name}: truncated or corrupt .npz ({text or type(e).__name__}); "
-            "download or generate it again"
-        )
-    return DataError(f"{name}: cannot be read as .npz ({text or type(e).__name__})")
+def read_npz_array(path: str | os.PathLike[str], kind: str | None = None) -> np.ndarray:
+    """The `arr_0` array of an official-format .npz, refusing pickles and naming the file.
 
-
-def read_npz_array(path: Path) -> np.ndarray:
-    """The `arr_0` array of an official-format .npz, refusing pickles and naming the file."""
-    name = path.name
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise DataError(f"{name}: file not found in {path.parent}") from None
-    except Exception as e:  # numpy raises many types for damaged files
-        raise _npz_error(name, e) from e
-    if not isinstance(loaded, np.lib.npyio.NpzFile):
-        raise DataError(f"{name}: is a bare .npy array, not a .npz archive")
-    with loaded as z:
-        if "arr_0" not in z.files:
-            found = ", ".join(z.files) or "nothing"
-            raise DataError(f"{name}: no array named 'arr_0' (found: {found})")
-        try:
-            arr = z["arr_0"]
-        except Exception as e:
-            raise _npz_error(name, e) from e
-    return arr
+    Bounded: the file must be regular and its claimed sizes within `k49desk.core.limits`
+    before anything is allocated (see `k49desk.core.npz`). `kind` ("images"/"labels") adds
+    the K49 dtype and shape checks.
+    """
+    return npz.read_npz_array(Path(path), kind)
 
 
 def check_images(name: str, arr: np.ndarray) -> None:
@@ -155,103 +131,86 @@ def check_labels(name: str, arr: np.ndarray, n_classes: int) -> None:
         )
 
 
-def _stat_key(path: Path) -> dict[str, int]:
-    st = path.stat()
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+def _readonly(arr: np.ndarray) -> np.ndarray:
+    arr.flags.writeable = False  # a dataset's arrays are shared by the whole app
+    return arr
 
 
-def _looks_writable(folder: Path) -> bool:
-    try:
-        mode = folder.stat().st_mode
-    except OSError:
-        return False
-    return bool(mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)) and os.access(folder, os.W_OK)
-
-
-def fallback_cache_dir(root: Path) -> Path:
-    import platformdirs
-
-    key = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:16]
-    return Path(platformdirs.user_cache_dir("k49desk")) / key
-
-
-def cache_dirs(root: Path) -> list[Path]:
-    """Where caches for a data folder may go, in order: beside the data, else the user cache.
-
-    A folder marked read-only is left alone even when the process (root) could write there.
-    """
-    cands = [root / CACHE_DIR_NAME, fallback_cache_dir(root)]
-    return cands if _looks_writable(root) else cands[1:]
-
-
-class _Cache:
-    """The .npy cache of one data folder; silently disabled where nothing is writable."""
-
-    def __init__(self, root: Path) -> None:
-        self.dir: Path | None = None
-        for cand in cache_dirs(root):
-            try:
-                cand.mkdir(parents=True, exist_ok=True)
-                probe = cand / ".probe"
-                probe.write_bytes(b"")
-                probe.unlink()
-            except OSError:
-                continue
-            self.dir = cand
-            break
-        self.manifest: dict = {"version": _CACHE_VERSION, "files": {}}
-        if self.dir is not None:
-            try:
-                m = json.loads((self.dir / "manifest.json").read_text())
-                if m.get("version") == _CACHE_VERSION:
-                    self.manifest = m
-            except (OSError, ValueError):
-                pass
-
-    def get(self, src: Path) -> np.ndarray | None:
-        if self.dir is None:
-            return None
-        entry = self.manifest["files"].get(src.name)
-        npy = self.dir / (src.name[:-4] + ".npy")
-        try:
-            if entry != _stat_key(src) or not npy.exists():
-                return None
-            return np.load(npy, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError):
-            return None
-
-    def put(self, src: Path, arr: np.ndarray) -> np.ndarray:
-        if self.dir is None:
-            return arr
-        npy = self.dir / (src.name[:-4] + ".npy")
-        try:
-            save_npy(npy, arr)
-            self.manifest["files"][src.name] = _stat_key(src)
-            atomic_write_text(self.dir / "manifest.json", json.dumps(self.manifest, indent=1))
-            return np.load(npy, mmap_mode="r", allow_pickle=False)
-        except (K49Error, OSError, ValueError):
-            return arr
-
-
-def _fingerprint(*paths: Path) -> str:
+def _fingerprint(*keys: tuple[str, dict]) -> str:
     h = hashlib.sha1()
-    for p in paths:
-        k = _stat_key(p)
-        h.update(f"{p.name}:{k['size']}:{k['mtime_ns']};".encode())
+    for name, k in keys:
+        h.update(f"{name}:{k['size']}:{k['mtime_ns']}:{k['tail']};".encode())
     return h.hexdigest()[:16]
 
 
-def open_dataset(
-    root: str | os.PathLike[str], *, use_cache: bool = True, progress: Progress | None = None
-) -> K49Dataset:
-    """Open and validate a K49 folder. Raises DataError naming the file and the problem."""
-    root = Path(root)
-    if not root.exists():
-        raise DataError(f"{root}: folder not found")
-    if not root.is_dir():
+def _check_folder(root: Path) -> None:
+    """Missing, not a folder, or not readable: said plainly before any file is touched."""
+    try:
+        st = os.stat(root)
+    except FileNotFoundError:
+        raise DataError(f"{root}: folder not found") from None
+    except PermissionError:
+        raise DataError(f"{root}: cannot be reached (permission denied on a parent "
+                        "folder)") from None
+    except OSError as e:
+        raise DataError(f"{root}: cannot be opened ({e.strerror or e})") from None
+    if not stat.S_ISDIR(st.st_mode):
         raise DataError(f"{root}: not a folder")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise DataError(f"{root}: no permission to read this folder")
+
+
+def _present(p: Path) -> bool:
+    """Whether a name exists in the folder at all (a FIFO or folder counts: it gets its
+    own message when opened); a dangling link is an error, not an absence."""
+    try:
+        os.lstat(p)
+    except FileNotFoundError:
+        return False
+    except OSError as e:
+        raise DataError(f"{p}: cannot be checked ({e.strerror or e})") from None
+    if not p.exists():
+        raise DataError(f"{p}: is a symbolic link to a file that does not exist")
+    return True
+
+
+def _load_file(path: Path, kind: str, n_classes: int, cache: DataCache | None,
+               progress: Progress | None, k: int, n_files: int,
+               text: str) -> tuple[np.ndarray, dict]:
+    """One checked array (from the cache when it is valid) and its source's key."""
+    def sub(f: float) -> None:
+        if progress:
+            progress((k + f) / n_files, text)
+
+    def check(a: np.ndarray) -> None:
+        if kind == "images":
+            check_images(path.name, a)
+        else:
+            check_labels(path.name, a, n_classes)
+
+    sub(0.0)
+    if cache is not None:
+        return cache.load(path, kind, check, sub if progress else None)
+    key = source_key(path)
+    arr = _readonly(read_npz_array(path, kind))
+    check(arr)
+    return arr, key
+
+
+def open_dataset(
+    root: str | os.PathLike[str], *, use_cache: bool = True, progress: Progress | None = None,
+    mmap: bool = False,
+) -> K49Dataset:
+    """Open and validate a K49 folder. Raises DataError naming the file and the problem.
+
+    Arrays come back read-only. With the cache (default), a reopen reads the verified
+    `.npy` copies instead of decompressing; `mmap=True` maps them instead of reading
+    (faster, but see `k49desk.core.datacache` for why that is not the default).
+    """
+    root = Path(root)
+    _check_folder(root)
     cm_path = root / CLASSMAP_FILE
-    if cm_path.exists():
+    if _present(cm_path):
         classes, source = load_classmap(cm_path), "file"
     else:
         classes, source = OFFICIAL_CLASSES, "builtin"
@@ -259,48 +218,33 @@ def open_dataset(
         root=root,
         classes=classes,
         classmap_source=source,
-        is_demo=(root / DEMO_TRUTH_FILE).exists(),
+        is_demo=_present(root / DEMO_TRUTH_FILE),
     )
-    present = [
-        s for s in SPLITS if (root / images_file(s)).exists() or (root / labels_file(s)).exists()
-    ]
+    present = [s for s in SPLITS
+               if _present(root / images_file(s)) or _present(root / labels_file(s))]
     if not present:
         raise DataError(
             f"{root}: no K49 files here (expected {images_file('train')}, "
             f"{labels_file('train')}, {images_file('test')} or {labels_file('test')})"
         )
-    cache = _Cache(root) if use_cache else None
+    cache = DataCache(root, mmap=mmap) if use_cache else None
+    n_files = 2 * len(present)
     for i, split in enumerate(present):
         ipath, lpath = root / images_file(split), root / labels_file(split)
         for p, other in ((ipath, lpath), (lpath, ipath)):
-            if not p.exists():
+            if not _present(p):
                 raise DataError(f"{p.name}: missing, but {other.name} is present")
-        if progress:
-            progress(i / len(present), f"Opening {split} split")
-        images = cache.get(ipath) if cache else None
-        labels = cache.get(lpath) if cache else None
-        if images is None:
-            if progress:
-                progress(i / len(present), f"Decompressing {ipath.name} (first open only)")
-            images = read_npz_array(ipath)
-            check_images(ipath.name, images)
-            if cache:
-                images = cache.put(ipath, images)
-        else:
-            check_images(ipath.name, images)
-        if labels is None:
-            labels = read_npz_array(lpath)
-            check_labels(lpath.name, labels, len(classes))
-            if cache:
-                labels = cache.put(lpath, labels)
-        else:
-            check_labels(lpath.name, labels, len(classes))
+        loaded = [_load_file(path, kind, len(classes), cache, progress, 2 * i + j, n_files,
+                             f"Opening {split} split: {path.name}")
+                  for j, (path, kind) in enumerate(((ipath, "images"), (lpath, "labels")))]
+        (images, ikey), (labels, lkey) = loaded
         if images.shape[0] != labels.shape[0]:
             raise DataError(
                 f"{lpath.name}: {labels.shape[0]} labels for {images.shape[0]} images "
                 f"in {ipath.name}"
             )
-        ds.splits[split] = Split(split, images, np.asarray(labels), _fingerprint(ipath, lpath))
+        ds.splits[split] = Split(split, images, np.asarray(labels),
+                                 _fingerprint((ipath.name, ikey), (lpath.name, lkey)))
     if progress:
         progress(1.0, "Opened")
     return ds
@@ -313,13 +257,18 @@ def write_split(
     labels: np.ndarray,
     compressed: bool = True,
 ) -> None:
-    """Write one split in the official format (atomic; `arr_0`, uint8)."""
+    """Write one split in the official format (`arr_0`, uint8), as a pair: both files are
+    staged complete before either replaces the old one, so a failure (full disk) leaves the
+    old pair, never new images with old labels."""
     root = Path(root)
     images = np.ascontiguousarray(images, dtype=np.uint8)
     labels = np.ascontiguousarray(labels, dtype=np.uint8)
     check_images(images_file(split), images)
-    save_npz(root / images_file(split), images, compressed=compressed, error=DataError)
-    save_npz(root / labels_file(split), labels, compressed=compressed, error=DataError)
+    save = np.savez_compressed if compressed else np.savez
+    with atomic_open(root / images_file(split), "wb", DataError) as fi:
+        save(fi, images)
+        with atomic_open(root / labels_file(split), "wb", DataError) as fl:
+            save(fl, labels)
 
 
 def write_classmap(root: str | os.PathLike[str]) -> None:

@@ -13,6 +13,7 @@ import errno
 import hashlib
 import http.client
 import io
+import math
 import os
 import socket
 import time
@@ -288,6 +289,31 @@ def _write_all(f: io.RawIOBase, data: bytes, path: Path) -> None:
         view = view[n or 0:]
 
 
+def check_base_url(url: str) -> str:
+    """The mirror URL with a trailing slash; DownloadError unless it is http(s) with a host."""
+    try:
+        u = urllib.parse.urlsplit(url)
+        _ = u.port  # a port that is not a number raises ValueError
+    except (ValueError, TypeError, AttributeError):
+        raise DownloadError(f"base URL {str(url)[:80]!r}: not a valid URL") from None
+    if u.scheme not in ("http", "https") or not u.hostname:
+        raise DownloadError(f"base URL {url[:80]!r}: expected an http:// or https:// URL "
+                            "with a host")
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        raise DownloadError(f"base URL {url[:80]!r}: holds spaces or control characters")
+    return url if url.endswith("/") else url + "/"
+
+
+def _check_targets(final: Path) -> None:
+    """The final name and its .part must be regular files (or absent): a folder there would
+    otherwise surface as a raw IsADirectoryError halfway through."""
+    for p, what in ((final, "the file to install"), (final.with_name(final.name + ".part"),
+                                                      "the partial download")):
+        if (p.exists() or p.is_symlink()) and not p.is_file():
+            kind = "a folder" if p.is_dir() else "not a regular file"
+            raise DownloadError(f"{p}: {what} is {kind}; move it away and run again")
+
+
 def download_k49(data_dir: str | os.PathLike[str], *, base_url: str = BASE_URL,
                  files: Iterable[str] | None = None,
                  expected: dict[str, tuple[int, str]] | None = None,
@@ -302,17 +328,26 @@ def download_k49(data_dir: str | os.PathLike[str], *, base_url: str = BASE_URL,
     (network, HTTP status, size, md5, disk) or Cancelled (should_stop() turned true; the
     `.part` is kept for resume). A final name only ever holds a complete, verified file.
     """
+    if (isinstance(timeout, bool) or not isinstance(timeout, int | float)
+            or not math.isfinite(timeout) or timeout <= 0):
+        raise DownloadError(f"timeout {timeout!r}: must be a finite number of seconds above 0")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise DownloadError(f"chunk_size {chunk_size!r}: must be a positive whole number")
+    base = check_base_url(base_url)
     table = dict(expected) if expected is not None else dict(EXPECTED)
     names = list(files) if files is not None else list(table)
     unknown = [n for n in names if n not in table]
     if unknown:
         raise DownloadError(f"unknown file(s) {', '.join(unknown)}; known: {', '.join(table)}")
     root = Path(data_dir)
+    if root.exists() and not root.is_dir():
+        raise DownloadError(f"{root}: not a folder")
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise DownloadError(f"{root}: cannot create the folder ({e.strerror or e})") from e
-    base = base_url if base_url.endswith("/") else base_url + "/"
+    if not root.is_dir():
+        raise DownloadError(f"{root}: not a folder")
     stop = should_stop or (lambda: False)
     overall_total = sum(table[n][0] for n in names)
     finished_bytes = 0
@@ -320,6 +355,7 @@ def download_k49(data_dir: str | os.PathLike[str], *, base_url: str = BASE_URL,
     for i, name in enumerate(names):
         size, md5 = table[name]
         final = root / name
+        _check_targets(final)
 
         def report(status: str, done: int, bps: float, resumed: int = 0, *, _name: str = name,
                    _size: int = size, _i: int = i, _base: int = finished_bytes) -> None:

@@ -8,13 +8,12 @@ kind of input it was trained on, whatever the canvas size, pen width or paper po
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFilter
 
-from k49desk.core.errors import DataError
+from k49desk.core.image_file import load_image_file  # noqa: F401  (re-exported: CLI, GUI)
 
 if TYPE_CHECKING:
     from k49desk.core.model import LoadedModel
@@ -267,38 +266,12 @@ def _finish(img: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(img / top * 255.0), 0, 255).astype(np.uint8)
 
 
-def load_image_file(path: str | Path) -> np.ndarray:
-    """Read a PNG/JPEG/... file -> grayscale uint8 (H, W), any polarity (preprocess decides).
+def too_little_ink(img28: np.ndarray) -> bool:
+    """"Too little ink" for a FRAMED image (`preprocess` output, or a K49 image): see
+    `k49desk.core.ink.too_little_ink_framed`, where the rules and their measurements live."""
+    from k49desk.core.ink import too_little_ink_framed
 
-    Transparent backgrounds are composited so the ink stays visible; EXIF rotation is applied.
-    Raises DataError naming the file when it is missing or not a readable image.
-    """
-    p = Path(path)
-    try:
-        with Image.open(p) as im:
-            im.load()
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-                arr = np.asarray(im, dtype=np.float32)
-                top = float(arr.max()) or 1.0
-                gray = np.clip(arr / top, 0.0, 1.0)
-            else:
-                has_alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
-                arr = np.asarray(im.convert("RGBA" if has_alpha else "L"))
-                gray = to_gray01(arr)
-    except FileNotFoundError:
-        raise DataError(f"{p.name}: file not found in {p.parent}") from None
-    except IsADirectoryError:
-        raise DataError(f"{p}: is a folder, not an image file") from None
-    except UnidentifiedImageError:
-        raise DataError(f"{p.name}: not an image file PIL can read (PNG, JPEG, BMP, ...)") from None
-    except Image.DecompressionBombError as e:
-        raise DataError(f"{p.name}: image too large ({e})") from e
-    except (OSError, ValueError, SyntaxError) as e:
-        raise DataError(f"{p.name}: damaged or unreadable image ({e})") from e
-    if gray.size == 0:
-        raise DataError(f"{p.name}: image has no pixels")
-    return np.clip(np.rint(gray * 255.0), 0, 255).astype(np.uint8)
+    return too_little_ink_framed(img28)
 
 
 def topk(loaded: LoadedModel, img28: np.ndarray, k: int = 5) -> list[tuple[int, float]]:

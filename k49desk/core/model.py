@@ -13,9 +13,6 @@ import contextlib
 import datetime as _dt
 import io
 import os
-import pickle
-import re
-import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -124,6 +121,16 @@ class LoadedModel:
     created: str = ""
     path: Path | None = None
     train_config: dict = field(default_factory=dict)
+    activation_bytes: int = 0  # float32 bytes of all layer outputs for one image (estimate)
+
+    def batch_size_for(self, wanted: int = 1024) -> int:
+        """`wanted`, reduced so one batch's activations stay within ACTIVATION_BUDGET_BYTES
+        (a wide model from an untrusted checkpoint must not take gigabytes per batch)."""
+        from k49desk.core.model_checks import ACTIVATION_BUDGET_BYTES
+
+        if self.activation_bytes <= 0:
+            return max(1, wanted)
+        return max(1, min(wanted, ACTIVATION_BUDGET_BYTES // self.activation_bytes))
 
     @property
     def is_demo(self) -> bool:
@@ -190,6 +197,7 @@ class LoadedModel:
         if images.ndim == 2:
             images = images[None]
         self.model.eval()
+        batch_size = self.batch_size_for(batch_size)
         out = np.empty((images.shape[0], self.config.n_classes), np.float32)
         for s in range(0, images.shape[0], batch_size):
             x = images_to_tensor(images[s:s + batch_size])
@@ -249,53 +257,15 @@ def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, cfg: ModelCo
         os.chmod(path, 0o644)
 
 
-def _check_zip(path: Path) -> None:
-    """torch.save writes a zip; a cut-off one makes torch fail with vague errors (EINVAL),
-    so look at the archive first and call it what it is."""
-    try:
-        with path.open("rb") as f:
-            magic = f.read(4)
-        if magic != b"PK\x03\x04":
-            return  # not a zip: let torch.load say what it is
-        with zipfile.ZipFile(path) as z:
-            bad = z.testzip()
-    except (zipfile.BadZipFile, EOFError, ValueError) as e:
-        raise CheckpointError(f"{path.name}: truncated or corrupt model file ({e})") from e
-    except OSError as e:
-        raise CheckpointError(f"{path.name}: cannot be read ({e.strerror or e})") from e
-    if bad is not None:
-        raise CheckpointError(f"{path.name}: truncated or corrupt model file (bad CRC in {bad})")
-
-
 def _read(path: Path) -> dict:
+    from k49desk.core.limits import MAX_CHECKPOINT_BYTES, open_regular
+    from k49desk.core.model_checks import check_checkpoint_zip, torch_load_checked
+
     name = path.name
-    if not path.exists():
-        raise CheckpointError(f"{path}: model file not found")
-    if path.is_dir():
-        raise CheckpointError(f"{path}: is a folder, not a model file")
-    _check_zip(path)
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        msg = str(e)
-        m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", msg)
-        if m or "Unsupported global" in msg:
-            what = f" ({m.group(1)})" if m else ""
-            raise CheckpointError(
-                f"{name}: holds pickled Python objects{what} that a safe load refuses "
-                "(weights_only=True); k49desk only loads plain checkpoints") from e
-        raise CheckpointError(f"{name}: not a k49desk checkpoint (unreadable pickle data)") from e
-    except (zipfile.BadZipFile, EOFError) as e:
-        raise CheckpointError(f"{name}: truncated or corrupt model file ({e})") from e
-    except RuntimeError as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        if "zip" in msg.lower() or "central directory" in msg.lower() or "read" in msg.lower():
-            raise CheckpointError(f"{name}: truncated or corrupt model file ({msg})") from e
-        raise CheckpointError(f"{name}: not a k49desk checkpoint ({msg})") from e
-    except OSError as e:
-        raise CheckpointError(f"{name}: cannot be read ({e.strerror or e})") from e
-    except Exception as e:  # torch raises assorted types for garbage input
-        raise CheckpointError(f"{name}: not a k49desk checkpoint ({type(e).__name__}: {e})") from e
+    with open_regular(path, CheckpointError, what="model file",
+                      max_bytes=MAX_CHECKPOINT_BYTES) as f:
+        check_checkpoint_zip(f, name)
+        obj = torch_load_checked(f, name)
     if not isinstance(obj, dict):
         raise CheckpointError(f"{name}: not a k49desk checkpoint (holds a {type(obj).__name__}, "
                               "not a dict)")
@@ -303,7 +273,13 @@ def _read(path: Path) -> dict:
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> LoadedModel:
-    """Load a checkpoint safely; CheckpointError names the file and what is wrong."""
+    """Load a checkpoint safely; CheckpointError names the file and what is wrong.
+
+    Nothing is built before the config passed its limits and the weights matched the
+    shapes it implies (see k49desk.core.model_checks); NaN/inf weights are refused.
+    """
+    from k49desk.core import model_checks as mc
+
     path = Path(path)
     name = path.name
     ckpt = _read(path)
@@ -311,37 +287,47 @@ def load_checkpoint(path: str | os.PathLike[str]) -> LoadedModel:
     if missing:
         raise CheckpointError(f"{name}: not a complete k49desk checkpoint (missing keys: "
                               f"{', '.join(missing)})")
-    if ckpt.get("format", CHECKPOINT_FORMAT) != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{name}: format {ckpt.get('format')!r} is not {CHECKPOINT_FORMAT}")
+    fmt, version = ckpt.get("format", CHECKPOINT_FORMAT), ckpt.get("version", CHECKPOINT_VERSION)
+    if fmt != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{name}: format {fmt!r:.60} is not {CHECKPOINT_FORMAT}")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"{name}: checkpoint version {version!r:.40} is not a version")
+    if version > CHECKPOINT_VERSION:
+        raise CheckpointError(f"{name}: checkpoint version {version} is newer than this "
+                              f"k49desk reads ({CHECKPOINT_VERSION}); update k49desk")
+    if not isinstance(ckpt["config"], dict):
+        raise CheckpointError(f"{name}: bad model config (a {type(ckpt['config']).__name__}, "
+                              "not a dict)")
     try:
         cfg = ModelConfig.from_dict(dict(ckpt["config"]))
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{name}: bad model config ({e})") from e
+        mc.check_config_limits(cfg)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise CheckpointError(f"{name}: bad model config ({str(e)[:200]})") from e
     try:
-        classes = tuple(ClassInfo(int(i), str(cp), str(ch), str(ro))
-                        for i, cp, ch, ro in ckpt["classes"])
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{name}: bad class list ({e})") from e
-    if cfg.n_classes != N_CLASSES or len(classes) != N_CLASSES:
-        raise CheckpointError(f"{name}: model has {cfg.n_classes} classes and a class list of "
-                              f"{len(classes)}, expected {N_CLASSES} (K49)")
-    state = ckpt["model"]
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{name}: 'model' is not a state_dict")
+        entries = ckpt["classes"]
+        n_list = len(entries) if isinstance(entries, list | tuple) else 0
+        if cfg.n_classes != N_CLASSES or n_list != N_CLASSES:
+            raise ValueError(f"model has {cfg.n_classes} classes and a class list of "
+                             f"{n_list}, expected {N_CLASSES} (K49)")
+        classes = mc.check_classes(entries)
+        state = ckpt["model"]
+        mc.check_state_dict_matches(cfg, state)
+        mc.check_weights_finite(state)
+        meta = mc.check_metadata(ckpt)
+    except ValueError as e:
+        raise CheckpointError(f"{name}: {e}") from e
     try:
         model = build_model(cfg)
-    except Exception as e:
-        raise CheckpointError(f"{name}: cannot build the model from its config ({e})") from e
-    try:
         model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
+    except Exception as e:
         first = str(e).splitlines()
         detail = " ".join(s.strip() for s in first[:3])[:300]
         raise CheckpointError(f"{name}: weights do not match the model config "
                               f"(state_dict mismatch: {detail})") from e
     model.eval()
     return LoadedModel(
-        model=model, config=cfg, classes=classes, metrics=dict(ckpt.get("metrics") or {}),
-        trained_on=str(ckpt.get("trained_on", "")), created=str(ckpt.get("created", "")),
-        path=path, train_config=dict(ckpt.get("train_config") or {}),
+        model=model, config=cfg, classes=classes, metrics=meta["metrics"],
+        trained_on=meta["trained_on"], created=meta["created"], path=path,
+        train_config=meta["train_config"],
+        activation_bytes=mc.activation_bytes_per_image(mc.meta_model(cfg)),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 
 def make_app(argv: list[str] | None = None):  # noqa: ANN201  (QApplication, imported late)
@@ -36,7 +37,8 @@ def desktop_problem() -> str | None:
     return check_before_qt()  # Qt would abort with a cryptic plugin error: say what to install
 
 
-def run_app(data_dir: str | None = None, demo: bool = False, panel: str | None = None) -> int:
+def run_app(data_dir: str | None = None, demo: bool = False, panel: str | None = None,
+            show_class: int | None = None, model: str | None = None) -> int:
     """Launch the desktop app (blocks until the window closes)."""
     problem = desktop_problem()
     if problem:
@@ -49,5 +51,6 @@ def run_app(data_dir: str | None = None, demo: bool = False, panel: str | None =
     install_excepthook()
     win = MainWindow()
     win.show()
-    win.start(data_dir=data_dir, demo=demo, panel=panel)
+    win.start(data_dir=data_dir, demo=demo, panel=panel, show_class=show_class,
+              model=Path(model) if model else None)
     return app.exec()

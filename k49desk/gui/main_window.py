@@ -261,11 +261,24 @@ class MainWindow(QMainWindow):
 
     # ---- start-up -----------------------------------------------------------------------
     def start(self, data_dir: str | None = None, demo: bool = False, panel: str | None = None,
-              load_model: bool = True) -> None:
+              load_model: bool = True, show_class: int | None = None,
+              model: Path | None = None) -> None:
         """Open the given/last folder in the background (or the demo set, made on first
-        use), then the current model."""
+        use), then the current model (or `model`); `show_class` goes to the panel shown
+        once the folder is open (`k49desk gui --class ka`)."""
         dp = self.data_panel
         self.show_panel(panel or "gallery")
+        if show_class is not None:
+            target = self.panel(panel or "gallery")
+            if not target.needs_data:
+                target.show_class(show_class)
+            else:
+                def once(ds: object) -> None:
+                    if ds is not None:
+                        self.state.dataset_changed.disconnect(once)
+                        target.show_class(show_class)
+
+                self.state.dataset_changed.connect(once)
         if demo:
             dp.start_demo(target=Path(data_dir) if data_dir else default_data_dir() / "demo",
                           ask=False)
@@ -276,7 +289,9 @@ class MainWindow(QMainWindow):
                 dp.open_folder(folder, quiet=True)
             else:
                 self.show_panel("data")
-        if load_model:
+        if model is not None:
+            self.load_model(Path(model))
+        elif load_model:
             QTimer.singleShot(0, self._load_initial_model)  # imports torch on a worker thread
         QTimer.singleShot(300, self._build_rest_when_idle)
 

@@ -182,10 +182,12 @@ def test_predict_json_for_images_of_any_size_and_polarity(
     Image.fromarray(255 - big).convert("RGB").save(files[1], quality=95)
     rc = main(["predict", "--model", str(trained), "--top", "3", "--json", *map(str, files)])
     assert rc == 0
-    d = _json(capsys)
+    out = _json(capsys)
+    assert out["model"] == str(trained)  # one object, the results in a list inside
+    d = out["results"]
     assert [r["file"] for r in d] == [str(f) for f in files]
     for r in d:
-        assert len(r["top"]) == 3
+        assert r["too_little_ink"] is False and len(r["top"]) == 3
         assert {"label", "char", "p"} <= set(r["top"][0])
         ps = [t["p"] for t in r["top"]]
         assert ps == sorted(ps, reverse=True) and 0 <= ps[-1] and ps[0] <= 1

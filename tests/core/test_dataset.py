@@ -74,11 +74,22 @@ def test_zero_sample_classes_count_zero(tmp_path: Path) -> None:
     assert c.shape == (49,) and c[4] == 12 and c.sum() == 36 and (c == 0).sum() == 46
 
 
-def test_reopen_uses_memmap_cache_and_invalidates_on_change(tiny_dir: Path) -> None:
+def _no_decompression(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(*a: object, **k: object) -> None:
+        raise AssertionError("decompressed the source although the cache is valid")
+
+    monkeypatch.setattr("k49desk.core.datacache.NpzArrayReader", fail)
+
+
+def test_reopen_uses_the_cache_and_invalidates_on_change(
+        tiny_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ds1 = open_dataset(tiny_dir)
     assert (tiny_dir / CACHE_DIR_NAME / "k49-train-imgs.npy").exists()
-    ds2 = open_dataset(tiny_dir)
-    assert isinstance(ds2.split("train").images, np.memmap)
+    with monkeypatch.context() as m:
+        _no_decompression(m)
+        ds2 = open_dataset(tiny_dir)
+        assert isinstance(open_dataset(tiny_dir, mmap=True).split("train").images, np.memmap)
+    assert not ds2.split("train").images.flags.writeable  # shared by the app: read-only
     np.testing.assert_array_equal(ds1.split("train").images, ds2.split("train").images)
     # Rewrite the labels with other content: the cache must not serve the old ones.
     new = np.zeros(49 * 12, np.uint8)
@@ -89,7 +100,8 @@ def test_reopen_uses_memmap_cache_and_invalidates_on_change(tiny_dir: Path) -> N
     assert ds3.split("train").counts()[0] == 49 * 12
 
 
-def test_readonly_folder_falls_back_to_user_cache(tiny_dir: Path) -> None:
+def test_readonly_folder_falls_back_to_user_cache(tiny_dir: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     ro = tiny_dir.parent / "ro"
     shutil.copytree(tiny_dir, ro, ignore=shutil.ignore_patterns(CACHE_DIR_NAME))
     os.chmod(ro, 0o555)
@@ -97,7 +109,8 @@ def test_readonly_folder_falls_back_to_user_cache(tiny_dir: Path) -> None:
         ds = open_dataset(ro)
         assert len(ds.split("test")) == 49 * 4
         assert not (ro / CACHE_DIR_NAME).exists()  # left alone even when running as root
-        assert isinstance(open_dataset(ro).split("test").images, np.memmap)  # user cache used
+        _no_decompression(monkeypatch)
+        assert len(open_dataset(ro).split("test")) == 49 * 4  # served by the user cache
     finally:
         os.chmod(ro, 0o755)
 

@@ -7,7 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from k49desk.core.ink import MIN_EXTENT, ink_extent, paper28, too_little_ink
+from k49desk.core.ink import (
+    MIN_EXTENT,
+    ink_extent,
+    paper28,
+    too_little_ink,
+    too_little_ink_framed,
+)
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
@@ -25,7 +31,8 @@ def test_no_real_image_is_too_little_ink() -> None:
     for f in files:
         with np.load(f, allow_pickle=False) as z:
             imgs = z["arr_0"]
-        caught = [i for i in range(len(imgs)) if too_little_ink(imgs[i])]
+        caught = [i for i in range(len(imgs))
+                  if too_little_ink(imgs[i]) or too_little_ink_framed(imgs[i])]
         assert caught == [], f"{f.parent.name}/{f.name}: real images caught: {caught[:10]}"
         n += len(imgs)
     assert n >= 12_000
@@ -67,3 +74,16 @@ def test_paper28_keeps_the_thinnest_pen_and_rejects_odd_sizes() -> None:
         paper28(np.zeros((100, 100), np.uint8))
     with pytest.raises(ValueError, match="2-D"):
         too_little_ink(np.zeros((2, 28, 28), np.uint8))
+
+
+def test_a_framed_dot_is_too_little_ink_but_a_framed_character_is_not() -> None:
+    from k49desk.core.inference import preprocess
+
+    paper = np.zeros((280, 280), np.uint8)
+    paper += _disk(280, 140, 140, 12)
+    framed = preprocess(paper, invert=False)  # the dot is blown up into a disc
+    assert not too_little_ink(framed) and too_little_ink_framed(framed)
+    stroke = np.zeros((280, 280), np.uint8)
+    stroke[40:240, 130:146] = 255
+    stroke[130:146, 60:220] = 255
+    assert not too_little_ink_framed(preprocess(stroke, invert=False))

@@ -176,3 +176,16 @@ def test_demo_flag_generates_demo_data_on_first_use_then_opens_it(
     with qtbot.waitSignal(win2.state.dataset_changed, timeout=30000):
         win2.start(data_dir=str(folder), demo=True, load_model=False)
     assert (folder / "k49-train-imgs.npz").stat().st_mtime_ns == mtime
+
+
+def test_start_with_a_class_shows_it_once_the_folder_is_open(
+        win: MainWindow, qtbot, tiny_dir: Path) -> None:  # noqa: ANN001
+    from k49desk.core.classes import class_for_text
+
+    ka = class_for_text("ka")
+    with qtbot.waitSignal(win.state.dataset_changed, timeout=20000):
+        win.start(data_dir=str(tiny_dir), panel="gallery", show_class=ka, load_model=False)
+    gallery = win.panels["gallery"]
+    labels = win.state.dataset.split("train").labels
+    shown = gallery.current_indices()
+    assert len(shown) and set(labels[shown].tolist()) == {ka}

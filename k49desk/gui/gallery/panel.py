@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from k49desk.core.classes import N_CLASSES
-from k49desk.core.ink import too_little_ink
+from k49desk.core.ink import too_little_ink_framed
 from k49desk.gui.common.panel import Panel
 from k49desk.gui.common.state import AppState
 from k49desk.gui.common.widgets import DemoBanner, export_with_dialog
@@ -331,7 +331,7 @@ class GalleryPanel(NavigationMixin, Panel):
                               model=model)
         self.detail.set_hidden_by_filter(self.model.row_of(split, i) is None)
         if model is not None:
-            if too_little_ink(image):  # a blank image gets no confident class
+            if too_little_ink_framed(image):  # a blank image gets no confident class
                 self.predictor.invalidate()
                 self.detail.show_too_little_ink()
             else:
