@@ -35,6 +35,7 @@ import pandas as pd
 from k49desk.core import hashing
 from k49desk.core.dataset import K49Dataset, Split
 from k49desk.core.errors import Cancelled, K49Error
+from k49desk.core.fold_cache import FoldCache
 from k49desk.core.progress import Progress, scaled
 
 if TYPE_CHECKING:  # training imports torch: only load it when the label check runs
@@ -130,8 +131,10 @@ def stratified_folds(labels: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
 
 def out_of_sample_proba(images: np.ndarray, labels: np.ndarray, *, folds: int,
                         train_config: TrainConfig, progress: Progress | None = None,
-                        should_stop: StopFn | None = None) -> np.ndarray:
-    """(N, n_classes) probabilities, each row from the fold model that did not see it."""
+                        should_stop: StopFn | None = None,
+                        fold_cache: FoldCache | None = None) -> np.ndarray:
+    """(N, n_classes) probabilities, each row from the fold model that did not see it;
+    folds kept in `fold_cache` (core.fold_cache: resume after a stop) are not retrained."""
     from k49desk.core.model import LoadedModel
     from k49desk.core.training import fit
 
@@ -144,6 +147,12 @@ def out_of_sample_proba(images: np.ndarray, labels: np.ndarray, *, folds: int,
         held = np.flatnonzero(fold == k)
         train = np.flatnonzero(fold != k)
         if held.size == 0:
+            continue
+        kept = fold_cache.load(k, held.size) if fold_cache is not None else None
+        if kept is not None:  # finished by an earlier, stopped run
+            proba = np.zeros((labels.shape[0], kept.shape[1]), np.float32) if proba is None \
+                else proba
+            proba[held] = kept
             continue
 
         def on_progress(fraction: float | None, text: str, ev: TrainEvent | None = None,
@@ -160,6 +169,8 @@ def out_of_sample_proba(images: np.ndarray, labels: np.ndarray, *, folds: int,
         if progress:
             progress((k + 1) / folds, f"Fold {k + 1}/{folds}: scoring held-out images")
         p = loaded.predict_proba(np.asarray(images[held]))
+        if fold_cache is not None:
+            fold_cache.save(k, p)
         if proba is None:
             proba = np.zeros((labels.shape[0], p.shape[1]), np.float32)
         proba[held] = p
@@ -357,10 +368,13 @@ def find_issues(ds: K49Dataset, split: str = "train", *, folds: int = 5,
             proba = _load_cached(Path(ds.root), name, n)
             cached = proba is not None
         if proba is None:
+            folds_kept = FoldCache(ds.root, name) if use_cache else None
             proba = out_of_sample_proba(s.images, s.labels, folds=folds, train_config=cfg,
-                                        progress=sub(cheap_share, 0.97), should_stop=should_stop)
-            if use_cache:
+                                        progress=sub(cheap_share, 0.97), should_stop=should_stop,
+                                        fold_cache=folds_kept)
+            if folds_kept is not None:
                 _save_cached(Path(ds.root), name, proba)
+                folds_kept.clear()
         _check(should_stop)
         if progress:
             progress(0.97, "Ranking label issues (confident learning)")
@@ -386,8 +400,15 @@ def find_issues(ds: K49Dataset, split: str = "train", *, folds: int = 5,
                        proba_cached=cached)
 
 
-def write_flags_csv(flags: pd.DataFrame, path: str | Path) -> None:
-    """Write the flags table atomically; an unwritable path raises K49Error naming it."""
+def write_flags_csv(flags: pd.DataFrame, path: str | Path,
+                    pairs: pd.DataFrame | None = None) -> None:
+    """Write the flags table atomically, with partner_split/partner_index (the copy a
+    duplicate flag was found with, from IssueReport.pairs; empty for other flags); an
+    unwritable path raises K49Error naming it."""
     from k49desk.core.atomic import atomic_write_text
+    from k49desk.core.review_flags import attach_partners
 
-    atomic_write_text(path, flags[list(FLAG_COLUMNS)].to_csv(index=False, float_format="%.6g"))
+    out = flags[list(FLAG_COLUMNS)].assign(partner_split="", partner_index=np.int64(-1))
+    out = attach_partners(out, pairs)
+    out["partner_index"] = out["partner_index"].where(out["partner_index"] >= 0).astype("Int64")
+    atomic_write_text(path, out.to_csv(index=False, float_format="%.6g"))

@@ -327,11 +327,16 @@ class ReviewSession:
             given_labels=[int(self._given[pos])], decided_at=(d.decided_at or None) if d else None,
             undoable=undoable, meta={"position": str(self.position)})
 
+    def card_of(self, images: np.ndarray | list[int]) -> int | None:
+        """The first card showing one of `images` (e.g. a Step's), None if no card does."""
+        hit = np.flatnonzero(np.isin(self._img, np.asarray(images, np.int64)))
+        return int(hit[0]) if len(hit) else None
+
     def _pos_of(self, step: Step | None) -> int | None:
         if step is None:
             return None
-        hit = np.flatnonzero(np.isin(self._img, step.images))
-        return int(hit[0]) if len(hit) else self.position
+        pos = self.card_of(step.images)
+        return self.position if pos is None else pos
 
     def undo(self) -> int | None:
         """Undo the last step of the shared history (a Gallery step too); returns the first

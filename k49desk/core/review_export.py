@@ -246,14 +246,9 @@ def _move_into_place(stage: Path, folder: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def write_corrected_folder(folder: Path, ds: K49Dataset, split: str, new_labels: np.ndarray,
-                           unusable: np.ndarray, table: pd.DataFrame,
-                           classes: tuple[ClassInfo, ...]) -> list[Path]:
-    """Write the corrected folder (staged, then moved into place); the files written."""
-    folder, root = Path(folder), Path(ds.root)
-    if _same_folder(folder, root):
-        raise ReviewError(f"{folder}: this is the data folder itself; pick another folder so "
-                          "the original files stay untouched")
+def _corrected_files(ds: K49Dataset, split: str) -> tuple[list[str], list[str]]:
+    """(every file name of a corrected folder, those linked from the data folder)."""
+    root = Path(ds.root)
     links = [images_file(split)]
     for other in SPLITS:
         if other != split and other in ds.splits:
@@ -262,7 +257,45 @@ def write_corrected_folder(folder: Path, ds: K49Dataset, split: str, new_labels:
     names = [labels_file(split), f"unusable-{split}.csv", *links, f"review-{split}.csv"]
     if not (root / CLASSMAP_FILE).exists():
         names.append(CLASSMAP_FILE)
-    _check_target(folder, names)
+    return names, links
+
+
+def corrected_folder_problem(folder: str | os.PathLike[str], ds: K49Dataset,
+                             split: str) -> str | None:
+    """Why `write_corrected_folder` would refuse `folder` (None: new, empty, or an earlier
+    export that it replaces), found before any work."""
+    folder = Path(folder)
+    if _same_folder(folder, Path(ds.root)):
+        return (f"{folder}: this is the data folder itself; pick another folder so the "
+                "original files stay untouched")
+    try:
+        _check_target(folder, _corrected_files(ds, split)[0])
+    except ReviewError as e:
+        return str(e)
+    except OSError as e:
+        return describe_write_error(folder, e)
+    return None
+
+
+def new_folder_name(parent: str | os.PathLike[str], base: str) -> Path:
+    """`parent/base`, or `parent/base-2`, `-3`... : the first that does not exist yet."""
+    parent = Path(parent)
+    path, i = parent / base, 1
+    while path.exists():
+        i += 1
+        path = parent / f"{base}-{i}"
+    return path
+
+
+def write_corrected_folder(folder: Path, ds: K49Dataset, split: str, new_labels: np.ndarray,
+                           unusable: np.ndarray, table: pd.DataFrame,
+                           classes: tuple[ClassInfo, ...]) -> list[Path]:
+    """Write the corrected folder (staged, then moved into place); the files written."""
+    folder, root = Path(folder), Path(ds.root)
+    problem = corrected_folder_problem(folder, ds, split)
+    if problem:
+        raise ReviewError(problem)
+    names, links = _corrected_files(ds, split)
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         stage = Path(tempfile.mkdtemp(prefix=f".{folder.name}.staging-", dir=folder.parent))

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import sqlite3
+import threading
 from dataclasses import asdict
 from pathlib import Path
 
@@ -36,6 +38,7 @@ from k49desk.core.review_legacy import (
     read_legacy,
 )
 
+_PROBES = itertools.count()
 LEGACY_KEY = "legacy_import"  # meta: sha256 of the imported (or set aside) legacy snapshot
 
 
@@ -45,13 +48,16 @@ def db_filename(split: str) -> str:
 
 def dir_writable(folder: Path) -> bool:
     """Can we create files in `folder`? (A probe, because root ignores permission bits.)"""
+    # A name of its own per call: the app opens two splits' stores on two threads at once,
+    # and a shared name let one thread delete the other's probe (then: "read-only").
+    probe = folder / f".k49desk-probe-{os.getpid()}-{threading.get_ident()}-{next(_PROBES)}"
     try:
-        probe = folder / f".k49desk-probe-{os.getpid()}"
         probe.write_bytes(b"")
-        probe.unlink()
-        return True
     except OSError:
         return False
+    with contextlib.suppress(OSError):
+        probe.unlink()
+    return True
 
 
 def fallback_dir(data_dir: Path) -> Path:

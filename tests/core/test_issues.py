@@ -193,9 +193,13 @@ def test_flags_csv_has_the_contract_columns_most_suspicious_first(
     labels = (np.arange(60) % 10).astype(np.uint8)
     rep = find_issues(memory_dataset(tmp_path, imgs, train_labels=labels), "train", folds=3)
     out = tmp_path / "flags.csv"
-    write_flags_csv(rep.flags, out)
+    write_flags_csv(rep.flags, out, rep.pairs)
     df = pd.read_csv(out)
-    assert tuple(df.columns) == FLAG_COLUMNS
+    assert tuple(df.columns) == (*FLAG_COLUMNS, "partner_split", "partner_index")
+    dup = df[df["issue"] == "duplicate"]  # the copy it duplicates is named (issue 9)
+    assert list(dup["index"]) == [55] and list(dup["partner_index"]) == [40]
+    assert list(dup["partner_split"]) == ["train"]
+    assert df.loc[df["issue"] != "duplicate", "partner_index"].isna().all()
     assert set(df["issue"]) <= set(ISSUE_TYPES)
     assert df["quality"].is_monotonic_increasing
     assert df["quality"].between(0, 1).all()
@@ -286,6 +290,8 @@ def test_cli_json_summary_and_csv(tmp_path: Path, capsys: pytest.CaptureFixture)
     assert d["n_scanned"] == 50 and d["n_flagged"] == 2
     df = pd.read_csv(out)
     assert list(df["index"]) == [8, 7] and list(df["issue"]) == ["blank", "train_test_duplicate"]
+    assert df["partner_split"].fillna("").tolist() == ["", "test"]  # the copy it matches
+    assert df["partner_index"].fillna(-1).tolist() == [-1, 2]
 
 
 def test_cli_unwritable_out_and_cancel_are_one_line_each(

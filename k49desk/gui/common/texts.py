@@ -11,7 +11,8 @@ if TYPE_CHECKING:
 SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Ctrl+O", "open a data folder"),
     ("Ctrl+1…6", "switch panels"),
-    ("Ctrl+Z / Ctrl+Shift+Z", "undo / redo (Edit menu: the current panel's history)"),
+    ("Ctrl+Z / Ctrl+Shift+Z", "undo / redo (Edit menu): annotations in Gallery and Review share "
+                              "one history; the Draw tab has the drawing's"),
     ("Ctrl+L / Ctrl+I", "load a model / show its card"),
     ("Gallery: arrows, PgUp/PgDn", "move; [ ] or Ctrl+K cycle classes; Ctrl+G jumps to index"),
     ("Draw: Esc", "clear the drawing"),

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QWidget
 
 from k49desk.core.classes import OFFICIAL_CLASSES
 from k49desk.core.review import Filters, ReviewSession, ReviewStats
-from k49desk.gui.review.card import DECISION_COLORS
+from k49desk.gui.review.widgets import DECISION_COLORS
 
 
 class FilterBar(QWidget):
@@ -83,8 +83,8 @@ class FilterBar(QWidget):
         vis = s.visible()
         i = int(np.searchsorted(vis, s.position))
         shown = i < len(vis) and vis[i] == s.position
-        self.set_counter(s.stats(), f"card {i + 1} of {len(vis)}" if shown else
-                         f"{len(vis)} shown")
+        self.set_counter(s.stats(), f"card {i + 1:,d} of {len(vis):,d}" if shown else
+                         f"{len(vis):,d} shown")
 
     def set_counter(self, st: ReviewStats | None, where: str = "") -> None:
         if st is None:
@@ -92,8 +92,9 @@ class FilterBar(QWidget):
             return
         prec = "–" if st.precision is None else f"{st.precision:.0%}"
         c = DECISION_COLORS
+        errors = st.confirmed_errors
         self.counter.setText(
-            f"{where}  ·  <b>{st.decided}</b> / {st.total} decided  ·  "
-            f"<span style='color:{c['unsure']}'>{st.unsure} unsure</span>  ·  "
-            f"<span style='color:{c['unusable']}'><b>{st.confirmed_errors}</b> confirmed "
-            f"errors</span>  ·  precision {prec}")
+            f"{where}  ·  <b>{st.decided:,d}</b> / {st.total:,d} decided  ·  "
+            f"<span style='color:{c['unsure']}'>{st.unsure:,d} unsure</span>  ·  "
+            f"<span style='color:{c['unusable']}'><b>{errors:,d}</b> confirmed "
+            f"error{'' if errors == 1 else 's'}</span>  ·  precision {prec}")

@@ -1,21 +1,33 @@
 """The Review panel's background and file work: find suspects, load flags, export.
 
-`ReviewIO` knows the state, the panel's task owner and a `TaskBar` (progress, Cancel) it
-shows while busy; it reports what it produced through signals, so it does not depend on the
-panel (the panel depends on it).
+`ReviewIO` knows the state, the panel's task owner and a `TaskBar` (progress, time left,
+Cancel) it shows while busy; it reports what it produced through signals, so it does not
+depend on the panel (the panel depends on it).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QWidget,
+)
 
 from k49desk.core.errors import K49Error
 from k49desk.core.progress import ProgressUpdate
 from k49desk.core.review import ReviewSession, read_flags_csv
+from k49desk.core.scan_plan import Eta, ScanPlan, format_duration, train_config
 from k49desk.gui.common.errors import show_error
 from k49desk.gui.common.state import AppState
 from k49desk.gui.common.tasks import TaskOwner
@@ -23,39 +35,62 @@ from k49desk.gui.common.tasks import TaskOwner
 SLOT = "review-io"
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """ "1 row", "2 rows", "1,234 suspects"."""
+    return f"{n:,d} {word if n == 1 else (many or word + 's')}"
+
+
+@dataclass
+class NewFlags:
+    """Flags to start a review from (Find suspects or a flags CSV)."""
+
+    split: str
+    flags: pd.DataFrame
+    proba: np.ndarray | None = None
+    pairs: pd.DataFrame | None = None
+    model: str = ""
+    method: str = ""
+    done_text: str = ""  # what to say once the session is open
+
+
 class TaskBar(QWidget):
-    """Cancel, a progress bar and a line of text, visible while a task runs."""
+    """Cancel, a progress bar and a line of text (with the time left), shown while busy."""
 
     def __init__(self) -> None:
         super().__init__()
         self.cancel_btn = QPushButton("Cancel")
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
-        self.progress.setMaximumWidth(260)
+        self.progress.setMaximumWidth(200)
         self.progress.setMinimumWidth(80)
         self.text = QLabel("")
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         for w in (self.cancel_btn, self.progress, self.text):
             lay.addWidget(w)
+        self.eta: Eta | None = None
         self.setVisible(False)
 
-    def begin(self, text: str) -> None:
+    def begin(self, text: str, eta: bool = False) -> None:
         self.progress.setRange(0, 0)  # busy indicator until the first fraction arrives
         self.text.setText(text)
+        self.eta = Eta() if eta else None
         self.setVisible(True)
 
     def show_progress(self, u: ProgressUpdate) -> None:
         if u.fraction is not None:
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(min(max(u.fraction, 0.0), 1.0) * 1000))
-        if u.text:
-            self.text.setText(u.text)
+        left = None
+        if self.eta is not None:  # measured on the training (the checks before are quick)
+            left = self.eta.update(u.fraction, getattr(u.payload, "kind", "") == "step")
+        if u.text:  # the bar shows the percentage
+            self.text.setText(u.text + (f" · {format_duration(left)} left"
+                                        if left is not None else ""))
 
 
 class ReviewIO(QObject):
-    # flags, proba | None, split, model, method, what to say once the session is open
-    flags_ready = Signal(object, object, str, str, str, str)
+    flags_ready = Signal(object)  # NewFlags
     busy_changed = Signal(bool)
     message = Signal(str)
 
@@ -70,8 +105,8 @@ class ReviewIO(QObject):
         return self.tasks.running(SLOT)
 
     def _run(self, text: str, work: Any, on_finished: Any, error_title: str,
-             on_cancelled: Any = None) -> None:
-        self.bar.begin(text)
+             on_cancelled: Any = None, eta: bool = False) -> None:
+        self.bar.begin(text, eta)
         self.busy_changed.emit(True)
         self.tasks.run(SLOT, work, on_progress=self.bar.show_progress, on_finished=on_finished,
                        on_cancelled=on_cancelled, on_done=self._done, error_title=error_title)
@@ -83,37 +118,59 @@ class ReviewIO(QObject):
     def cancel(self) -> None:
         self.tasks.stop(SLOT)
 
-    def choose_file(self, save: bool, title: str, name: str, filt: str) -> str:
+    def choose_file(self, title: str, filt: str) -> str:
         ds = self.state.dataset
-        start = str(Path(ds.root) / name) if ds is not None else name
-        fn = QFileDialog.getSaveFileName if save else QFileDialog.getOpenFileName
-        path, _ = fn(self.window, title, start, filt)
+        path, _ = QFileDialog.getOpenFileName(self.window, title,
+                                              str(ds.root) if ds is not None else "", filt)
         return path
 
     # ---- find suspects ------------------------------------------------------------------
-    def find_suspects(self, split: str) -> None:
+    def ask_plan(self, split: str) -> ScanPlan | None:
+        """The Find suspects dialog (how thorough, expected time); None if cancelled."""
+        from k49desk.gui.review.find_dialog import FindDialog
+
+        ds = self.state.dataset
+        if ds is None or split not in ds.splits:
+            return None
+        dlg = FindDialog(ds, split, self.tasks, self.window)
+        return dlg.plan() if dlg.exec() == QDialog.DialogCode.Accepted else None
+
+    def find_suspects(self, split: str, plan: ScanPlan | None = None) -> None:
         ds = self.state.dataset
         if ds is None or self.busy:
             return
+        plan = plan or self.ask_plan(split)
+        if plan is None:
+            return
+        cfg = train_config(ds, split, plan)
         from k49desk.core.issues import find_issues
 
         def work(progress, should_stop):  # noqa: ANN001, ANN202
-            return find_issues(ds, split, progress=progress, should_stop=should_stop)
+            return find_issues(ds, split, folds=plan.folds, train_config=cfg,
+                               progress=progress, should_stop=should_stop)
 
         def finished(report: Any) -> None:
-            self.flags_ready.emit(report.flags, report.proba, split, report.method,
-                                  report.method, f"{len(report.flags)} suspects found in "
-                                  f"{split} ({report.method}).")
+            self.flags_ready.emit(NewFlags(
+                split, report.flags, report.proba, getattr(report, "pairs", None),
+                report.method, report.method,
+                f"{plural(len(report.flags), 'suspect')} found in {split} ({report.method})."))
 
-        self._run("Finding suspects…", work, finished, "Finding suspects failed",
-                  lambda: self.message.emit(
-                      "Finding suspects was cancelled; the session is unchanged."))
+        def cancelled() -> None:
+            from k49desk.core.fold_cache import resume_status
+
+            st = resume_status(ds, split, plan.folds, cfg)
+            kept = (f" {st.done} of {st.folds} folds are kept: Find suspects with the same "
+                    "settings resumes from there." if st.done and not st.complete else "")
+            self.message.emit(f"Finding suspects was stopped; the review is unchanged.{kept}")
+
+        self._run(f"Finding suspects in {split} ({plan.title.lower()})…", work, finished,
+                  "Finding suspects failed", cancelled, eta=True)
 
     def load_flags_csv(self, split: str, path: str | None = None) -> bool:
         if self.state.dataset is None:
             return False
-        path = path or self.choose_file(False, "Load flags written by k49desk find-issues",
-                                        "", "CSV files (*.csv);;All files (*)")
+        path = path or self.choose_file("Load flags written by k49desk find-issues",
+                                        "CSV files (*.csv);;All files (*)")
         if not path:
             return False
         try:
@@ -121,44 +178,64 @@ class ReviewIO(QObject):
         except K49Error as e:
             show_error(self.window, "Cannot load the flags", e)
             return False
-        self.flags_ready.emit(flags, None, split, Path(path).name, "flags CSV",
-                              f"{len(flags)} flags of {split} loaded from {Path(path).name}.")
+        name = Path(path).name
+        self.flags_ready.emit(NewFlags(split, flags, model=name, method="flags CSV",
+                                       done_text=f"{plural(len(flags), 'flag')} of {split} "
+                                                 f"loaded from {name}."))
         return True
 
     # ---- export -------------------------------------------------------------------------
     def export_table(self, session: ReviewSession | None, kind: str,
                      path: str | None = None) -> bool:
+        """Every flag and every other annotated image of the split, written in the background
+        from a snapshot (the person may keep deciding meanwhile)."""
         s = session
-        if s is None or not len(s):
-            self.message.emit("Nothing to export yet: find or load suspects first.")
+        if s is None or self.busy:
             return False
-        path = path or self.choose_file(True, f"Export decisions as {kind.upper()}",
-                                        f"review-{s.split}.{kind}", f"{kind.upper()} (*.{kind})")
-        if not path:
-            return False
-        try:
-            out = s.export_csv(path) if kind == "csv" else s.export_json(path)
-        except K49Error as e:
-            show_error(self.window, "Export failed", e)
-            return False
-        self.message.emit(f"Exported {len(s)} rows to {out}.")
+        if not path:  # opens in the last export folder, like every export of the app
+            from k49desk.gui.common.widgets import ask_save_path
+
+            got = ask_save_path(self.window, f"Export decisions as {kind.upper()}",
+                                f"review-{s.split}.{kind}", f"{kind.upper()} (*.{kind})")
+            if got is None:
+                return False
+            path = str(got)
+        snap = s.frozen()
+        from k49desk.core import review_export
+
+        def work(_p, _s):  # noqa: ANN001, ANN202
+            frame = snap.export_frame()
+            write = review_export.export_csv if kind == "csv" else review_export.export_json
+            return write(frame, Path(path)), frame
+
+        def finished(result: Any) -> None:
+            out, frame = result
+            flagged = int((frame["issue"] != "").sum())
+            more = len(frame) - flagged
+            extra = f" and {plural(more, 'other annotated image')}" if more else ""
+            self.message.emit(f"Exported {plural(len(frame), 'row')} to {out}: "
+                              f"{plural(flagged, 'flag')}{extra}.")
+
+        self._run(f"Writing {Path(path).name}…", work, finished, "Export failed")
         return True
 
     def export_corrected(self, session: ReviewSession | None, folder: str | None = None) -> None:
         """Write the corrected dataset folder in the background (images may be copied)."""
         ds = self.state.dataset
-        if session is None or ds is None or not len(session) or self.busy:
+        if session is None or ds is None or self.busy:
             return
+        if not folder:
+            from k49desk.gui.review.export_dialog import CorrectedFolderDialog
+
+            dlg = CorrectedFolderDialog(ds, session.split, self.window)
+            if dlg.exec() != QDialog.DialogCode.Accepted:
+                return
+            folder = str(dlg.folder())
         s = session.frozen()  # the person may keep deciding while the files are written
-        if not folder:
-            folder = QFileDialog.getExistingDirectory(
-                self.window, "Folder for the corrected dataset", str(Path(ds.root).parent))
-        if not folder:
-            return
 
         def finished(paths: Any) -> None:
             self.message.emit(f"Corrected {s.split} labels written to {folder} "
-                              f"({len(paths)} files); open that folder to use them.")
+                              f"({plural(len(paths), 'file')}); open that folder to use them.")
 
         self._run("Writing the corrected dataset…",
                   lambda _p, _s: s.export_corrected(folder, ds), finished, "Export failed")

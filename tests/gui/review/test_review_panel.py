@@ -3,51 +3,19 @@
 from __future__ import annotations
 
 import sys
-import time
-import types
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 from k49helpers import make_flags
 from PySide6.QtCore import Qt
+from review_helpers import new_panel, on_disk, start_review
 
-from k49desk.core import review_store as store
 from k49desk.core.dataset import open_dataset
-from k49desk.core.errors import Cancelled
 from k49desk.core.review import Filters, ReviewSession
 from k49desk.gui.common.state import AppState
-from k49desk.gui.review.panel import ReviewPanel
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 SHIFT = Qt.KeyboardModifier.ShiftModifier
-
-
-@pytest.fixture
-def messages(error_dialogs: list) -> list[tuple[str, str]]:
-    """Error dialogs, recorded instead of shown (they would block an offscreen test)."""
-    return error_dialogs
-
-
-@pytest.fixture
-def panel(qtbot, tiny_dir: Path, messages) -> ReviewPanel:  # noqa: ANN001
-    state = AppState()
-    ds = open_dataset(tiny_dir)
-    state.set_dataset(ds)
-    p = ReviewPanel(state)
-    qtbot.addWidget(p)
-    p.resize(1200, 800)
-    p.show()
-    labels = ds.split("train").labels
-    rng = np.random.default_rng(3)
-    proba = rng.dirichlet(np.ones(49), len(labels)).astype(np.float32)
-    assert p.open_session(make_flags(labels, n=30), proba, model="cv.pt", method="2-fold")
-    return p
-
-
-def on_disk(p: ReviewPanel) -> ReviewSession:
-    return ReviewSession.open(p.state.dataset.root, "train")
 
 
 def test_keys_1_2_4_and_question_decide_save_and_open_the_next_card(qtbot, panel) -> None:  # noqa: ANN001
@@ -55,13 +23,16 @@ def test_keys_1_2_4_and_question_decide_save_and_open_the_next_card(qtbot, panel
     for key in (Qt.Key.Key_1, Qt.Key.Key_2, Qt.Key.Key_4, Qt.Key.Key_Question):
         qtbot.keyClick(panel, key)
     assert [s.decision(i).decision for i in range(4)] == ["keep", "accept", "unusable", "unsure"]
-    assert s.position == 4 and panel.card.where.text().startswith(f"train #{s.flag(4)['index']}")
+    assert s.position == 4 and f"train #{s.flag(4)['index']}<" in panel.card.where.text()
     disk = on_disk(panel)
     assert {p: d.decision for p, d in disk.decisions.items()} == {
         0: "keep", 1: "accept", 2: "unusable", 3: "unsure"}
     assert "3</b> / 30 decided" in panel.filter_bar.counter.text()
     assert "2</b> confirmed errors" in panel.filter_bar.counter.text()
     assert "precision 67%" in panel.filter_bar.counter.text()
+    panel.undo_stack.undo()
+    panel.undo_stack.undo()  # keep and accept remain
+    assert "1</b> confirmed error<" in panel.filter_bar.counter.text()  # not "1 ... errors"
 
 
 def test_key_3_then_romaji_or_character_relabels_and_esc_cancels(qtbot, panel) -> None:  # noqa: ANN001
@@ -142,8 +113,7 @@ def test_filters_by_issue_class_and_undecided_and_reopen_resumes_them(qtbot, pan
     assert set(s.flags["suggested_label"].iloc[s.visible()]) == {sug}
     pos = s.position
     # A new panel (the app restarted) resumes the same card and the same filters.
-    again = ReviewPanel(panel.state)
-    qtbot.addWidget(again)
+    again = new_panel(qtbot, panel.state)
     assert again.session.position == pos
     assert again.session.filters == Filters(suggested=sug, undecided_only=True)
     assert again.filter_bar.suggested_combo.currentData() == sug
@@ -154,7 +124,7 @@ def test_accept_on_a_card_without_suggestion_explains_instead(qtbot, panel) -> N
     panel.show_pos(4)
     qtbot.keyClick(panel, Qt.Key.Key_2)
     assert panel.session.decision(4) is None
-    assert "no suggestion" in panel.status.text()
+    assert "no other suggestion" in panel.status.text()
 
 
 def test_decisions_reach_the_gallery_through_state_flags(qtbot, panel) -> None:  # noqa: ANN001
@@ -182,123 +152,72 @@ def test_big_image_is_pixel_exact_without_smoothing(panel) -> None:  # noqa: ANN
             assert px.red() == int(arr[y, x]), (y, x)
 
 
-def test_load_flags_csv_starts_a_session_without_probabilities(qtbot, panel, tmp_path) -> None:  # noqa: ANN001
-    labels = panel.labels()
-    csv = tmp_path / "flags.csv"
-    make_flags(labels, n=12, seed=5).to_csv(csv, index=False)
-    assert panel.io.load_flags_csv(panel.split, str(csv))
-    s = panel.session
-    assert len(s) == 12 and s.flag(0)["top3"] == [] and s.model == "flags.csv"
-    assert "no model probabilities" in panel.card.top3.text()
-    assert len(panel._samples) >= 1  # random typical samples instead of confident ones
-    bad = tmp_path / "bad.csv"
-    bad.write_text("index,given_label\n1,2\n")
-    assert not panel.io.load_flags_csv(panel.split, str(bad))
-    assert len(panel.session) == 12
+def test_relabel_messages_say_whether_more_typing_can_help(qtbot, panel) -> None:  # noqa: ANN001
+    qtbot.keyClick(panel, Qt.Key.Key_3)
+    qtbot.keyClicks(panel.relabel.edit, "xx")
+    assert "no class is spelled “xx”" in panel.relabel.matches.text()
+    qtbot.keyClick(panel.relabel.edit, Qt.Key.Key_Return)
+    text = panel.relabel.matches.text()
+    assert "no class is spelled “xx”" in text and "type more" not in text
+    panel.relabel.edit.setText("s")
+    qtbot.keyClick(panel.relabel.edit, Qt.Key.Key_Return)
+    assert "type more: sa, shi, su, se, so" in panel.relabel.matches.text()
+    assert panel.session.decision(0) is None
 
 
-def test_corrupt_session_is_reported_backed_up_and_a_new_one_starts(qtbot, tiny_dir,  # noqa: ANN001
-                                                                    messages) -> None:  # noqa: ANN001
-    (tiny_dir / "k49desk-review-train.json").write_text("{not json")
-    state = AppState()
-    state.set_dataset(open_dataset(tiny_dir))
-    p = ReviewPanel(state)
-    qtbot.addWidget(p)
-    assert [m[0] for m in messages] == ["Review session damaged"]
-    assert "renamed to k49desk-review-train.json.corrupt-" in messages[0][1]
-    assert len(list(tiny_dir.glob("k49desk-review-train.json.corrupt-*"))) == 1
-    assert p.session is not None and len(p.session) == 0
-    assert "No suspects yet" in p.placeholder.text()
-
-
-def test_read_only_data_folder_says_where_the_session_is(qtbot, tiny_dir, monkeypatch) -> None:  # noqa: ANN001
-    monkeypatch.setenv("XDG_DATA_HOME", str(tiny_dir.parent / "xdg"))
-    monkeypatch.setattr(store, "dir_writable", lambda d: Path(d) != tiny_dir)
-    state = AppState()
-    ds = open_dataset(tiny_dir)
-    state.set_dataset(ds)
-    p = ReviewPanel(state)
-    qtbot.addWidget(p)
-    with qtbot.waitSignal(state.status_message, timeout=3000) as sig:
-        p.open_session(make_flags(ds.split("train").labels, n=30))
-    assert "read-only" in sig.args[0] and "read-only" in p.status.text()
-    qtbot.keyClick(p, Qt.Key.Key_1)
-    assert not (tiny_dir / "k49desk-review-train.json").exists()
-    assert p.session.path.exists()
-
-
-def test_exports_write_csv_json_and_a_corrected_folder(qtbot, panel, tmp_path) -> None:  # noqa: ANN001
-    for key in (Qt.Key.Key_2, Qt.Key.Key_4, Qt.Key.Key_1):
-        qtbot.keyClick(panel, key)
-    assert panel.io.export_table(panel.session, "csv", str(tmp_path / "r.csv"))
-    assert panel.io.export_table(panel.session, "json", str(tmp_path / "r.json"))
-    df = pd.read_csv(tmp_path / "r.csv", keep_default_na=False)
-    assert list(df["decision"][:4]) == ["accept", "unusable", "keep", ""]
-    panel.io.export_corrected(panel.session, str(tmp_path / "fixed"))
-    qtbot.waitUntil(lambda: not panel.io.busy, timeout=20000)
-    assert "Corrected train labels written" in panel.status.text()
-    new = open_dataset(tmp_path / "fixed").split("train").labels
-    s = panel.session
-    assert new[s.flag(0)["index"]] == s.flag(0)["suggested_label"]
-    assert list(pd.read_csv(tmp_path / "fixed" / "unusable-train.csv")["index"]) == [
-        s.flag(1)["index"]]
-
-
-def test_export_to_unwritable_folder_shows_error_and_keeps_decisions(qtbot, panel, messages,
-                                                                    tmp_path) -> None:  # noqa: ANN001
+def test_a_duplicate_card_shows_the_other_copy_and_opens_it_in_the_gallery(  # noqa: ANN001
+        qtbot, panel) -> None:  # noqa: ANN001
+    ds = panel.state.dataset
+    train, test = ds.split("train"), ds.split("test")
+    g = int(train.labels[7])
+    other = int(np.flatnonzero(test.labels != g)[0])  # a copy labelled differently
+    same = int(np.flatnonzero(train.labels == g)[1])
+    flags = pd.DataFrame({"split": "train", "index": [7, same], "given_label": [g, g],
+                          "issue": ["train_test_duplicate", "duplicate"],
+                          "suggested_label": [g, -1], "quality": [0.45, 0.5]})
+    pairs = pd.DataFrame({"index": [7, same], "issue": ["train_test_duplicate", "duplicate"],
+                          "other_split": ["test", "train"], "other_index": [other, 7],
+                          "similarity": [1.0, 1.0]})
+    start_review(qtbot, panel, flags, pairs=pairs)
+    card = panel.card
+    assert card.partner_box.isVisibleTo(panel) and "Matching image" in card.partner_title.text()
+    assert f"test #{other}" in card.partner_where.text() and "a different label" in \
+        card.partner_where.text()
+    np.testing.assert_array_equal(card.partner_image._arr, test.images[other])
+    # given = suggested says nothing: one class box, one "Typical" row, and 2 is refused
+    assert not card.suggested.isVisibleTo(panel) and not card.strip_suggested.isVisibleTo(panel)
     qtbot.keyClick(panel, Qt.Key.Key_2)
-    before = panel.session.path.read_bytes()
-    blocker = tmp_path / "plain-file"
-    blocker.write_text("x")
-    panel.io.export_corrected(panel.session, str(blocker / "out"))
-    qtbot.waitUntil(lambda: not panel.io.busy, timeout=20000)
-    assert messages and messages[-1][0] == "Export failed"
-    assert "plain-file" in messages[-1][1]
-    assert not panel.io.export_table(panel.session, "csv", str(blocker / "r.csv"))
-    assert panel.session.path.read_bytes() == before
-    assert panel.session.decision(0).decision == "accept" and panel.find_btn.isEnabled()
+    assert panel.session.decision(0) is None
+    with qtbot.waitSignal(panel.state.gallery_requested, timeout=2000) as sig:
+        qtbot.mouseClick(card.partner_image, Qt.MouseButton.LeftButton)
+    req = sig.args[0]
+    assert (req.split, list(req.indices), req.select) == ("test", [other], other)
+    qtbot.keyClick(panel, Qt.Key.Key_Right)  # a duplicate within the split: both copies shown
+    assert "Earlier copy" in card.partner_title.text()
+    with qtbot.waitSignal(panel.state.gallery_requested, timeout=2000) as sig:
+        qtbot.mouseClick(card.image, Qt.MouseButton.LeftButton)
+    assert sig.args[0].split == "train" and list(sig.args[0].indices) == sorted([7, same])
+    qtbot.keyClick(panel, Qt.Key.Key_Left)
+    # The exports name the partner too.
+    frame = panel.session.export_frame()
+    assert frame["partner_split"].tolist() == ["test", "train"]
+    assert frame["partner_index"].tolist() == [other, 7]
 
 
-def _fake_issues(monkeypatch: pytest.MonkeyPatch, labels: np.ndarray, block: bool) -> None:
-    """A stand-in k49desk.core.issues so the panel is tested without training models."""
-    def find_issues(ds, split="train", *, folds=5, progress=None, should_stop=None, **kw):  # noqa: ANN001, ANN003, ANN202
-        for i in range(200 if block else 3):
-            if progress:
-                progress(i / 3, f"fold {i + 1}")
-            if should_stop and should_stop():
-                raise Cancelled("stopped")
-            time.sleep(0.02 if block else 0)
-        proba = np.full((len(labels), 49), 0.01, np.float32)
-        return types.SimpleNamespace(flags=make_flags(labels, n=7, seed=9), proba=proba,
-                                     method="fake 2-fold", elapsed_s=0.1)
+def test_the_demo_banner_follows_the_folder(qtbot, tmp_path) -> None:  # noqa: ANN001
+    from k49helpers import make_k49_folder
 
-    mod = types.ModuleType("k49desk.core.issues")
-    mod.find_issues = find_issues
-    monkeypatch.setitem(sys.modules, "k49desk.core.issues", mod)
+    from k49desk.core.dataset import DEMO_TRUTH_FILE
 
-
-def test_find_suspects_runs_in_background_and_opens_the_new_flags(qtbot, panel,  # noqa: ANN001
-                                                                  monkeypatch) -> None:  # noqa: ANN001
-    qtbot.keyClick(panel, Qt.Key.Key_1)
-    _fake_issues(monkeypatch, panel.labels(), block=False)
-    panel.find_btn.click()
-    assert panel.cancel_btn.isVisibleTo(panel) and not panel.find_btn.isEnabled()
-    qtbot.waitUntil(lambda: not panel.io.busy, timeout=20000)
-    s = panel.session
-    assert len(s) == 7 and s.method == "fake 2-fold" and len(s.flag(0)["top3"]) == 3
-    assert "7 suspects found" in panel.status.text()
-    assert not panel.cancel_btn.isVisibleTo(panel) and panel.find_btn.isEnabled()
-
-
-def test_cancel_stops_find_suspects_and_keeps_the_session(qtbot, panel, monkeypatch) -> None:  # noqa: ANN001
-    qtbot.keyClick(panel, Qt.Key.Key_1)
-    _fake_issues(monkeypatch, panel.labels(), block=True)
-    panel.find_btn.click()
-    qtbot.waitUntil(lambda: panel.progress_text.text().startswith("fold"), timeout=10000)
-    panel.cancel_btn.click()
-    qtbot.waitUntil(lambda: not panel.io.busy, timeout=20000)
-    assert "cancelled" in panel.status.text()
-    assert len(panel.session) == 30 and panel.session.decision(0).decision == "keep"
+    root = make_k49_folder(tmp_path / "demo", n_train=2, n_test=1)
+    (root / DEMO_TRUTH_FILE).write_text("split,index,given_label,true_label\n")
+    state = AppState()
+    p = new_panel(qtbot, state)
+    p.show()
+    state.set_dataset(open_dataset(root))
+    assert p.demo_banner.isVisible() and "demo" in p.demo_banner.text().lower()
+    state.set_dataset(None)
+    assert not p.demo_banner.isVisible()
 
 
 def test_panel_renders_a_card(panel, tmp_path) -> None:  # noqa: ANN001
@@ -330,6 +249,7 @@ def test_app_killed_with_sigkill_loses_no_decision(tiny_dir) -> None:  # noqa: A
         "from k49desk.gui.common.state import AppState\n"
         "st = AppState(); st.set_dataset(open_dataset(sys.argv[1]))\n"
         "p = ReviewPanel(st); p.show()\n"
+        "while p.session is None or not len(p.session): QTest.qWait(20)\n"
         "keys = [Qt.Key.Key_1, Qt.Key.Key_4, Qt.Key.Key_Question]\n"
         "for i in range(30):\n"
         "    QTest.keyClick(p, keys[i % 3]); p.repaint()\n"
