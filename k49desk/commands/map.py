@@ -51,12 +51,12 @@ def write_map_csv(res: object, path: str | Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from k49desk.commands.find_issues import _check_out
+    from k49desk.commands.common import check_output_file
     from k49desk.core.errors import Cancelled
     from k49desk.core.projection import compute_map, map_label_agreement
 
     out = Path(args.out)
-    _check_out(out)
+    check_output_file(out, "--out")
     try:
         ds, lm, res = model_outputs(args, "Model outputs")
         splits = None if args.split in (None, "all") else [args.split]

@@ -56,7 +56,7 @@ def predictions_frame(res: object, names: list[str], chars: list[str]):  # noqa:
 
 
 def run(args: argparse.Namespace) -> int:
-    from k49desk.commands.find_issues import _check_out
+    from k49desk.commands.common import check_output_file
     from k49desk.commands.similar import model_outputs
     from k49desk.core.atomic import atomic_write_text
     from k49desk.core.errors import Cancelled, K49Error
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None:
         raise K49Error("predict: the dataset mode needs --out P.csv")
     out = Path(args.out)
-    _check_out(out)
+    check_output_file(out, "--out")
     try:
         ds, lm, res = model_outputs(args, "Predicting")
     except Cancelled:

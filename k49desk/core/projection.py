@@ -11,13 +11,16 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from k49desk.core.dataset import K49Dataset
 from k49desk.core.errors import Cancelled, K49Error
-from k49desk.core.outputs import ModelOutputs
 from k49desk.core.progress import Progress, ShouldStop, check_stop, report
+
+if TYPE_CHECKING:  # outputs imports torch; the CLI's parser only needs METHODS from here
+    from k49desk.core.dataset import K49Dataset
+    from k49desk.core.outputs import ModelOutputs
 
 METHODS = ("tsne", "umap", "pca")
 DEFAULT_METHOD = "tsne"
