@@ -187,6 +187,10 @@ def run(args: argparse.Namespace) -> int:
         bar.close(saved=False)
         raise
     bar.close(saved=True)
+    from k49desk.core.runs import save_run_side_files
+
+    for warning in save_run_side_files(out, res, cfg.epochs):  # curves, for Saved runs
+        log(f"k49desk: {warning}")
     m = res.metrics
     test_bal = m.get("test_balanced_accuracy")
     if args.json:

@@ -216,7 +216,10 @@ class MainWindow(QMainWindow):
         self.export_menu: QMenu = f.addMenu("&Export")  # panels add their exports here
         self.export_menu.aboutToShow.connect(self._fill_exports)
         f.addSeparator()
-        self._act(f, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        quit_ = self._act(f, "&Quit", None, self.close)
+        # StandardKey.Quit is empty on some platforms (Windows, offscreen): Ctrl+Q everywhere.
+        keys = [QKeySequence("Ctrl+Q"), *QKeySequence.keyBindings(QKeySequence.StandardKey.Quit)]
+        quit_.setShortcuts(list({k.toString(): k for k in keys if not k.isEmpty()}.values()))
         edit = mb.addMenu("&Edit")
         undo = self.undo_group.createUndoAction(self, "&Undo")
         undo.setShortcuts([QKeySequence.StandardKey.Undo])

@@ -60,6 +60,10 @@ def test_train_json_has_the_documented_keys(tiny_dir: Path,
     assert (tc["seed"], tc["augment"], tc["imbalance"], tc["val_fraction"]) == (5, False,
                                                                                 "sampler", 0.25)
     assert lm.metrics["data"]["n_val"] == 49 * 3  # 25% of 12 per class
+    from k49desk.core.runs import load_curves
+
+    curves = load_curves(out)  # the CLI's runs show their curves in Saved runs too
+    assert curves.epochs_completed == 1 and len(curves.step_loss) > 0
 
 
 def test_train_without_test_split_reports_null(tmp_path: Path,

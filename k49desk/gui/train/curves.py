@@ -1,8 +1,9 @@
-"""Live training curves: raw step loss (faint) + debiased EMA, per-epoch validation metrics.
+"""Training curves: raw step loss (faint) + debiased EMA, per-epoch validation metrics.
 
-Events arrive in batches (lists of `TrainEvent`s, see train_panel); they are appended to numpy
+Live: events arrive in batches (lists of `TrainEvent`s, see panel); they are appended to numpy
 buffers and the plots are redrawn by a timer at a few Hz, so a burst of events costs one
-`setData`, not one per step.
+`setData`, not one per step. Saved: `show_saved` draws the curves a run left beside its
+checkpoint (`runs.load_curves`), one run as if live, several overlaid in their own colours.
 """
 
 from __future__ import annotations
@@ -16,10 +17,17 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QBuffer, QIODevice, Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
-from k49desk.core.atomic import atomic_write_bytes, atomic_write_text
+from k49desk.core.atomic import atomic_write_text
+from k49desk.core.errors import K49Error
+from k49desk.gui.common.files import save_image
+
+# Overlaid runs: tab10 without the live run's blue.
+RUN_COLOURS = ((214, 39, 40), (44, 160, 44), (255, 127, 14), (148, 103, 189), (140, 86, 75),
+               (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
+               (31, 119, 180))
 
 # Redraw at 2 Hz: a pyqtgraph repaint whose axis range changed costs ~10 ms of GUI time
 # (several times that on a loaded machine); the curves still look live.
@@ -84,8 +92,13 @@ def _num(v: Any) -> float:
 class TrainCurves(QWidget):
     """Loss plot (steps + validation loss) and validation-accuracy plot, x in epochs."""
 
+    changed = Signal()  # the curves went from empty to shown or back (exports follow)
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.overlay: list[tuple[str, Any]] = []  # (label, RunCurves) drawn over each other
+        self._overlay_items: list[Any] = []
+        self._had_data = False
         self.step_x, self.step_loss, self.step_smooth = _Grow(), _Grow(), _Grow()
         self.epoch_x: list[float] = []
         self.val_loss: list[float] = []
@@ -97,6 +110,9 @@ class TrainCurves(QWidget):
         self._epochs_dirty = False  # the accuracy plot only changes once per epoch
         self._acc_lo: float | None = None
 
+        self.caption = QLabel()  # which saved run(s) are shown; empty while live
+        self.caption.setWordWrap(True)
+        self.caption.hide()
         self.loss_plot = pg.PlotWidget(background="w")
         self.loss_plot.setTitle("Loss", color="#333")
         self.loss_plot.setLabel("bottom", "epoch")
@@ -130,6 +146,9 @@ class TrainCurves(QWidget):
                                             symbol="t", symbolSize=6,
                                             symbolBrush=(127, 127, 127), name="accuracy")
         self.acc_plot.setXLink(self.loss_plot)
+        for plot in (self.loss_plot, self.acc_plot):  # "epoch (x0.001)" on an empty plot
+            for side in ("bottom", "left"):
+                plot.getAxis(side).enableAutoSIPrefix(False)
         self.acc_plot.enableAutoRange(y=False)
         self.acc_plot.setYRange(0, 100, padding=0.02)  # a percent axis even before data
 
@@ -146,6 +165,7 @@ class TrainCurves(QWidget):
         row.addWidget(self.slider_label)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.caption)
         lay.addWidget(self.loss_plot, 3)
         lay.addWidget(self.acc_plot, 2)
         lay.addLayout(row)
@@ -162,6 +182,8 @@ class TrainCurves(QWidget):
 
         A fixed x range shows how far the run has come, and spares pyqtgraph re-laying out
         the axes on every redraw (the costliest part of a repaint on a loaded machine)."""
+        self._clear_overlay()
+        self.caption.hide()
         for plot in (self.loss_plot, self.acc_plot):
             if epochs:
                 plot.setXRange(0, epochs, padding=0.02)
@@ -178,6 +200,15 @@ class TrainCurves(QWidget):
         self._acc_lo = None
         self._dirty = self._epochs_dirty = True
         self.redraw()
+        self._notify()
+
+    def has_data(self) -> bool:
+        return bool(self.step_x.n or self.epoch_x or self.overlay)
+
+    def _notify(self) -> None:
+        if self.has_data() != self._had_data:
+            self._had_data = self.has_data()
+            self.changed.emit()
 
     def add_events(self, events: Iterable[Any]) -> None:
         """Append a batch of TrainEvents; the plots catch up at the next redraw tick."""
@@ -202,6 +233,74 @@ class TrainCurves(QWidget):
             self.step_loss.extend(losses)
             self.step_smooth.extend(self._ema.push(v) for v in losses)
         self._dirty = True
+        self._notify()
+
+    # ---- saved runs ---------------------------------------------------------------------
+    def show_saved(self, runs_: Sequence[tuple[str, Any]]) -> None:
+        """Draw saved runs' curves (`RunCurves`): one run fills the plots as a live run
+        would (smoothing, exports); several are overlaid, one colour each, named in the
+        legends by `label`."""
+        self.clear()
+        if len(runs_) == 1:
+            label, c = runs_[0]
+            self.step_x.extend(c.step_x)
+            self.step_loss.extend(c.step_loss)
+            self.step_smooth.extend(self._ema.push(v) for v in c.step_loss)
+            self.epoch_x.extend(c.epochs["x"])
+            self.val_loss.extend(c.epochs["val_loss"])
+            self.val_bal.extend(100 * v for v in c.epochs["val_balanced_accuracy"])
+            self.val_acc.extend(100 * v for v in c.epochs["val_accuracy"])
+            self._dirty = self._epochs_dirty = True
+            self.redraw()
+        elif runs_:
+            self._live_in_legend(False)
+            self.overlay = list(runs_)
+            for k, (label, c) in enumerate(self.overlay):
+                self._draw_overlay(label, c, RUN_COLOURS[k % len(RUN_COLOURS)])
+            self._fit_acc_range([100 * v for _l, c in self.overlay
+                                 for v in c.epochs["val_balanced_accuracy"]])
+        for plot in (self.loss_plot, self.acc_plot):
+            plot.enableAutoRange(x=True)
+        names = [label for label, _c in runs_]
+        self.caption.setText(("Saved run: " if len(names) == 1 else "Saved runs: ")
+                             + " · ".join(names))
+        self.caption.setVisible(bool(names))
+        self._notify()
+
+    def _draw_overlay(self, label: str, c: Any, rgb: tuple[int, int, int]) -> None:
+        ema = EmaState(self.smoothing)
+        smooth = [ema.push(v) for v in c.step_loss]
+        items = [
+            self.loss_plot.plot(c.step_x, smooth, pen=pg.mkPen(rgb, width=2), name=label,
+                                connect="finite"),
+            self.loss_plot.plot(c.epochs["x"], c.epochs["val_loss"], pen=None, symbol="o",
+                                symbolSize=6, symbolBrush=rgb),
+            self.acc_plot.plot(c.epochs["x"], [100 * v for v in c.epochs[
+                "val_balanced_accuracy"]], pen=pg.mkPen(rgb, width=2), symbol="o",
+                symbolSize=6, symbolBrush=rgb, name=label, connect="finite"),
+        ]
+        self._overlay_items += [(plot, it) for plot, it in zip(
+            (self.loss_plot, self.loss_plot, self.acc_plot), items, strict=True)]
+
+    def _clear_overlay(self) -> None:
+        for plot, it in self._overlay_items:
+            plot.removeItem(it)
+        self._overlay_items = []
+        self.overlay = []
+        self._live_in_legend(True)
+
+    def _live_in_legend(self, on: bool) -> None:
+        """The live run's legend entries, absent while saved runs are overlaid."""
+        for plot, curves in ((self.loss_plot, (self.raw_curve, self.smooth_curve,
+                                               self.val_loss_curve)),
+                             (self.acc_plot, (self.bal_curve, self.acc_curve))):
+            legend = plot.plotItem.legend
+            shown = {id(sample.item) for sample, _label in legend.items}
+            for c in curves:
+                if on and id(c) not in shown:
+                    legend.addItem(c, c.name())
+                elif not on and id(c) in shown:
+                    legend.removeItem(c)
 
     def redraw(self, everything: bool = True) -> None:
         """Push buffered points to the plots. The timer passes everything=False: then at most
@@ -221,10 +320,11 @@ class TrainCurves(QWidget):
             self.acc_curve.setData(self.epoch_x, self.val_acc, connect="finite")
             self._fit_acc_range()
 
-    def _fit_acc_range(self) -> None:
+    def _fit_acc_range(self, values: Iterable[float] | None = None) -> None:
         """y from the 10% band below the lowest accuracy to 100%: it changes a few times per
         run, not at every epoch, so the axis is not re-laid out (a costly repaint) each time."""
-        vals = [v for v in (*self.val_bal, *self.val_acc) if math.isfinite(v)]
+        vals = [v for v in (values if values is not None else (*self.val_bal, *self.val_acc))
+                if math.isfinite(v)]
         lo = max(0.0, math.floor(min(vals) / 10) * 10) if vals else 0.0
         if lo != self._acc_lo:
             self._acc_lo = lo
@@ -248,31 +348,50 @@ class TrainCurves(QWidget):
         self._update_slider_label()
         self._dirty = True
         self.redraw()
+        if self.overlay:  # redraw the overlaid runs with the new smoothing
+            keep = self.overlay
+            self._clear_overlay()
+            self.overlay = keep
+            for k, (label, c) in enumerate(keep):
+                self._draw_overlay(label, c, RUN_COLOURS[k % len(RUN_COLOURS)])
 
     # ---- export -------------------------------------------------------------------------
-    def csv_text(self) -> str:
+    def csv_text(self, run: str = "") -> str:
+        """Step and epoch rows of the run shown (`run` names it), or of every overlaid run."""
+        if not self.has_data():
+            raise K49Error("no curves to export yet: train a run or show a saved one")
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(["kind", "epoch", "train_loss", "train_loss_smoothed", "val_loss",
-                    "val_balanced_accuracy", "val_accuracy"])
+                    "val_balanced_accuracy", "val_accuracy", "run"])
 
         def f(v: float, scale: float = 1.0) -> str:
             return "" if not math.isfinite(v) else f"{v / scale:.6g}"
 
-        for x, raw, sm in zip(self.step_x.view(), self.step_loss.view(), self.step_smooth.view(),
-                              strict=True):
-            w.writerow(["step", f"{x:.6g}", f(raw), f(sm), "", "", ""])
-        for x, vl, vb, va in zip(self.epoch_x, self.val_loss, self.val_bal, self.val_acc,
-                                 strict=True):
-            w.writerow(["epoch", f"{x:.6g}", "", "", f(vl), f(vb, 100), f(va, 100)])
+        def rows(name: str, sx: Iterable[float], sl: Iterable[float], ss: Iterable[float],
+                 ex: Iterable[float], vl: Iterable[float], vb: Iterable[float],
+                 va: Iterable[float], scale: float) -> None:
+            for x, raw, sm in zip(sx, sl, ss, strict=True):
+                w.writerow(["step", f"{x:.6g}", f(raw), f(sm), "", "", "", name])
+            for x, l_, b, a in zip(ex, vl, vb, va, strict=True):
+                w.writerow(["epoch", f"{x:.6g}", "", "", f(l_), f(b, scale), f(a, scale), name])
+
+        if self.overlay:
+            for name, c in self.overlay:
+                ema = EmaState(self.smoothing)
+                rows(name, c.step_x, c.step_loss, [ema.push(v) for v in c.step_loss],
+                     c.epochs["x"], c.epochs["val_loss"], c.epochs["val_balanced_accuracy"],
+                     c.epochs["val_accuracy"], 1.0)
+        else:
+            rows(run, self.step_x.view(), self.step_loss.view(), self.step_smooth.view(),
+                 self.epoch_x, self.val_loss, self.val_bal, self.val_acc, 100.0)
         return buf.getvalue()
 
-    def export_csv(self, path: str | Path) -> None:
-        atomic_write_text(path, self.csv_text())
+    def export_csv(self, path: str | Path, run: str = "") -> None:
+        atomic_write_text(path, self.csv_text(run))
 
     def export_png(self, path: str | Path) -> None:
+        if not self.has_data():
+            raise K49Error("no curves to export yet: train a run or show a saved one")
         self.redraw()
-        buf = QBuffer()
-        buf.open(QIODevice.OpenModeFlag.WriteOnly)
-        self.grab().save(buf, "PNG")
-        atomic_write_bytes(path, bytes(buf.data()))
+        save_image(self.grab().toImage(), path)

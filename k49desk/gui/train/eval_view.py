@@ -2,7 +2,11 @@
 the pictures behind each number (click a bar or a confusion cell).
 
 `evaluate` runs in the background whenever the model or the data changed and the view is
-visible (or on request); its `EvalResult` feeds the header, the plots and the CSV exports.
+visible (or on request); while it runs nothing of the previous result is shown. Its
+`EvalResult` feeds the header, the plots, the precision/recall/F1 table and the CSV exports,
+and is recorded beside the checkpoint (`runs.record_evaluation`) so Saved runs shows it.
+The three views are tabs, inside a scroll area: each gets the whole width at 1024x700, and
+a smaller window scrolls instead of cutting the plots off.
 """
 
 from __future__ import annotations
@@ -12,21 +16,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSizePolicy,
-    QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from k49desk.core import runs
 from k49desk.core.atomic import atomic_write_text
 from k49desk.core.classes import OFFICIAL_CLASSES, ClassInfo
 from k49desk.core.errors import K49Error
@@ -35,51 +38,16 @@ from k49desk.gui.common.errors import show_error
 from k49desk.gui.common.fonts import hiragana_font
 from k49desk.gui.common.state import AppState, GalleryRequest
 from k49desk.gui.common.tasks import TaskOwner
+from k49desk.gui.train.eval_parts import STRIP_MAX, FitScrollArea, ImageStrip, title_label, titled
 from k49desk.gui.train.eval_plots import REFERENCES, ClassBarChart, ConfusionPlot
+from k49desk.gui.train.eval_tables import (
+    MetricsTable,
+    confusion_table,
+    per_class_table,
+)
 
-STRIP_MAX = 36  # images in the inline strip; the Gallery shows all of them
-
-
-def per_class_table(result: Any, classes: tuple[ClassInfo, ...]) -> pd.DataFrame:
-    """One row per class: support, correct, accuracy (NaN if absent), most confused with."""
-    cm = np.asarray(result.confusion, np.int64)
-    off = cm.copy()
-    np.fill_diagonal(off, 0)
-    worst = off.argmax(1)
-    rows = []
-    for c in range(cm.shape[0]):
-        n = int(cm[c].sum())
-        rows.append({
-            "index": c, "char": classes[c].char, "romaji": classes[c].romaji, "support": n,
-            "correct": int(cm[c, c]),
-            "accuracy": float(result.per_class[c]) if n else np.nan,
-            "most_confused_with": classes[int(worst[c])].char if off[c].max() > 0 else "",
-            "most_confused_count": int(off[c].max()),
-        })
-    return pd.DataFrame(rows)
-
-
-def confusion_table(result: Any, classes: tuple[ClassInfo, ...]) -> pd.DataFrame:
-    cm = np.asarray(result.confusion, np.int64)
-    labels = [f"{c.index} {c.char}" for c in classes[:cm.shape[0]]]
-    df = pd.DataFrame(cm, index=pd.Index(labels, name="true \\ predicted"), columns=labels)
-    return df
-
-
-def mosaic(images: np.ndarray, cols: int = 12, scale: int = 2) -> QImage:
-    """uint8 (N, 28, 28) -> one grayscale QImage grid (one pixmap, not N widgets)."""
-    n = len(images)
-    rows = max(1, -(-n // cols))
-    pad = 2
-    cell = 28 + pad
-    grid = np.full((rows * cell + pad, min(n, cols) * cell + pad), 60, np.uint8)
-    for k, img in enumerate(images):
-        r, c = divmod(k, cols)
-        grid[pad + r * cell: pad + r * cell + 28, pad + c * cell: pad + c * cell + 28] = img
-    grid = np.ascontiguousarray(np.kron(grid, np.ones((scale, scale), np.uint8)))
-    qimg = QImage(grid.data, grid.shape[1], grid.shape[0], grid.strides[0],
-                  QImage.Format.Format_Grayscale8)
-    return qimg.copy()  # detach from the numpy buffer
+MIN_BODY = (520, 430)  # below this the view scrolls rather than squeezing the plots
+HEADLINE_STYLE = "font-size: 24px; font-weight: bold; color: {};"
 
 
 class EvalView(QWidget):
@@ -94,73 +62,78 @@ class EvalView(QWidget):
         self.result: Any = None
         self.classes: tuple[ClassInfo, ...] = OFFICIAL_CLASSES
         self._key: tuple | None = None  # what the shown result was computed for
-        self._pending: list[int] = []  # the images behind the last clicked number
         self._pending_request: GalleryRequest | None = None
 
         self.headline = QLabel("—")
-        self.headline.setStyleSheet("font-size: 30px; font-weight: bold; color: #1f77b4;")
+        self.headline.setStyleSheet(HEADLINE_STYLE.format("#1f77b4"))
+        self.headline.setToolTip("Published balanced accuracy on K49: " + " · ".join(
+            f"{n} {100 * v:.2f}%" for n, v in REFERENCES))
         self.subline = QLabel("No evaluation yet.")
         self.subline.setWordWrap(True)
-        self.reference = QLabel("Published balanced accuracy: " + " · ".join(
-            f"{n} {100 * v:.2f}%" for n, v in REFERENCES))
-        self.reference.setStyleSheet("color: #555;")
-        self.reference.setWordWrap(True)
         self.eval_btn = QPushButton("Evaluate")
         self.eval_btn.setToolTip("Evaluate the current model on the test split again")
         self.eval_btn.clicked.connect(self.evaluate_now)
-        self.log_box = QCheckBox("Log colour")
-        self.log_box.setToolTip("Colour the confusion matrix on a log scale: rare confusions show")
-        self.log_box.toggled.connect(lambda on: self.confusion.set_log_scale(on))
-        self.per_class_btn = QPushButton("Export per-class CSV…")
-        self.per_class_btn.clicked.connect(lambda: self._export_dialog("per-class"))
-        self.cm_btn = QPushButton("Export confusion CSV…")
-        self.cm_btn.clicked.connect(lambda: self._export_dialog("confusion"))
-        head = QVBoxLayout()
-        head.addWidget(self.headline)
-        head.addWidget(self.subline)
-        head.addWidget(self.reference)
         top = QHBoxLayout()
-        for w in (self.eval_btn, self.log_box):
-            top.addWidget(w)
-        top.addStretch(1)
-        for w in (self.per_class_btn, self.cm_btn):
-            top.addWidget(w)
-        head.addLayout(top)
+        top.addWidget(self.headline, 1)
+        top.addWidget(self.eval_btn)
 
         self.bars = ClassBarChart()
+        self.bars_title = title_label("Per-class accuracy on the test split, worst first; dashed "
+                                 "lines: published results")
         self.confusion = ConfusionPlot()
+        self.cm_title = title_label(self.confusion.title())
+        self.mode_box = QComboBox()
+        self.mode_box.addItem("Row-normalised", False)
+        self.mode_box.addItem("Counts", True)
+        self.mode_box.setToolTip("Colour each cell by its share of the true class's images, "
+                                 "or by the number of images")
+        self.mode_box.currentIndexChanged.connect(self._on_mode)
+        self.log_box = QCheckBox("Log colour")
+        self.log_box.setToolTip("Colour the confusion matrix on a log scale: rare confusions show")
+        self.log_box.toggled.connect(self._on_log)
+        self.cm_btn = QPushButton("Export CSV…")
+        self.cm_btn.setToolTip("The confusion matrix as counts, rows true, columns predicted")
+        self.cm_btn.clicked.connect(lambda: self._export_dialog("confusion"))
+        cm_row = QHBoxLayout()
+        cm_row.addWidget(self.cm_title, 1)
+        for w in (self.mode_box, self.log_box, self.cm_btn):
+            cm_row.addWidget(w)
+        cm_page = QWidget()
+        cl = QVBoxLayout(cm_page)
+        cl.setContentsMargins(4, 4, 4, 4)
+        cl.addLayout(cm_row)
+        cl.addWidget(self.confusion, 1)
+        self.metrics = MetricsTable(lambda: self._export_dialog("per-class"))
+        self.per_class_btn = self.metrics.export_btn
+        self.views = QTabWidget()
+        self.views.addTab(titled(self.bars_title, self.bars), "Per-class accuracy")
+        self.views.addTab(cm_page, "Confusion matrix")
+        self.views.addTab(self.metrics, "Precision / recall / F1")
         self.bars.hovered.connect(self._on_bar_hover)
         self.bars.clicked.connect(lambda c: self.show_class_errors(c))
         self.confusion.hovered.connect(self._on_cell_hover)
         self.confusion.clicked.connect(lambda i, j: self.show_pair(i, j))
+
         self.info = QLabel("Hover over a bar or a cell; click it to see the images behind it.")
         self.info.setFont(hiragana_font(11))
-        self.strip_title = QLabel()
-        self.strip_title.setFont(hiragana_font(11))
-        self.strip = QLabel()
-        self.strip.setMinimumHeight(70)
-        # A wide mosaic must not dictate the view's minimum width (it is cut, not squeezed).
-        self.strip.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        for lab in (self.info, self.strip_title):
-            lab.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.strip.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        self.gallery_btn = QPushButton("Open in Gallery")
-        self.gallery_btn.setToolTip("Show all these test images in the Gallery")
+        self.info.setWordWrap(True)
+        self.strip_box = ImageStrip()  # shown once a number was clicked
+        self.strip_title, self.strip = self.strip_box.title, self.strip_box.strip
+        self.gallery_btn = self.strip_box.gallery_btn
         self.gallery_btn.clicked.connect(self.open_pending_in_gallery)
-        self.gallery_btn.setEnabled(False)
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.bars)
-        split.addWidget(self.confusion)
-        split.setSizes([600, 520])
-        srow = QHBoxLayout()
-        srow.addWidget(self.strip_title, 1)
-        srow.addWidget(self.gallery_btn)
-        lay = QVBoxLayout(self)
-        lay.addLayout(head)
-        lay.addWidget(split, 1)
+
+        body = QWidget()
+        body.setMinimumSize(*MIN_BODY)
+        lay = QVBoxLayout(body)
+        lay.addLayout(top)
+        lay.addWidget(self.subline)
+        lay.addWidget(self.views, 1)
         lay.addWidget(self.info)
-        lay.addLayout(srow)
-        lay.addWidget(self.strip)
+        lay.addWidget(self.strip_box)
+        self.scroll = FitScrollArea(body)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.scroll)
 
         state.model_changed.connect(lambda _m: self._on_inputs_changed())
         state.dataset_changed.connect(lambda _d: self._on_inputs_changed())
@@ -181,6 +154,8 @@ class EvalView(QWidget):
             self._explain_missing()
         elif self.isVisible():
             self.evaluate_now()
+        else:  # evaluated when shown; until then the old numbers must not stay up
+            self._clear("Not evaluated yet: the model or the data changed.")
 
     def on_shown(self) -> None:
         if self._inputs_key() != self._key:
@@ -198,8 +173,21 @@ class EvalView(QWidget):
             msg = "Open a data folder to evaluate the model on its test split."
         else:
             msg = f"{ds.root} has no test images to evaluate on."
-        self.headline.setText("—")
-        self.subline.setText(msg)
+        self._clear(msg)
+
+    def _clear(self, message: str, headline: str = "—") -> None:
+        """Show no result (an old one would be read as the new model's)."""
+        self.result = None
+        self._key = None
+        self.headline.setText(headline)
+        self.headline.setStyleSheet(HEADLINE_STYLE.format("#888"))
+        self.subline.setText(message)
+        self.bars.clear_data()
+        self.confusion.clear_data()
+        self.metrics.set_frame(None)
+        self._set_exports_enabled(False)
+        self.strip_box.hide()
+        self._pending_request = None
 
     def evaluate_now(self) -> bool:
         """Evaluate the current model on the test split in the background."""
@@ -207,33 +195,43 @@ class EvalView(QWidget):
         if key is None:
             self._explain_missing()
             return False
-        model = self.state.model
-        test = self.state.dataset.split("test")
-        self.classes = tuple(self.state.dataset.classes)
-        self.subline.setText(f"Evaluating on {len(test):,d} test images…")
+        model, path = self.state.model, self.state.model_path
+        ds = self.state.dataset
+        test = ds.split("test")
+        self.classes = tuple(ds.classes)
+        name = Path(path).name if path else "the current model"
+        self._clear(f"Evaluating {name} on {len(test):,d} test images…", "Evaluating…")
         self.eval_btn.setEnabled(False)
+        fp, data_dir = test.fingerprint, str(Path(ds.root).resolve())
 
         def work(progress: Any, should_stop: Any) -> Any:
             from k49desk.core.training import evaluate
 
-            return evaluate(model, np.asarray(test.images), np.asarray(test.labels),
-                            progress=progress, should_stop=should_stop)
-
-        def done(res: object) -> None:
-            self._show(res, key)
+            r = evaluate(model, np.asarray(test.images), np.asarray(test.labels),
+                         progress=progress, should_stop=should_stop)
+            # Saved runs shows it: recorded beside a listed checkpoint, never inside it.
+            if path is not None and fp and runs.is_listed(path) and Path(path).is_file():
+                try:
+                    runs.record_evaluation(path, fp, balanced_accuracy=r.balanced_accuracy,
+                                           accuracy=r.accuracy, n=r.n, data_dir=data_dir)
+                except K49Error:  # a read-only models folder: the result is still shown
+                    pass
+            return r
 
         def failed(e: BaseException) -> None:
-            self.subline.setText(f"Evaluation failed: {e}")
+            self._clear(f"Evaluation failed: {e}")
             self.tasks.report("Evaluation failed", e)
 
         def progress(u: ProgressUpdate) -> None:
             if u.fraction is not None:
-                self.subline.setText(f"Evaluating on {len(test):,d} test images… "
+                self.subline.setText(f"Evaluating {name} on {len(test):,d} test images… "
                                      f"{u.fraction:.0%}")
 
         # A newer evaluation (another model, another folder) supersedes this one.
-        self.tasks.run("evaluate", work, on_progress=progress, on_finished=done,
-                       on_failed=failed, on_done=lambda: self.eval_btn.setEnabled(True))
+        self.tasks.run("evaluate", work, on_progress=progress,
+                       on_finished=lambda res: self._show(res, key), on_failed=failed,
+                       on_cancelled=lambda: self._clear("Evaluation stopped."),
+                       on_done=lambda: self.eval_btn.setEnabled(True))
         return True
 
     # ---- display ------------------------------------------------------------------------
@@ -242,6 +240,7 @@ class EvalView(QWidget):
         self._key = key
         absent = [self.classes[c].char for c in np.flatnonzero(np.isnan(res.per_class))]
         self.headline.setText(f"Balanced accuracy {100 * res.balanced_accuracy:.2f}%")
+        self.headline.setStyleSheet(HEADLINE_STYLE.format("#1f77b4"))
         name = Path(self.state.model_path).name if self.state.model_path else "current model"
         sub = (f"accuracy {100 * res.accuracy:.2f}% · {res.n:,d} test images · "
                f"{len(res.per_class) - len(absent)} classes · model {name}")
@@ -250,6 +249,7 @@ class EvalView(QWidget):
         self.subline.setText(sub)
         self.bars.set_data(res.per_class, self.classes, res.balanced_accuracy)
         self.confusion.set_data(res.confusion, self.classes)
+        self.metrics.set_frame(per_class_table(res, self.classes))
         self._set_exports_enabled(True)
         self.evaluated.emit(res)
 
@@ -257,34 +257,41 @@ class EvalView(QWidget):
         self.per_class_btn.setEnabled(on)
         self.cm_btn.setEnabled(on)
 
+    def _on_mode(self) -> None:
+        self.confusion.set_counts(bool(self.mode_box.currentData()))
+        self.cm_title.setText(self.confusion.title())
+
+    def _on_log(self, on: bool) -> None:
+        self.confusion.set_log_scale(on)
+        self.cm_title.setText(self.confusion.title())
+
     def _label(self, c: int) -> str:
         return self.classes[c].label
 
-    def _on_bar_hover(self, c: int) -> None:
-        if c < 0 or self.result is None:
-            return
+    def bar_text(self, c: int) -> str:
+        """What hovering class c's bar says (and whether a click has anything to show)."""
         n = int(self.result.support[c])
         if n == 0:
-            self.info.setText(f"{self._label(c)}: absent from the test split")
-            return
+            return f"{self._label(c)}: absent from the test split"
+        wrong = n - int(self.result.confusion[c, c])
+        if wrong == 0:
+            return f"{self._label(c)}: all {n:,d} test images correct, no mistakes"
         row = self.result.confusion[c].copy()
         row[c] = 0
         worst = int(row.argmax())
-        txt = (f"{self._label(c)}: {100 * self.result.per_class[c]:.2f}% of {n:,d} correct, "
-               f"{n - int(self.result.confusion[c, c]):,d} wrong")
-        if row[worst]:
-            txt += f"; most often taken for {self._label(worst)} ({int(row[worst])})"
-        self.info.setText(txt + " — click to see the mistakes")
+        return (f"{self._label(c)}: {100 * self.result.per_class[c]:.2f}% of {n:,d} correct, "
+                f"{wrong:,d} wrong; most often taken for {self._label(worst)} "
+                f"({int(row[worst])}) — click to see the mistakes")
+
+    def _on_bar_hover(self, c: int) -> None:
+        if c >= 0 and self.result is not None:
+            self.info.setText(self.bar_text(c))
 
     def _on_cell_hover(self, i: int, j: int) -> None:
-        if i < 0 or self.result is None:
-            return
-        n = int(self.result.support[i])
-        count = int(self.result.confusion[i, j])
-        share = f" ({100 * count / n:.1f}% of {n:,d})" if n else " (class absent from the split)"
-        self.info.setText(f"true {self._label(i)} → predicted {self._label(j)}: "
-                          f"{count:,d} images{share}")
-        self.confusion.setToolTip(self.info.text())
+        if i >= 0 and self.result is not None:
+            n = int(self.result.confusion[i, j])
+            self.info.setText(self.confusion.tip_text(i, j).replace("\n", " · ")
+                              + (" — click to see them" if n else ""))
 
     # ---- from a number to the pictures --------------------------------------------------
     def _test_labels(self) -> tuple[np.ndarray, np.ndarray]:
@@ -322,16 +329,8 @@ class EvalView(QWidget):
     def _offer(self, req: GalleryRequest, in_gallery: bool) -> GalleryRequest:
         self._pending_request = req
         idx = req.indices if req.indices is not None else np.zeros(0, np.int64)
-        self.strip_title.setText(req.title + (f" — first {STRIP_MAX} shown" if len(idx) >
-                                              STRIP_MAX else ""))
-        if len(idx):
-            imgs = np.asarray(self.state.dataset.split("test").images[idx[:STRIP_MAX]])
-            cols = max(6, (max(self.width(), 400) - 20) // 60)  # 28 px x2 + padding per cell
-            self.strip.setPixmap(QPixmap.fromImage(mosaic(imgs, cols=cols)))
-        else:
-            self.strip.setPixmap(QPixmap())
-            self.strip.setText("(no images)")
-        self.gallery_btn.setEnabled(len(idx) > 0)
+        imgs = np.asarray(self.state.dataset.split("test").images[idx[:STRIP_MAX]])
+        self.strip_box.show_images(req.title, imgs, len(idx), self.width())
         if in_gallery and len(idx):
             self.state.show_in_gallery(req)
         return req

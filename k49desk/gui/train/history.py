@@ -1,18 +1,22 @@
-"""Run history list: past runs with their metrics; make one current or delete it.
+"""Saved runs: past runs with their metrics; make one current, show (or overlay) their curves,
+compare their settings, delete one.
 
-Listing reads checkpoint metadata (torch.load of every new file), so it runs in the
-background; making a run current loads it in the background too.
+Listing reads checkpoint metadata (torch.load of every new file) and loading curves reads
+side files, so both run in the background; making a run current loads it in the background
+too. The test columns show the result on the open folder's test split when one was recorded
+(an evaluation in the Evaluation tab, or the end of training on that folder), else the
+checkpoint's own end-of-training result, saying which in the tooltip.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QHBoxLayout,
+    QGridLayout,
     QHeaderView,
     QMessageBox,
     QPushButton,
@@ -27,23 +31,13 @@ from k49desk.core.errors import K49Error
 from k49desk.gui.common.errors import show_error
 from k49desk.gui.common.state import AppState
 from k49desk.gui.common.tasks import TaskOwner
+from k49desk.gui.train.compare import CompareDialog, run_label, run_title
 
 if TYPE_CHECKING:
     from k49desk.core.model import LoadedModel
 
 COLUMNS = ("Run", "Epochs", "Val bal.", "Test bal.", "Test acc")
-
-
-def run_title(path: Path) -> str:
-    """"run-20261123-213327" -> "11-23 21:33:27" (other names as they are; the full
-    name and path are in the tooltip)."""
-    import re
-
-    m = re.fullmatch(r"run-(\d{4})(\d\d)(\d\d)-(\d\d)(\d\d)(\d\d)(-\d+)?", path.stem)
-    if not m:
-        return path.stem
-    y, mo, d, h, mi, s, k = m.groups()
-    return f"{mo}-{d} {h}:{mi}:{s}{k or ''}"
+__all__ = ["COLUMNS", "RunHistory", "run_title"]
 
 
 def _pct(v: float | None) -> str:
@@ -53,21 +47,25 @@ def _pct(v: float | None) -> str:
 class RunHistory(QWidget):
     refreshed = Signal()  # the table was refilled
     model_loaded = Signal(object)  # a run was made current (the LoadedModel)
+    show_curves = Signal(object, object)  # [(label, RunCurves, path)], [problem messages]
 
     def __init__(self, state: AppState, tasks: TaskOwner | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        # The Train panel's task owner (slots "runs", "load-run"); standing alone, its own.
+        # The Train panel's task owner (slots "runs", "load-run", "curves"); alone, its own.
         self.tasks = tasks if tasks is not None else TaskOwner(self, state.status)
         self.records: list[runs.RunRecord] = []
+        self.compare_dialog: CompareDialog | None = None
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.setWordWrap(False)
+        self.table.setToolTip("Select one run to use, view or delete it; several (Ctrl/Shift "
+                              "click) to overlay their curves or compare their settings")
         hh = self.table.horizontalHeader()
         hh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
@@ -76,21 +74,27 @@ class RunHistory(QWidget):
         self.current_btn = QPushButton("Make current")
         self.current_btn.setToolTip("Use this run's model in Draw, the Gallery and Review")
         self.current_btn.clicked.connect(self.make_current_selected)
+        self.curves_btn = QPushButton("Show curves")
+        self.curves_btn.clicked.connect(self.show_selected_curves)
+        self.compare_btn = QPushButton("Compare…")
+        self.compare_btn.setToolTip("How the selected runs' settings and results differ")
+        self.compare_btn.clicked.connect(self.compare_selected)
         self.delete_btn = QPushButton("Delete…")
-        self.delete_btn.setToolTip("Delete this run's checkpoint file")
         self.delete_btn.clicked.connect(self.delete_selected)
         self.refresh_btn = QPushButton("Refresh")
         self.refresh_btn.clicked.connect(self.refresh)
-        row = QHBoxLayout()
-        row.addWidget(self.current_btn)
-        row.addWidget(self.delete_btn)
-        row.addStretch(1)
-        row.addWidget(self.refresh_btn)
+        grid = QGridLayout()
+        grid.addWidget(self.current_btn, 0, 0)
+        grid.addWidget(self.curves_btn, 0, 1)
+        grid.addWidget(self.compare_btn, 0, 2)
+        grid.addWidget(self.delete_btn, 1, 0)
+        grid.addWidget(self.refresh_btn, 1, 2)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.table, 1)
-        lay.addLayout(row)
+        lay.addLayout(grid)
         state.model_changed.connect(lambda _m: self._mark_current())
+        state.dataset_changed.connect(lambda _d: self._fill(self.records))
         self._update_buttons()
 
     # ---- listing ------------------------------------------------------------------------
@@ -99,31 +103,58 @@ class RunHistory(QWidget):
         self.tasks.run("runs", lambda p, s: runs.list_runs(), on_finished=self._fill,
                        on_failed=lambda e: self.state.status(f"Cannot list saved runs: {e}"))
 
+    def test_fingerprint(self) -> str:
+        ds = self.state.dataset
+        test = ds.splits.get("test") if ds is not None else None
+        return test.fingerprint if test is not None else ""
+
     def _fill(self, records: list[runs.RunRecord]) -> None:
-        keep = self.selected_path()
+        keep = self.selected_paths()
         self.records = list(records)
+        fp = self.test_fingerprint()
         self.table.setRowCount(len(self.records))
         for r, rec in enumerate(self.records):
             tc = rec.train_config
+            bal, acc, where = rec.test_result(fp)
             tip = (rec.error or f"{rec.path}\ncreated {rec.created}\n{rec.trained_on}\n"
                    + ", ".join(f"{k} {tc.get(k)}" for k in
                                ("epochs", "batch_size", "lr", "imbalance", "augment", "seed")
-                               if k in tc))
-            cells = (run_title(rec.path), "—" if rec.epochs is None else str(rec.epochs),
-                     _pct(rec.metric("val_balanced_accuracy")),
-                     _pct(rec.metric("test_balanced_accuracy")),
-                     "unreadable" if rec.error else _pct(rec.metric("test_accuracy")))
+                               if k in tc)
+                   + (f"\nTest columns: {where}" if where else "")
+                   + ("\nBundled with k49desk: it cannot be deleted" if rec.is_default else ""))
+            epochs = "—" if rec.epochs is None else str(rec.epochs)
+            planned = rec.metrics.get("epochs_planned")
+            if rec.stopped:  # "1/8": short, so the run's name keeps its room
+                epochs += f"/{planned}" if planned else " (stopped)"
+                tip += f"\nStopped after epoch {rec.epochs} of {planned or '?'}"
+            cells = (run_title(rec.path), epochs, _pct(rec.metric("val_balanced_accuracy")),
+                     _pct(bal), "unreadable" if rec.error else _pct(acc))
             for c, text in enumerate(cells):
                 it = QTableWidgetItem(text)
                 it.setToolTip(tip)
                 if c in (1, 2, 3, 4):
                     it.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if c in (3, 4) and self._other_data(rec, where):
+                    it.setForeground(Qt.GlobalColor.darkGray)
                 self.table.setItem(r, c, it)
         self._mark_current()
-        if keep is not None:
-            self.select_path(keep)
+        self.table.clearSelection()
+        for p in keep:
+            self.select_path(p, add=True)
         self._update_buttons()
         self.refreshed.emit()
+
+    def _other_data(self, rec: runs.RunRecord, where: str) -> bool:
+        """The test columns come from another folder than the open one (shown in grey)."""
+        if not where.startswith("measured"):
+            return False
+        data = rec.metrics.get("data")
+        ds = self.state.dataset
+        try:
+            return not (isinstance(data, dict) and ds is not None and
+                        Path(str(data.get("data_dir"))).resolve() == Path(ds.root).resolve())
+        except OSError:
+            return True
 
     def _mark_current(self) -> None:
         cur = self.state.model_path
@@ -142,28 +173,49 @@ class RunHistory(QWidget):
                 name.setText(("● " if is_cur else "") + run_title(rec.path))
 
     # ---- selection ----------------------------------------------------------------------
-    def selected_path(self) -> Path | None:
-        rows = self.table.selectionModel().selectedRows()
-        if not rows or rows[0].row() >= len(self.records):
-            return None
-        return self.records[rows[0].row()].path
+    def selected_records(self) -> list[runs.RunRecord]:
+        rows = sorted(i.row() for i in self.table.selectionModel().selectedRows())
+        return [self.records[r] for r in rows if r < len(self.records)]
 
-    def select_path(self, path: Path) -> None:
+    def selected_paths(self) -> list[Path]:
+        return [r.path for r in self.selected_records()]
+
+    def selected_path(self) -> Path | None:
+        sel = self.selected_paths()
+        return sel[0] if len(sel) == 1 else None
+
+    def select_path(self, path: Path, add: bool = False) -> None:
+        if not add:
+            self.table.clearSelection()
         for r, rec in enumerate(self.records):
             if rec.path == Path(path):
-                self.table.selectRow(r)
+                sm = self.table.selectionModel()
+                idx = self.table.model().index(r, 0)
+                sm.select(idx, sm.SelectionFlag.Select | sm.SelectionFlag.Rows)
                 return
 
     def _update_buttons(self) -> None:
-        has = self.selected_path() is not None
-        self.current_btn.setEnabled(has)
-        self.delete_btn.setEnabled(has)
+        sel = self.selected_records()
+        one = len(sel) == 1
+        self.current_btn.setEnabled(one and not sel[0].error)
+        self.curves_btn.setEnabled(bool(sel))
+        self.curves_btn.setText("Overlay curves" if len(sel) > 1 else "Show curves")
+        self.curves_btn.setToolTip("Draw the selected runs' curves in the Training tab (saved "
+                                   "when each run ended)")
+        self.compare_btn.setEnabled(len(sel) >= 2)
+        default = one and sel[0].is_default
+        self.delete_btn.setEnabled(one and not default)
+        self.delete_btn.setToolTip("The bundled default model cannot be deleted" if default
+                                   else "Delete this run's checkpoint and its saved curves")
 
     # ---- actions ------------------------------------------------------------------------
     def make_current_selected(self) -> None:
         path = self.selected_path()
-        if path is None:
-            return
+        if path is not None:
+            self.load_as_current(path)
+
+    def load_as_current(self, path: Path) -> None:
+        """Load `path` in the background and make it the current model."""
 
         def loaded(m: LoadedModel) -> None:
             self.state.set_model(m, path)
@@ -177,9 +229,35 @@ class RunHistory(QWidget):
 
         self.tasks.run("load-run", work, on_finished=loaded, error_title="Cannot use this run")
 
+    def show_selected_curves(self) -> None:
+        """Read the selected runs' saved curves in the background, then `show_curves`."""
+        recs = self.selected_records()
+        if not recs:
+            return
+        labels = [run_label(r, recs) for r in recs]
+
+        def work(progress: Any, should_stop: Any) -> tuple[list, list[str]]:
+            shown, problems = [], []
+            for rec, label in zip(recs, labels, strict=True):
+                try:
+                    shown.append((label, runs.load_curves(rec.path), rec.path))
+                except K49Error as e:  # damaged or absent: said, never a traceback
+                    problems.append(f"Curves not shown: {e}")
+            return shown, problems
+
+        self.tasks.run("curves", work,
+                       on_finished=lambda out: self.show_curves.emit(out[0], out[1]))
+
+    def compare_selected(self) -> None:
+        recs = self.selected_records()
+        if len(recs) < 2:
+            return
+        self.compare_dialog = CompareDialog(recs, self.test_fingerprint(), self)
+        self.compare_dialog.show()
+
     def delete_selected(self) -> None:
         path = self.selected_path()
-        if path is None:
+        if path is None or runs.is_default_model(path):
             return
         is_cur = self.state.model_path is not None and \
             Path(self.state.model_path).resolve() == path.resolve()

@@ -1,26 +1,26 @@
-"""Train panel: settings, background training with live curves, run history, evaluation.
+"""Train panel: settings, background training with live curves, saved runs, evaluation.
 
 Training is `k49desk.core.training.train_folder` in a spawned child process (train/process.py)
 supervised by the panel's "train" task: on a thread the trainer held the GIL and stalled the
 GUI 300-800 ms (measured). Its per-step events come in lists (one update per ~0.2 s), so the
 GUI thread does one cheap update per batch whatever the step rate.
+
+A finished run becomes the current model only by the rule in model_choice (never a stopped
+run, never a worse one on the same test split); otherwise it is offered ("Use this model").
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QFileDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
     QMessageBox,
-    QPlainTextEdit,
-    QProgressBar,
     QPushButton,
     QScrollArea,
     QSplitter,
@@ -34,46 +34,39 @@ from k49desk.core.progress import ProgressUpdate
 from k49desk.gui.common.errors import show_error
 from k49desk.gui.common.panel import Panel
 from k49desk.gui.common.state import AppState
-from k49desk.gui.train.curves import TrainCurves
 from k49desk.gui.train.eval_view import EvalView
 from k49desk.gui.train.history import RunHistory
-from k49desk.gui.train.process import batched_progress, run_in_process
+from k49desk.gui.train.model_choice import Choice, choose
+from k49desk.gui.train.process import (
+    batched_progress,
+    describe_device,
+    finish_run,
+    run_in_process,
+)
 from k49desk.gui.train.settings_form import TrainSettingsForm
+from k49desk.gui.train.training_view import TrainingView, pct, plural
 
 
-def _fmt_eta(s: float) -> str:
-    if not s or s != s or s < 0:
-        return "—"
-    s = int(round(s))
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
-
-
-def _pct(v: Any) -> str:
-    return "—" if not isinstance(v, int | float) or v != v else f"{100 * v:.2f}%"
-
-
-def make_training_job(cfg: Any, data_dir: Path, out_path: Path,
-                      in_process: bool = True) -> Any:
+def make_training_job(cfg: Any, data_dir: Path, out_path: Path, in_process: bool = True,
+                      test: tuple[str, str] | None = None) -> Any:
     """The worker function: train_folder (in a child process by default, see
-    train_process) with step events handed over in lists.
+    run_in_process) with step events handed over in lists, then the run's side files.
 
     Returns (TrainResult, LoadedModel, out_path, leftover events).
     """
 
     def job(progress: Any, should_stop: Any) -> tuple[Any, Any, Path, list[Any]]:
         if in_process:
-            out = run_in_process(cfg, data_dir, out_path, progress, should_stop)
-        else:
-            from k49desk.core.model import load_checkpoint
-            from k49desk.core.training import train_folder
+            return run_in_process(cfg, data_dir, out_path, progress, should_stop, test)
+        from k49desk.core.model import load_checkpoint
+        from k49desk.core.training import train_folder
 
-            on_progress, buf = batched_progress(lambda b: progress(None, "", b))
-            res = train_folder(cfg, data_dir, out_path, progress=on_progress,
-                               should_stop=should_stop)
-            out = (res, load_checkpoint(out_path), out_path, buf[:])
-        return out
+        progress(None, "", {"device": describe_device(cfg)})
+        on_progress, buf = batched_progress(lambda b: progress(None, "", b))
+        res = train_folder(cfg, data_dir, out_path, progress=on_progress,
+                           should_stop=should_stop)
+        res.warnings = finish_run(res, cfg, out_path, test)
+        return res, load_checkpoint(out_path), out_path, buf[:]
 
     return job
 
@@ -84,12 +77,15 @@ class TrainPanel(Panel):
     in_process = True
     training_started = Signal()
     training_done = Signal()  # after finished, stopped, cancelled or failed: always
+    decided = Signal(object)  # Choice: a finished run was made current, or offered
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(state, parent)
         self.out_path: Path | None = None
         self.last_result: Any = None
         self._stopping = False
+        self._run_ds: Any = None  # the dataset the running run trains on
+        self._offered: tuple[Path, Any] | None = None  # (path, LoadedModel) not made current
 
         self.form = TrainSettingsForm()
         self.start_btn = QPushButton("Start training")
@@ -115,37 +111,14 @@ class TrainPanel(Panel):
         ll.addWidget(_title("Saved runs"))
         ll.addWidget(self.history, 1)
 
-        self.progress = QProgressBar()
-        self.progress.setTextVisible(True)
-        self.progress.setFormat("idle")
-        self.progress.setValue(0)
-        self.curves = TrainCurves()
-        self.log = QPlainTextEdit()
-        self.log.setReadOnly(True)
-        self.log.setMaximumBlockCount(2000)
-        self.log.setPlaceholderText("The training log appears here.")
-        self.csv_btn = QPushButton("Export curves CSV…")
-        self.csv_btn.clicked.connect(self.export_csv_dialog)
-        self.png_btn = QPushButton("Export curves PNG…")
-        self.png_btn.clicked.connect(self.export_png_dialog)
-        curves_page = QWidget()
-        cl = QVBoxLayout(curves_page)
-        cl.addWidget(self.progress)
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(self.curves)
-        split.addWidget(self.log)
-        split.setStretchFactor(0, 4)
-        split.setStretchFactor(1, 1)
-        cl.addWidget(split, 1)
-        ex = QHBoxLayout()
-        ex.addStretch(1)
-        ex.addWidget(self.csv_btn)
-        ex.addWidget(self.png_btn)
-        cl.addLayout(ex)
-
+        self.view = TrainingView(state.status)
+        self.curves, self.log, self.progress = self.view.curves, self.view.log, self.view.progress
+        self.view.offer.use.connect(self.use_run)
+        self.history.show_curves.connect(self.show_saved_curves)
         self.eval_view = EvalView(state, self.tasks)
+        self.eval_view.evaluated.connect(lambda _r: self.history.refresh())
         self.tabs = QTabWidget()
-        self.tabs.addTab(curves_page, "Training")
+        self.tabs.addTab(self.view, "Training")
         self.tabs.addTab(self.eval_view, "Evaluation")
         # In a scroll area so a small window squeezes the settings column, not the plots.
         scroll = QScrollArea()
@@ -158,7 +131,9 @@ class TrainPanel(Panel):
         outer.addWidget(self.tabs)
         outer.setStretchFactor(0, 0)
         outer.setStretchFactor(1, 1)
-        outer.setSizes([420, 1000])
+        outer.setSizes([380, 1000])
+        outer.setChildrenCollapsible(False)
+        self._outer, self._sized = outer, False
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(outer)
@@ -188,10 +163,28 @@ class TrainPanel(Panel):
         self.form.setEnabled(not self.running)
         self.history.setEnabled(not self.running)
 
+    def showEvent(self, event: object) -> None:  # noqa: N802 (Qt override)
+        super().showEvent(event)  # type: ignore[arg-type]
+        if not self._sized and self.width() > 0:  # a wide window: room for run names
+            self._sized = True
+            left = max(380, int(0.22 * self.width()))
+            self._outer.setSizes([left, max(self.width() - left, 1)])
+
     def on_shown(self) -> None:
         self.form.refresh_devices()
         self.history.refresh()
         self.eval_view.on_shown()
+
+    def export_actions(self) -> list[tuple[str, Any]]:
+        out: list[tuple[str, Any]] = []
+        if self.curves.has_data():
+            out += [("Training curves CSV…", self.view.export_csv_dialog),
+                    ("Training curves PNG…", self.view.export_png_dialog)]
+        if self.eval_view.result is not None:
+            out += [("Per-class precision/recall/F1 CSV…",
+                     lambda: self.eval_view._export_dialog("per-class")),
+                    ("Confusion matrix CSV…", lambda: self.eval_view._export_dialog("confusion"))]
+        return out
 
     # ---- run ----------------------------------------------------------------------------
     def start(self) -> bool:
@@ -205,21 +198,21 @@ class TrainPanel(Panel):
             show_error(self, "Cannot start training", e)
             return False
         self.form.save()
+        self.tasks.cancel("compare")  # a previous run's decision is moot now
         self.out_path = out
         self.last_result = None
         self._stopping = False
-        self.curves.clear(epochs=cfg.epochs)
-        self.log.clear()
-        ds = self.state.dataset
+        self._offered = None
+        ds = self._run_ds = self.state.dataset
+        test = ds.splits.get("test")
+        fp = (test.fingerprint, str(Path(ds.root).resolve())) if test is not None and len(
+            test) and test.fingerprint else None
+        self.view.begin(out.stem, cfg.epochs)
         self._log(f"Training on {ds.root}{' (generated demo data)' if ds.is_demo else ''}")
-        self._log("Settings: " + ", ".join(f"{k} {v}" for k, v in self.form.values().items()))
+        self._log("Settings: " + self.form.describe())
         self._log(f"Checkpoint: {out}")
-        # Not the busy indicator: its animation repaints continuously while the child starts.
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.progress.setFormat("starting…")
         # min_interval 0: every event list must arrive (the job batches them itself).
-        self.tasks.run("train", make_training_job(cfg, Path(ds.root), out, self.in_process),
+        self.tasks.run("train", make_training_job(cfg, Path(ds.root), out, self.in_process, fp),
                        on_progress=self._on_events, on_finished=self._on_finished,
                        on_failed=self._on_failed, on_cancelled=self._on_cancelled,
                        on_done=self._on_done, min_interval_s=0.0)
@@ -236,27 +229,12 @@ class TrainPanel(Panel):
             self._log("Stop requested: finishing the current batch…")
 
     def _on_events(self, u: ProgressUpdate) -> None:
-        evs = list(u.payload or [])
-        if not evs:
+        if isinstance(u.payload, dict):  # the child's start-up info
+            self._log(f"Device: {u.payload.get('device', '?')}")
             return
-        self.curves.add_events(evs)
-        for ev in evs:
-            if ev.kind == "epoch":
-                self._log(f"epoch {ev.epoch}/{ev.epochs}: train loss {ev.loss:.4f}, "
-                          f"acc {_pct(ev.acc)} · val loss "
-                          f"{'—' if ev.val_loss is None else f'{ev.val_loss:.4f}'}, "
-                          f"val balanced acc {_pct(ev.val_balanced_accuracy)}, "
-                          f"val acc {_pct(ev.val_accuracy)} · {ev.images_per_s:,.0f} img/s")
-        ev = evs[-1]
-        total = max(ev.epochs * ev.steps_per_epoch, 1)
-        if self.progress.maximum() != total:
-            self.progress.setRange(0, total)
-        self.progress.setValue(min(ev.global_step, total))
-        text = (f"epoch {ev.epoch}/{ev.epochs} · step {ev.step}/{ev.steps_per_epoch} · "
-                f"{ev.images_per_s:,.0f} img/s · ETA {_fmt_eta(ev.eta_s)}")
-        if self._stopping:
-            text += " — stopping…"
-        self.progress.setFormat(text)
+        evs = list(u.payload or [])
+        if evs:
+            self.view.show_events(evs, self._stopping)
 
     def _on_finished(self, out: object) -> None:
         res, loaded, path, leftover = out  # type: ignore[misc]
@@ -264,57 +242,132 @@ class TrainPanel(Panel):
             self._on_events(ProgressUpdate(None, "", leftover))
         self.last_result = res
         m = loaded.metrics
+        planned = int(m.get("epochs_planned") or res.epochs_completed)
         if res.stopped:
-            self._log(f"Stopped after epoch {res.epochs_completed}; kept its checkpoint.")
-        self._log(f"Saved {path} ({res.epochs_completed} epochs, {res.elapsed_s:.1f} s): "
-                  f"val balanced acc {_pct(m.get('val_balanced_accuracy'))}, "
-                  f"test balanced acc {_pct(m.get('test_balanced_accuracy'))}, "
-                  f"test acc {_pct(m.get('test_accuracy'))}")
-        self.progress.setFormat(("stopped" if res.stopped else "done") +
-                                f" · {res.epochs_completed} epochs · {path.name}")
-        self.state.set_model(loaded, path)
-        self.state.status(f"Training finished: {path.name} is the current model")
+            self._log(f"Stopped after epoch {res.epochs_completed} of {planned}; kept its "
+                      "checkpoint.")
+        self._log(f"Saved {path} ({plural(res.epochs_completed, 'epoch')}, "
+                  f"{res.elapsed_s:.1f} s): val balanced acc "
+                  f"{pct(m.get('val_balanced_accuracy'))}, test balanced acc "
+                  f"{pct(m.get('test_balanced_accuracy'))}, test acc {pct(m.get('test_accuracy'))}")
+        for w in getattr(res, "warnings", None) or []:
+            self._log(f"Note: {w}")
+        if res.stopped:
+            self.view.end(f"stopped after {plural(res.epochs_completed, 'epoch')} of {planned} "
+                          f"· {path.name}", full=False)
+        else:
+            self.view.end(f"done · {plural(res.epochs_completed, 'epoch')} · {path.name}",
+                          full=True)
         self.history.refresh()
+        self._decide(res, loaded, path, planned)
 
     def _on_failed(self, e: BaseException) -> None:
         self._log(f"Training failed: {e}")
-        self.progress.setFormat("failed")
+        self.view.end("failed", full=False)
         self.history.refresh()
         self.tasks.report("Training failed", e)
 
     def _on_cancelled(self) -> None:
         self._log("Stopped before the first epoch completed: no model was saved.")
-        self.progress.setFormat("stopped · nothing saved")
+        self.view.end("stopped · nothing saved", full=False)
 
     def _on_done(self) -> None:
-        if self.progress.maximum() == 0:
-            self.progress.setRange(0, 1)
         self._update_enabled()
         self.training_done.emit()
 
     def _log(self, text: str) -> None:
-        self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {text}")
+        self.view.log_line(text)
 
-    # ---- export -------------------------------------------------------------------------
-    def _export(self, kind: str) -> None:
-        name = self.out_path.stem if self.out_path else "curves"
-        f, _ = QFileDialog.getSaveFileName(self, f"Export curves as {kind.upper()}",
-                                           str(Path.home() / f"{name}-curves.{kind}"),
-                                           f"{kind.upper()} (*.{kind})")
-        if not f:
+    # ---- which model is current ---------------------------------------------------------
+    def _decide(self, res: Any, loaded: Any, path: Path, planned: int) -> None:
+        st = self.state
+        cur, cur_path = st.model, st.model_path
+        test = self._run_ds.splits.get("test") if self._run_ds is not None else None
+        fp = test.fingerprint if test is not None and len(test) else ""
+        new = loaded.metrics.get("test_balanced_accuracy")
+        new = float(new) if fp and isinstance(new, int | float) and np.isfinite(new) else None
+        args = dict(run=path.name, stopped=bool(res.stopped), epochs_done=res.epochs_completed,
+                    epochs_planned=planned, new_score=new,
+                    current=(cur_path.name if cur_path else "the current model")
+                    if cur is not None else None,
+                    current_is_default=cur_path is not None and runs.is_default_model(cur_path))
+        if res.stopped or cur is None or new is None:
+            self._apply(choose(**args, current_score=None), loaded, path)
             return
-        try:
-            (self.curves.export_csv if kind == "csv" else self.curves.export_png)(f)
-        except Exception as e:  # noqa: BLE001  (K49Error naming the file)
-            show_error(self, "Export failed", e)
+        known = runs.evaluations_or_empty(cur_path).get(fp) if cur_path else None
+        if known is not None and isinstance(known.get("balanced_accuracy"), int | float):
+            self._apply(choose(**args, current_score=float(known["balanced_accuracy"])),
+                        loaded, path)
             return
-        self.state.status(f"Curves saved to {f}")
+        self._log(f"Comparing with the current model {args['current']} on the same test "
+                  "split…")
+        data_dir = str(Path(self._run_ds.root).resolve())
 
-    def export_csv_dialog(self) -> None:
-        self._export("csv")
+        def work(progress: Any, should_stop: Any) -> float:
+            from k49desk.core.training import evaluate
 
-    def export_png_dialog(self) -> None:
-        self._export("png")
+            r = evaluate(cur, np.asarray(test.images), np.asarray(test.labels),
+                         progress=progress, should_stop=should_stop)
+            if cur_path is not None and cur_path.is_file():
+                try:
+                    runs.record_evaluation(cur_path, fp, balanced_accuracy=r.balanced_accuracy,
+                                           accuracy=r.accuracy, n=r.n, data_dir=data_dir)
+                except Exception:  # noqa: BLE001,S110  (a read-only models folder: fine)
+                    pass
+            return r.balanced_accuracy
+
+        def compared(score: float) -> None:
+            if st.model is not cur:  # the user picked another model meanwhile: theirs stays
+                self._apply(Choice(False, f"{path.name} was not made current: the current "
+                                          "model changed while it was compared."),
+                            loaded, path)
+            else:
+                self._apply(choose(**args, current_score=score), loaded, path)
+
+        self.tasks.run("compare", work, on_finished=compared,
+                       on_failed=lambda e: self._apply(choose(**args, current_score=None),
+                                                       loaded, path))
+
+    def _apply(self, choice: Choice, loaded: Any, path: Path) -> None:
+        self._log(choice.reason)
+        if choice.make_current:
+            self.view.offer.hide()
+            self._offered = None
+            self.state.set_model(loaded, path)
+            self.state.status(f"Training finished: {path.name} is the current model")
+        else:
+            self._offered = (path, loaded)
+            self.view.offer.offer(path, choice.reason)
+            self.state.status(f"Training finished: {path.name} saved, not made current")
+        self.history.refresh()
+        self.decided.emit(choice)
+
+    def use_run(self, path: Path | None) -> None:
+        """"Use this model": make the offered run current (loaded again if it changed)."""
+        if path is None:
+            return
+        self.view.offer.hide()
+        if self._offered is not None and self._offered[0] == Path(path):
+            self.state.set_model(self._offered[1], Path(path))
+            self.state.status(f"Current model: {Path(path).name}")
+            self._offered = None
+            return
+        self.history.load_as_current(Path(path))
+
+    # ---- saved runs' curves -------------------------------------------------------------
+    def show_saved_curves(self, shown: list[tuple[str, Any, Path]], problems: list[str]) -> None:
+        """Saved runs' curves in the Training tab (one run, or several overlaid)."""
+        if self.running:
+            return
+        self.view.run_name = (shown[0][2].stem if len(shown) == 1 else
+                              "runs-overlay" if shown else "")
+        self.curves.show_saved([(label, c) for label, c, _p in shown])
+        self.view.end("idle · showing saved curves" if shown else "idle", full=False)
+        self.tabs.setCurrentWidget(self.view)
+        for p in problems:
+            self._log(p)
+        if problems:
+            self.state.status(problems[0])
 
     # ---- window close -------------------------------------------------------------------
     def can_close(self) -> bool:
@@ -328,8 +381,8 @@ class TrainPanel(Panel):
         return ans == QMessageBox.StandardButton.Yes
 
     def shutdown(self) -> None:
-        # The child stops after its current batch and saves the last epoch: wait for that
-        # (the supervising thread ends only when the child has), then for everything else.
+        # The child stops after its current batch, saves the last epoch and the curves: wait
+        # for that (the supervising thread ends only when the child has), then the rest.
         self.tasks.stop("train")
         task = self.tasks.get("train")
         if task is not None:

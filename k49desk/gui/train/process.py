@@ -7,9 +7,11 @@ with training on a QThread, whatever the switch interval. In a child process the
 its own interpreter; the worker thread only waits on a pipe (GIL released) and hands event
 lists to the GUI. Throughput is that of `train_folder` called directly, since it is.
 
-Protocol on the pipe (child -> parent): ("events", [TrainEvent, ...]) batched every ~0.2 s
-and at each epoch end; then exactly one of ("done", TrainResult without its module),
-("cancelled", message), ("error", exception, traceback text).
+Protocol on the pipe (child -> parent): ("info", {"device": text}) once training starts;
+("events", [TrainEvent, ...]) batched every ~0.2 s and at each epoch end; then exactly one of
+("done", TrainResult without its module), ("cancelled", message), ("error", exception,
+traceback text). Before "done" the child has written the run's side files (`finish_run`), so
+its curves survive even when the app quits while it stops.
 """
 
 from __future__ import annotations
@@ -49,16 +51,48 @@ def batched_progress(send: Callable[[list[Any]], None],
     return on_progress, buf
 
 
-def _child(cfg: Any, data_dir: str, out_path: str, conn: Any, stop: Any) -> None:
+def describe_device(cfg: Any) -> str:
+    """Where a run with `cfg` trains, as the log says it: "CPU, 2 threads (auto)"."""
+    import torch
+
+    from k49desk.core.training import resolve_device
+
+    try:
+        dev = resolve_device(cfg.device)
+    except K49Error as e:
+        return str(e)
+    if dev.type == "cuda":
+        where = f"GPU {torch.cuda.get_device_name(dev)}"
+    elif dev.type == "mps":
+        where = "GPU (Apple MPS)"
+    else:
+        where = "CPU"
+    n = cfg.threads if cfg.threads > 0 else torch.get_num_threads()
+    return (f"{where}, {n} CPU thread{'' if n == 1 else 's'}"
+            f"{' (auto)' if cfg.threads <= 0 else ''}")
+
+
+def finish_run(res: Any, cfg: Any, out_path: str | Path,
+               test: tuple[str, str] | None = None) -> list[str]:
+    """After `train_folder`: the run's side files (`runs.save_run_side_files`)."""
+    from k49desk.core import runs
+
+    return runs.save_run_side_files(out_path, res, cfg.epochs, test)
+
+
+def _child(cfg: Any, data_dir: str, out_path: str, conn: Any, stop: Any,
+           test: tuple[str, str] | None = None) -> None:
     """Entry point of the training process (spawned: imports only core code)."""
     try:
         from k49desk.core.training import train_folder
 
+        conn.send(("info", {"device": describe_device(cfg)}))
         on_progress, buf = batched_progress(lambda b: conn.send(("events", b)))
         res = train_folder(cfg, data_dir, out_path, progress=on_progress,
                            should_stop=stop.is_set)
         if buf:
             conn.send(("events", buf[:]))
+        res.warnings = finish_run(res, cfg, out_path, test)
         res.model = None  # the parent loads the saved checkpoint instead of a pickled module
         conn.send(("done", res))
     except Cancelled as e:
@@ -74,8 +108,10 @@ def _child(cfg: Any, data_dir: str, out_path: str, conn: Any, stop: Any) -> None
 
 def run_in_process(cfg: Any, data_dir: Path, out_path: Path,
                    progress: Progress,
-                   should_stop: Callable[[], bool]) -> tuple[Any, Any, Path, list[Any]]:
-    """Run train_folder in a spawned child; call from a worker thread (it blocks).
+                   should_stop: Callable[[], bool],
+                   test: tuple[str, str] | None = None) -> tuple[Any, Any, Path, list[Any]]:
+    """Run train_folder (then `finish_run`) in a spawned child; call from a worker thread
+    (it blocks). Info messages reach `progress` as a dict payload, events as lists.
 
     Returns (TrainResult with the loaded module, LoadedModel, out_path, []), raises
     Cancelled when stopped before the first epoch, or the child's own exception.
@@ -85,7 +121,7 @@ def run_in_process(cfg: Any, data_dir: Path, out_path: Path,
     ctx = mp.get_context("spawn")  # fork is unsafe with Qt's and torch's threads
     parent, child = ctx.Pipe(duplex=False)
     stop = ctx.Event()
-    proc = ctx.Process(target=_child, args=(cfg, str(data_dir), str(out_path), child, stop),
+    proc = ctx.Process(target=_child, args=(cfg, str(data_dir), str(out_path), child, stop, test),
                        name="k49desk-train", daemon=True)
     proc.start()
     child.close()
@@ -109,7 +145,7 @@ def run_in_process(cfg: Any, data_dir: Path, out_path: Path,
                     proc.join(5)
                     raise K49Error(f"{out_path.name}: the training process ended unexpectedly "
                                    f"(exit code {proc.exitcode})")
-                if msg[0] == "events":
+                if msg[0] in ("events", "info"):
                     progress(None, "", msg[1])
                 else:
                     outcome = msg

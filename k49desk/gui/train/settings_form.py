@@ -134,6 +134,18 @@ class TrainSettingsForm(QWidget):
             "threads": self.threads.value(),
         }
 
+    def describe(self) -> str:
+        """The settings as the form shows them ("CPU threads auto", not "threads 0")."""
+        v = self.values()
+        return ", ".join((
+            f"epochs {v['epochs']}", f"batch size {v['batch_size']}",
+            f"learning rate {v['lr']:g}",
+            f"augmentation {'on' if v['augment'] else 'off'}",
+            f"class imbalance: {self.imbalance.currentText()}",
+            f"validation {round(100 * v['val_fraction'])}%", f"seed {v['seed']}",
+            f"device {self.device.currentText()}",
+            f"CPU threads {v['threads'] or 'auto'}"))
+
     def set_values(self, v: dict[str, Any]) -> None:
         v = {**DEFAULTS, **v}
         self.epochs.setValue(int(v["epochs"]))

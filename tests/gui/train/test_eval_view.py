@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from PySide6.QtCore import QPointF
+from PySide6.QtCore import QPoint, QPointF, Qt
 
 from k49desk.core.dataset import open_dataset
 from k49desk.core.model import load_checkpoint
@@ -163,3 +163,131 @@ def test_folder_without_test_split_explains_instead_of_showing_nan(
     state.set_model(load_checkpoint(trained[1]), trained[1])
     assert v.evaluate_now() is False
     assert "no test images" in v.subline.text() and v.headline.text() == "—"
+
+
+# ---- issue 9: stale headline, messages, precision/recall/F1, counts, ticks, tooltips -----
+def test_no_old_number_is_shown_while_a_new_evaluation_runs(
+        qtbot, view: EvalView, trained: tuple[Path, Path]) -> None:  # noqa: ANN001
+    assert view.headline.text().startswith("Balanced accuracy")
+    view.state.set_model(load_checkpoint(trained[1]), trained[1])  # another model object
+    assert "Balanced accuracy" not in view.headline.text() and view.result is None
+    with qtbot.waitSignal(view.evaluated, timeout=60000):
+        assert view.evaluate_now()
+        assert view.headline.text() == "Evaluating…"
+        assert "Evaluating m.pt on 60 test images" in view.subline.text()
+        assert not view.bars.chars and not view.confusion.confusion.size
+        assert not view.per_class_btn.isEnabled() and view.metrics.table.rowCount() == 0
+    assert view.headline.text().startswith("Balanced accuracy")
+
+
+def test_hover_text_offers_mistakes_only_when_there_are_some(view: EvalView) -> None:
+    from types import SimpleNamespace
+
+    cm = np.zeros((49, 49), np.int64)
+    cm[0, 0], cm[1, 1], cm[1, 2] = 50, 7, 3
+    support = cm.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_class = np.where(support > 0, np.diag(cm) / np.maximum(support, 1), np.nan)
+    view.result = SimpleNamespace(confusion=cm, support=support, per_class=per_class)
+    assert view.bar_text(0) == "あ (a): all 50 test images correct, no mistakes"
+    assert view.bar_text(1).endswith("3 wrong; most often taken for う (u) (3) — click to "
+                                     "see the mistakes")
+    assert view.bar_text(5) == "か (ka): absent from the test split"
+    view.confusion.set_data(cm, view.classes)
+    view._on_cell_hover(1, 2)
+    assert view.info.text().endswith("3 images (30.0% of 10) — click to see them")
+    view._on_cell_hover(1, 3)  # nothing there: nothing to click for
+    assert view.info.text().endswith("0 images (0.0% of 10)")
+
+
+def test_precision_recall_f1_table_is_right_and_sortable(view: EvalView) -> None:
+    from k49desk.gui.train.eval_tables import macro_averages, per_class_table
+
+    cm = view.result.confusion
+    t = per_class_table(view.result, view.classes)
+    for c in range(49):
+        tp, fn, fp = cm[c, c], cm[c].sum() - cm[c, c], cm[:, c].sum() - cm[c, c]
+        if cm[c].sum() == 0:
+            assert np.isnan(t.recall[c]) and np.isnan(t.f1[c])
+            continue
+        assert t.recall[c] == pytest.approx(tp / (tp + fn))
+        assert t.f1[c] == pytest.approx(2 * tp / (2 * tp + fp + fn))
+        if tp + fp:
+            assert t.precision[c] == pytest.approx(tp / (tp + fp))
+    m = macro_averages(t)
+    assert m["recall"] == pytest.approx(view.result.balanced_accuracy)
+    table = view.metrics.table
+    assert table.rowCount() == 49 and view.metrics.column_values("char")[:2] == ["あ", "い"]
+    table.sortByColumn(6, Qt.SortOrder.AscendingOrder)  # F1, worst first, absent last
+    f1 = [float(x[:-1]) if x != "—" else np.inf for x in view.metrics.column_values("f1")]
+    assert f1 == sorted(f1) and f1[-1] == np.inf
+    assert "recall" in view.metrics.summary.text() and view.per_class_btn.isEnabled()
+    pc = pd.read_csv(io.StringIO(view.per_class_csv()))
+    assert {"precision", "recall", "f1", "predicted"} <= set(pc.columns)
+
+
+def test_confusion_counts_or_row_normalised(view: EvalView) -> None:
+    cm = view.result.confusion
+    view.mode_box.setCurrentIndex(1)
+    assert view.confusion.image.getLevels().tolist() == [0.0, float(cm.max())]
+    np.testing.assert_array_equal(view.confusion.image.image, cm)
+    assert view.cm_title.text() == "Confusion matrix (counts)"
+    view.log_box.setChecked(True)
+    assert view.confusion.image.getLevels().tolist() == pytest.approx(
+        [0.0, np.log10(1 + cm.max())])
+    assert view.cm_title.text() == "Confusion matrix (counts, log colour)"
+    view.mode_box.setCurrentIndex(0)
+    view.log_box.setChecked(False)
+    assert view.confusion.image.getLevels().tolist() == [0.0, 1.0]
+
+
+def _drawn_labels(axis: object) -> list[str]:
+    """The tick labels pyqtgraph actually draws (it silently drops some)."""
+    from PySide6.QtGui import QImage, QPainter
+
+    img = QImage(10, 10, QImage.Format.Format_ARGB32)
+    p = QPainter(img)
+    try:
+        _axis, _ticks, texts = axis.generateDrawSpecs(p)  # type: ignore[attr-defined]
+    finally:
+        p.end()
+    return [t[2] for t in texts]
+
+
+def test_class_ticks_readable_thinned_when_small_and_none_lost_at_the_ends(
+        qtbot, view: EvalView) -> None:  # noqa: ANN001
+    from k49desk.gui.train.eval_plots import TICK_PT
+
+    view.show()
+    bars = view.bars
+    assert bars.axis.style["tickFont"].pointSizeF() == TICK_PT >= 10
+    for width in (1400, 1000, 800, 640, 560):
+        view.resize(width, 700)
+        qtbot.wait(20)
+        want = [ch for i, ch in enumerate(bars.chars) if i % bars.step == 0]
+        assert _drawn_labels(bars.axis) == want, width  # the first and last ones too
+        assert width < 1000 or bars.step == 1
+    view.views.setCurrentIndex(1)
+    view.resize(560, 460)
+    qtbot.wait(50)
+    assert view.confusion.step > 1  # too small for 49 labels: every 2nd/3rd, not overlapping
+    left = _drawn_labels(view.confusion.axes[0])
+    assert len(left) == len(range(0, 49, view.confusion.step))
+
+
+def test_confusion_tooltip_stays_inside_the_plot(qtbot, view: EvalView) -> None:  # noqa: ANN001
+    from PySide6.QtCore import QRect
+
+    view.show()
+    view.resize(900, 700)
+    view.views.setCurrentIndex(1)
+    qtbot.wait(50)
+    cp = view.confusion
+    area = QRect(cp.mapToGlobal(QPoint(0, 0)), cp.size())
+    for i, j in ((0, 48), (48, 48), (0, 0), (24, 47)):
+        scene = cp.plotItem.vb.mapViewToScene(QPointF(j + 0.5, i + 0.5))
+        cp._on_move(scene)
+        text, rect = cp.last_tip
+        assert text.startswith(f"true {view.classes[i].label}\npredicted "
+                               f"{view.classes[j].label}\n")
+        assert area.contains(rect), (i, j, rect, area)

@@ -37,7 +37,7 @@ def panel(qtbot, tiny_dir: Path):  # noqa: ANN001, ANN201
     p.form.augment.setChecked(False)
     yield p
     if p.running:
-        p.task.cancel_and_wait()
+        p.tasks.shutdown()
 
 
 def _run(qtbot, p: TrainPanel, timeout: int = 120000) -> None:  # noqa: ANN001
@@ -60,9 +60,22 @@ def test_short_run_in_child_process_draws_curves_saves_model_and_makes_it_curren
     assert path is not None and path.exists() and path.parent == runs.models_dir()
     loaded = load_checkpoint(path)
     assert loaded.metrics["epochs_completed"] == 2
+    # There was no model: a completed run becomes current by itself.
     assert panel.state.model_path == path and panel.state.model.metrics == loaded.metrics
     assert settings.current_model_path() == path.resolve()
-    assert "test balanced acc" in panel.log.toPlainText()
+    log = panel.log.toPlainText()
+    assert "test balanced acc" in log
+    # The log names the device and says "auto" as the form does (it said "threads 0").
+    assert "Device: CPU, " in log and "(auto)" in log
+    assert "CPU threads auto" in log and "threads 0" not in log
+    assert panel.progress.format().startswith("done · 2 epochs · ")
+    assert panel.progress.value() == panel.progress.maximum()
+    # The child wrote the run's curves beside the checkpoint, equal to what was drawn.
+    saved = runs.load_curves(path)
+    assert saved.epochs["x"] == panel.curves.epoch_x
+    assert saved.epochs["val_balanced_accuracy"] == pytest.approx(
+        [v / 100 for v in panel.curves.val_bal])
+    assert saved.step_x == pytest.approx(panel.curves.step_x.view().tolist())
     assert panel.start_btn.isEnabled() and not panel.stop_btn.isEnabled()
     with qtbot.waitSignal(panel.history.refreshed, timeout=20000):
         panel.history.refresh()
@@ -84,8 +97,18 @@ def test_stop_ends_run_within_seconds_and_keeps_last_epoch(qtbot, panel: TrainPa
     assert res.stopped and 1 <= res.epochs_completed < 200
     loaded = load_checkpoint(panel.out_path)
     assert loaded.metrics["epochs_completed"] == res.epochs_completed
-    assert panel.state.model_path == panel.out_path
     assert "Stopped after epoch" in panel.log.toPlainText()
+    # Issue 9 item 7: a stopped run is never made current by itself; it is offered.
+    assert panel.state.model is None and settings.current_model_path() is None
+    assert panel.view.offer.isVisibleTo(panel) and "Stopped after epoch" in \
+        panel.view.offer.text.text()
+    # Item 13: the bar does not stay partly filled, the text counts epochs correctly.
+    assert panel.progress.value() == 0
+    assert panel.progress.format().startswith("stopped after ")
+    assert "1 epochs" not in panel.progress.format()
+    assert runs.load_curves(panel.out_path).epochs_completed == res.epochs_completed
+    panel.view.offer.use_btn.click()  # the user chooses it
+    assert panel.state.model_path == panel.out_path and not panel.view.offer.isVisibleTo(panel)
 
 
 def test_stop_before_first_epoch_saves_nothing_and_says_so(qtbot, panel: TrainPanel) -> None:  # noqa: ANN001
@@ -238,10 +261,10 @@ def test_curves_smoothing_slider_and_exports(qtbot, tmp_path: Path) -> None:  # 
     np.testing.assert_allclose(y, debiased_ema([4, 3, 2, 1], 0.9))
     c.slider.setValue(0)
     np.testing.assert_allclose(c.smooth_curve.getData()[1], [4, 3, 2, 1])
-    c.export_csv(tmp_path / "c.csv")
+    c.export_csv(tmp_path / "c.csv", run="run-x")
     lines = (tmp_path / "c.csv").read_text().splitlines()
     assert lines[0].startswith("kind,epoch,train_loss") and len(lines) == 6
-    assert lines[-1] == "epoch,1,,,0.9,0.8,0.85"
+    assert lines[-1] == "epoch,1,,,0.9,0.8,0.85,run-x"
     c.export_png(tmp_path / "c.png")
     assert not QImage(str(tmp_path / "c.png")).isNull()
 
