@@ -16,7 +16,7 @@ from k49desk import __version__
 from k49desk.core.errors import K49Error
 
 COMMANDS = ("info", "download", "demo_data", "train", "evaluate", "predict", "find_issues", "gui",
-            "import_images", "merge")
+            "import_images", "merge", "similar", "map")
 
 
 def build_parser() -> argparse.ArgumentParser:

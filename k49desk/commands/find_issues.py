@@ -52,6 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-cache", action="store_true",
                    help="retrain the folds even when cached probabilities exist")
     add_threads(p)
+    p.add_argument("--model", default=None,
+                   help="also flag atypical images (issue 'outlier') by this model's embeddings")
     add_json(p)
     p.set_defaults(func=run)
 
@@ -77,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as e:
             raise K49Error(f"find-issues: {e}") from e
 
+    from k49desk.core.model import load_checkpoint
+
+    outlier_model = load_checkpoint(args.model) if args.model else None  # fails before work
     stop = threading.Event()
     bar = CliProgress(f"Finding issues in {args.split}")
 
@@ -84,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         with ctrl_c_requests_stop(stop):
             report = find_issues(ds, args.split, folds=args.folds, train_config=cfg,
                                  progress=bar, should_stop=stop.is_set,
-                                 use_cache=not args.no_cache)
+                                 use_cache=not args.no_cache, outlier_model=outlier_model)
     except Cancelled:
         bar.close()  # before the message, so the two do not interleave on stderr
         print("k49desk: find-issues stopped; nothing was written", file=sys.stderr)

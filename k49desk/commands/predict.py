@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from k49desk.commands import predict_data
 from k49desk.commands.common import add_json, int_range, print_json
 
 TOO_LITTLE_INK = "too little ink (blank, or only a dot); no prediction"
@@ -21,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "character (blank, or only a dot) gets no prediction. --json prints one "
                     "object: {\"model\": path, \"results\": [{\"file\", \"too_little_ink\", "
                     "\"top\": [{\"label\", \"char\", \"romaji\", \"p\"}, ...]}, ...]}.")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files to classify")
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="image files to classify")
     p.add_argument("--model", default=None,
                    help="checkpoint to use (default: the shipped models/k49desk-default.pt)")
     p.add_argument("--top", type=int_range(1, 49), default=5,
@@ -30,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="ink polarity: auto-detect (default), or force dark-ink-on-light (yes) "
                         "or light-ink-on-dark (no)")
     add_json(p)
+    predict_data.add_arguments(p)  # --data-dir D --out P.csv: every image of whole splits
     p.set_defaults(func=run)
 
 
@@ -42,6 +44,12 @@ def run(args: argparse.Namespace) -> int:
     )
     from k49desk.paths import DEFAULT_MODEL
 
+    if predict_data.wanted(args):
+        return predict_data.run(args)
+    if not args.images:
+        from k49desk.core.errors import K49Error
+
+        raise K49Error("predict: give IMAGE files, or --data-dir D --out P.csv")
     model_path = Path(args.model) if args.model else DEFAULT_MODEL
     invert = {"auto": None, "yes": True, "no": False}[args.invert]
     # Every image is read (and refused if bad) before the model is loaded: a wrong file

@@ -13,7 +13,8 @@ quality (lower = more suspicious, in [0, 1]):
   0.5 x blob threshold / its stroke thickness (see `k49desk.core.hashing.find_blank`);
 - duplicate: `DUPLICATE_QUALITY` (0.5) for every copy after the first one of a group;
 - train_test_duplicate: `TRAIN_TEST_EXACT_QUALITY` (0.45) for a byte-identical copy in the
-  other split, `TRAIN_TEST_NEAR_QUALITY` (0.5) for a near-duplicate.
+  other split, `TRAIN_TEST_NEAR_QUALITY` (0.5) for a near-duplicate;
+- outlier (only with `outlier_model`): cleanlab's outlier score, see k49desk.core.outliers.
 A sample with several issues gets one row: the one with the lowest quality (ties go to the
 first in ISSUE_TYPES); `IssueReport.all_issues` keeps all of them.
 """
@@ -38,9 +39,11 @@ from k49desk.core.fold_cache import FoldCache
 from k49desk.core.progress import Progress, scaled
 
 if TYPE_CHECKING:  # training imports torch: only load it when the label check runs
+    from k49desk.core.model import LoadedModel
     from k49desk.core.training import TrainConfig, TrainEvent
 
-ISSUE_TYPES: tuple[str, ...] = ("label", "blank", "duplicate", "train_test_duplicate")
+ISSUE_TYPES: tuple[str, ...] = ("label", "blank", "duplicate", "train_test_duplicate",
+                                 "outlier")
 FLAG_COLUMNS: tuple[str, ...] = ("split", "index", "issue", "given_label", "given_char",
                                  "suggested_label", "suggested_char", "quality")
 PAIR_COLUMNS: tuple[str, ...] = ("index", "issue", "other_split", "other_index", "similarity")
@@ -330,8 +333,10 @@ def _assemble(ds: K49Dataset, split: str, issues: pd.DataFrame,
 
 def find_issues(ds: K49Dataset, split: str = "train", *, folds: int = 5,
                 train_config: TrainConfig | None = None, progress: Progress | None = None,
-                should_stop: StopFn | None = None, use_cache: bool = True) -> IssueReport:
+                should_stop: StopFn | None = None, use_cache: bool = True,
+                outlier_model: LoadedModel | str | Path | None = None) -> IssueReport:
     """Scan one split for suspects; `folds=0` skips the label check (no training).
+    With `outlier_model`, also atypical images by that model's embeddings (`outlier`).
 
     progress(fraction, message); should_stop() -> raise Cancelled.
     """
@@ -380,6 +385,12 @@ def find_issues(ds: K49Dataset, split: str = "train", *, folds: int = 5,
                   f"{COUNT_METHOD}) on "
                   f"{folds}-fold out-of-sample probabilities ({cfg.epochs} epochs per fold"
                   f"{', cached' if cached else ''}); blank and duplicate checks")
+    if outlier_model is not None:  # all logic in core/outliers.py
+        from k49desk.core.outliers import OUTLIER_METHOD, outlier_issues
+
+        issues = pd.concat([issues, outlier_issues(ds, split, outlier_model, sub(0.97, 1.0),
+                                                   should_stop)], ignore_index=True)
+        method += OUTLIER_METHOD
     flags, all_issues = _assemble(ds, split, issues, proba)
     if progress:
         progress(1.0, f"{len(flags)} suspects in {split}")
