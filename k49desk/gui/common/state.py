@@ -51,10 +51,13 @@ class AppState(QObject):
         self.model_path: Path | None = None
         # Review flags per split: DataFrame with at least split, index, issue, decision.
         self.flags: dict[str, pd.DataFrame] = {}
-        from k49desk.gui.common.annotations import Annotations  # it imports this module
+        from k49desk.gui.common.annotations import Annotations  # they import this module
+        from k49desk.gui.common.outputs import ModelOutputsHub
 
         # Every annotation of the open folder (one SQLite store per split), shared.
         self.annotations = Annotations(self)
+        # The current model's predictions and embeddings for the open folder, shared.
+        self.outputs = ModelOutputsHub(self)
 
     def set_dataset(self, ds: K49Dataset | None) -> None:
         self.dataset = ds
