@@ -133,3 +133,22 @@ def test_tsne_map_separates_clusters_is_cached_and_cancellable(
     np.testing.assert_array_equal(again.xy, m.xy)
     with pytest.raises(Cancelled):
         compute_map(out, ds, ["test"], "tsne", should_stop=lambda: True)
+
+
+def test_large_maps_lay_out_a_sample_and_place_the_rest_among_their_neighbours() -> None:
+    from k49desk.core.projection import place_by_neighbours, project
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 20)) * 6
+    labels = np.repeat(np.arange(3), 300)
+    x = (centres[labels] + rng.normal(size=(900, 20))).astype(np.float32)
+    xy = project(x, "tsne", threads=1, sample=150)  # t-SNE on 150, 750 placed
+    assert xy.shape == (900, 2) and np.isfinite(xy).all()
+    from k49desk.core.projection import map_label_agreement
+
+    assert map_label_agreement(xy, labels) > 0.95  # the clusters stay apart
+    # placing: a point equal to a reference row lands on that row's position
+    ref = x[:10]
+    ref_xy = rng.normal(size=(10, 2)).astype(np.float32)
+    got = place_by_neighbours(ref[3:4] * 2.0, ref, ref_xy, k=1)
+    np.testing.assert_allclose(got[0], ref_xy[3], atol=1e-5)
