@@ -170,16 +170,18 @@ def test_decisions_export_includes_manual_annotations_and_tags(
     p.relabel_selection(25)
     p.tag_selection("checked")
     out = tmp_path / "dec.csv"
-    p.export_decisions("train", out)
-    qtbot.waitUntil(lambda: out.exists(), timeout=20000)
+    assert p.export_decisions("train", out)
+    # the file appears (os.replace) a moment before the task ends: wait for the task
+    qtbot.waitUntil(lambda: not p.tasks.running("folder"), timeout=20000)
+    assert out.exists()
     t = pd.read_csv(out)
     rows = t[t["index"].isin([4, 5])]
     assert set(rows["decision"]) == {"relabel"} and set(rows["final_label"]) == {25}
     assert set(rows["source"]) == {"manual"} and set(rows["tags"]) == {"checked"}
     folder = tmp_path / "corrected"
-    p.export_corrected("train", folder)
-    qtbot.waitUntil(lambda: folder.exists(), timeout=20000)
+    assert p.export_corrected("train", folder)
     qtbot.waitUntil(lambda: not p.tasks.running("folder"), timeout=20000)
+    assert folder.exists()
     assert open_dataset(folder).split("train").labels[[4, 5]].tolist() == [25, 25]
 
 
