@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from k49desk.core.dataset import K49Dataset, Split, open_dataset
-from k49desk.core.issues import default_train_config, find_issues, fold_epochs
+from k49desk.core.issues import default_folds, default_train_config, find_issues, fold_epochs
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 REAL10 = SHARED / "kuzushiji-real10"
@@ -104,9 +104,10 @@ def bench_real_one(folder: Path, seed: int, args: argparse.Namespace) -> dict:
     lab = rep.all_issues[rep.all_issues["issue"] == "label"]["index"].to_numpy()
     p, r, f1 = prf(lab, flipped)
     acc = float((rep.proba.argmax(1) == np.asarray(tr.labels)).mean())
-    print(f"{folder.name} seed {seed}: {flipped.size} flips of {noisy.size}, {args.folds} folds x "
-          f"{fold_epochs(cfg, noisy.size, args.folds)} epochs, {elapsed:.0f} s wall, {cpu:.0f} CPU-s, load {_load()} "
-          f"(probabilities in {work})")
+    folds = args.folds or default_folds(noisy.size)
+    print(f"{folder.name} seed {seed}: {flipped.size} flips of {noisy.size}, {folds} folds x "
+          f"{fold_epochs(cfg, noisy.size, folds)} epochs, {elapsed:.0f} s wall, {cpu:.0f} CPU-s, "
+          f"load {_load()} (probabilities in {work})")
     print(f"  out-of-sample accuracy against the clean labels {acc:.4f}; label flags "
           f"{lab.size}: precision {p:.3f} recall {r:.3f} F1 {f1:.3f}")
     rules = {}
@@ -163,7 +164,9 @@ def bench_demo(args: argparse.Namespace) -> int:
         print(f"generated full demo data in {time.perf_counter() - t:.0f} s")
     out = Path(tempfile.mkdtemp(prefix="k49-bench-issues-")) / "flags.csv"
     cmd = [sys.executable, "-m", "k49desk", "find-issues", "--data-dir", str(demo),
-           "--folds", str(args.folds), "--out", str(out), "--json", "--no-cache"]
+           "--out", str(out), "--json", "--no-cache"]
+    if args.folds is not None:
+        cmd += ["--folds", str(args.folds)]
     if args.epochs:
         cmd += ["--epochs", str(args.epochs)]
     t0 = time.perf_counter()
@@ -180,7 +183,7 @@ def bench_demo(args: argparse.Namespace) -> int:
     p, r, f1 = prf(lab, truth)
     ok = p >= DEMO_FLOOR and r >= DEMO_FLOOR and wall <= BUDGET_S
     print(f"demo full train ({info['n_scanned']:,d} images, {truth.size} wrong labels), "
-          f"{args.folds} folds: {info['method']}")
+          f"{info['method']}")
     print(f"  label flags {lab.size}: precision {p:.3f} recall {r:.3f} F1 {f1:.3f}; "
           f"all flags {info['n_flagged']} {info['counts']}")
     print(f"  whole run {wall:.0f} s wall = {wall / BUDGET_S:.2f} x the 10-minute budget "
@@ -210,7 +213,7 @@ def main() -> int:
     p.add_argument("--seeds", default="0,1,2", help="flip seeds (real)")
     p.add_argument("--tta", choices=("default", "on", "off"), default="default")
     p.add_argument("--json-out", default=None)
-    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--folds", type=int, default=None, help="default: find_issues' own choice")
     p.add_argument("--epochs", type=int, default=0, help="override the default epochs per fold")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--demo-dir", default=str(Path(tempfile.gettempdir()) / "k49-demo-full"))
