@@ -90,8 +90,14 @@ def init_from_env(device: torch.device, timeout_s: float = 1800.0) -> Iterator[D
 
 def all_sum(t: torch.Tensor) -> torch.Tensor:
     """Element-wise sum over the processes (in place; the tensor itself when single)."""
-    if current().active:
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    if not current().active:
+        return t
+    if dist.get_backend() == "nccl" and t.device.type != "cuda":  # NCCL only moves GPU memory
+        g = t.to(torch.device("cuda", torch.cuda.current_device()))
+        dist.all_reduce(g, op=dist.ReduceOp.SUM)
+        t.copy_(g.cpu())
+        return t
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t
 
 

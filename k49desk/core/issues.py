@@ -81,7 +81,7 @@ def default_train_config(n_images: int) -> TrainConfig:
 
     if n_images <= SMALL_SPLIT:
         return TrainConfig(epochs=None, imbalance="none", val_fraction=0.0, seed=0,
-                           model=ModelConfig())
+                           drop_high_loss=0.1, model=ModelConfig())
     big = n_images > BIG_SPLIT
     return TrainConfig(epochs=3 if big else 6, batch_size=128 if big else 64, lr=3e-3,
                        augment=True, imbalance="none", val_fraction=0.0, seed=0,

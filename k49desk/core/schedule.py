@@ -23,19 +23,22 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from k49desk.core.training import TrainConfig
 
-# Images to train on (epochs x training images) for a folder of n images, auto mode:
-# AUTO_IMAGES_PER_SQRT_N * sqrt(n), at least MIN_AUTO_EPOCHS and at most MAX_AUTO_EPOCHS
-# passes: real10 (3,600 train images) gets 30 epochs, full K49 (209k) MIN_AUTO_EPOCHS.
-# Why sqrt(n): see the accuracy-vs-CPU-time curves in RESULTS.md.
-AUTO_IMAGES_PER_SQRT_N = 1800.0
+# The automatic schedule (TrainConfig.epochs=None), from the accuracy-vs-CPU-time curves on
+# real Kuzushiji (RESULTS.md, "Training schedule"): a small folder keeps improving until about
+# MIN_AUTO_STEPS optimisation steps (100 images per class: still at 120 epochs = 1,900
+# steps; real10's 3,600: 30 epochs = 1,700 steps), a medium one until PLATEAU_EPOCHS passes
+# (real10 + kmnist-train-part, 9,900 images: 98.3% after 17, 99.0% after 25). Beyond
+# SQRT_FROM images the images seen grow as sqrt(n) only: each pass is already a lot of
+# work, so full K49 (209k) gets MIN_AUTO_EPOCHS.
+MIN_AUTO_STEPS = 1_700
+PLATEAU_EPOCHS = 25
+SQRT_FROM = 12_000
 MIN_AUTO_EPOCHS = 6
-MAX_AUTO_EPOCHS = 60
+MAX_AUTO_EPOCHS = 150
 # Batch size when TrainConfig.batch_size is None: small batches (more steps per image) train a
 # small folder better in the same CPU time; a big folder has steps enough and keeps batches
 # of 128, the cheaper per image (a full-K49 epoch must stay under 2 minutes on 2 cores).
 SMALL_BATCH, LARGE_BATCH, LARGE_FROM = 64, 128, 60_000
-
-
 def steps_per_epoch(n_train: int, batch_size: int) -> int:
     """Batches per epoch as `fit` runs them (a last batch of a single image is dropped)."""
     return max(1, n_train // batch_size + (1 if n_train % batch_size > 1 else 0))
@@ -45,12 +48,14 @@ def auto_batch_size(n_train: int) -> int:
     return SMALL_BATCH if n_train < LARGE_FROM else LARGE_BATCH
 
 
-def auto_epochs(n_train: int) -> int:
-    """The default number of passes over `n_train` images (see the module docstring)."""
+def auto_epochs(n_train: int, batch_size: int | None = None) -> int:
+    """The default number of passes over `n_train` images (see the constants above)."""
     if n_train <= 0:
         return MIN_AUTO_EPOCHS
-    want = AUTO_IMAGES_PER_SQRT_N * math.sqrt(n_train) / n_train
-    return int(min(MAX_AUTO_EPOCHS, max(MIN_AUTO_EPOCHS, math.ceil(want))))
+    bs = batch_size or auto_batch_size(n_train)
+    n_eff = n_train if n_train <= SQRT_FROM else math.sqrt(SQRT_FROM * n_train)
+    images = max(MIN_AUTO_STEPS * bs, PLATEAU_EPOCHS * n_eff)
+    return int(min(MAX_AUTO_EPOCHS, max(MIN_AUTO_EPOCHS, round(images / n_train))))
 
 
 @dataclass(frozen=True)
@@ -114,7 +119,7 @@ def plan_training(cfg: TrainConfig, n_train: int, *,
         epochs = max(1, int(cfg.time_budget_s * images_per_s / max(n_train, 1)))
         return TrainPlan(n_train, bs, epochs, spe, "time budget", images_per_s,
                          cfg.time_budget_s)
-    return TrainPlan(n_train, bs, auto_epochs(n_train), spe, "auto", images_per_s)
+    return TrainPlan(n_train, bs, auto_epochs(n_train, bs), spe, "auto", images_per_s)
 
 
 def measure_images_per_s(cfg: TrainConfig, *, batch_size: int | None = None, steps: int = 4,

@@ -39,6 +39,8 @@ class TrainConfig:
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1
     ema_decay: float = 0.0  # > 0: keep (validate, save) an exponential moving average of weights
+    drop_high_loss: float = 0.0  # after 1/3 of training, ignore this share of each batch's
+    # highest losses (robust to wrong labels; the fold models of find-issues use it)
     time_budget_s: float | None = None  # with epochs=None: fit the schedule into this time
 
     def __post_init__(self) -> None:
@@ -59,6 +61,8 @@ class TrainConfig:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if not 0.0 <= self.drop_high_loss < 1.0:
+            raise ValueError(f"drop_high_loss must be in [0, 1), got {self.drop_high_loss}")
         if self.time_budget_s is not None and not self.time_budget_s > 0:
             raise ValueError(f"time budget must be positive, got {self.time_budget_s}")
         if isinstance(self.model, dict):

@@ -225,7 +225,15 @@ def _fit(cfg: TrainConfig, plan: TrainPlan, images: np.ndarray, labels: np.ndarr
             # The weighted mean over the WHOLE batch; DDP averages gradients over the ranks,
             # hence x world_size: the same gradient as one process on the whole batch.
             denom = weight[y_batch].sum() if weight is not None else float(b)
-            loss = per.sum() * (info.world_size / denom)
+            if cfg.drop_high_loss > 0 and global_step >= total_steps // 3:
+                # Noise-robust ("small-loss") training: once the model has learnt the easy
+                # majority, the batch's highest losses are mostly wrong labels: leave them
+                # out. (Under torchrun each process drops within its own share.)
+                keep = max(1, int(round(per.shape[0] * (1 - cfg.drop_high_loss))))
+                kept = per.detach().topk(keep, largest=False).indices
+                loss = per[kept].sum() * (info.world_size * per.shape[0] / keep / denom)
+            else:
+                loss = per.sum() * (info.world_size / denom)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
