@@ -24,6 +24,13 @@ def add_data_dir(p: argparse.ArgumentParser) -> None:
                    help="K49 data folder (default: $K49DESK_DATA_DIR or ./data)")
 
 
+def add_device_argument(p: argparse.ArgumentParser) -> None:
+    """`--device auto|cpu|cuda|mps`, the same on every heavy command."""
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
+                   help="where to compute: auto picks a CUDA GPU, then Apple MPS, then the CPU "
+                        "(default auto)")
+
+
 def add_json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 

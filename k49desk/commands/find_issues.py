@@ -10,6 +10,7 @@ from pathlib import Path
 from k49desk.commands.common import (
     CliProgress,
     add_data_dir,
+    add_device_argument,
     add_json,
     add_threads,
     cap_threads,
@@ -42,16 +43,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_data_dir(p)
     p.add_argument("--split", default="train", choices=("train", "test"),
                    help="split to scan (default train)")
-    p.add_argument("--folds", type=_folds, default=5,
+    p.add_argument("--folds", type=_folds, default=None,
                    help="cross-validation folds for the label check, 2 to 20; 0 skips it "
-                        "(default 5)")
+                        "(default: 5, or 3 above 100,000 images)")
     p.add_argument("--epochs", type=int_range(1, 1000), default=None,
-                   help="training epochs per fold (default: by split size, 2 for full K49)")
+                   help="training epochs per fold (default: by split size, 3 for full K49)")
     p.add_argument("--out", default=None,
                    help="CSV to write (default: flags-<split>.csv in the current folder)")
     p.add_argument("--no-cache", action="store_true",
                    help="retrain the folds even when cached probabilities exist")
     add_threads(p)
+    add_device_argument(p)
     p.add_argument("--model", default=None,
                    help="also flag atypical images (issue 'outlier') by this model's embeddings")
     add_json(p)
@@ -64,10 +66,14 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else Path(f"flags-{args.split}.csv")
     check_output_file(out, "--out")  # before hours of training, not after
+    if args.folds != 0 and args.device != "auto":  # an absent GPU fails before any work
+        from k49desk.core.device import resolve_device
+
+        resolve_device(args.device)
     ds = open_data(args.data_dir)
     ds.split(args.split)  # a missing split fails before any work
     cfg = None
-    if args.folds and (args.epochs is not None or args.threads):
+    if args.folds != 0 and (args.epochs is not None or args.threads):
         from dataclasses import replace
 
         from k49desk.core.issues import default_train_config
@@ -89,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
         with ctrl_c_requests_stop(stop):
             report = find_issues(ds, args.split, folds=args.folds, train_config=cfg,
                                  progress=bar, should_stop=stop.is_set,
-                                 use_cache=not args.no_cache, outlier_model=outlier_model)
+                                 use_cache=not args.no_cache, outlier_model=outlier_model,
+                                 device=args.device)
     except Cancelled:
         bar.close()  # before the message, so the two do not interleave on stderr
         print("k49desk: find-issues stopped; nothing was written", file=sys.stderr)

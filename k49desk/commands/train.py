@@ -7,10 +7,12 @@ import datetime as _dt
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from k49desk.commands.common import (
     MAX_SEED,
     add_data_dir,
+    add_device_argument,
     add_json,
     add_threads,
     cap_threads,
@@ -23,6 +25,12 @@ from k49desk.commands.common import (
     progress_bar,
     resolve_data_dir,
 )
+
+if TYPE_CHECKING:  # torch is slow to import: the CLI loads it only when a command runs
+    import torch
+
+    from k49desk.core.distributed import DistInfo
+    from k49desk.core.training import TrainConfig
 
 
 def _defaults():  # noqa: ANN202  (TrainConfig, imported lazily: torch is slow to import)
@@ -37,18 +45,27 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Train the k49desk CNN on the train split of a data folder. A stratified "
                     "part of train is held out for validation; the test split (if any) is "
                     "scored at the end. A checkpoint is written after every epoch, so Ctrl-C "
-                    "keeps the last completed one. Deterministic for a given --seed on CPU.")
+                    "keeps the last completed one. Deterministic for a given --seed on CPU. "
+                    "Under torchrun (torchrun --nproc_per_node N -m k49desk train ...) the N "
+                    "processes train one data-parallel model; only the first one prints and "
+                    "writes.")
     add_data_dir(p)
-    p.add_argument("--epochs", type=int_range(1, 10_000), default=None,
-                   help="passes over the data (default 8)")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--epochs", type=int_range(1, 10_000), default=None,
+                        help="passes over the data (default: sized to the data, shown before "
+                             "training starts: many passes over a small folder, 6 over full "
+                             "K49)")
+    length.add_argument("--time-budget", type=float_range(1.0, 1e7), default=None,
+                        metavar="SECONDS",
+                        help="instead of --epochs: measure this machine's speed and fit the "
+                             "schedule into about this many seconds of training")
     p.add_argument("--out", default=None,
                    help="checkpoint to write (default: models/k49desk-<timestamp>.pt)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
-                   help="auto uses a GPU when there is one (default auto)")
+    add_device_argument(p)
     p.add_argument("--seed", type=int_range(0, MAX_SEED), default=0,
                    help="random seed, 0 to 2**32-1 (default 0)")
     p.add_argument("--batch-size", type=int_range(2, 65_536), default=None,
-                   help="images per step (default 128)")
+                   help="images per step (default: 64 below 60,000 training images, else 128)")
     p.add_argument("--lr", type=float_range(0.0, 10.0, lo_open=True), default=None,
                    help="peak learning rate of the one-cycle schedule, > 0 (default 3e-3)")
     p.add_argument("--no-augment", action="store_true",
@@ -86,6 +103,7 @@ def build_config(args: argparse.Namespace):  # noqa: ANN201
     try:
         return TrainConfig(
             epochs=args.epochs if args.epochs is not None else d.epochs,
+            time_budget_s=args.time_budget,
             batch_size=args.batch_size if args.batch_size is not None else d.batch_size,
             lr=args.lr if args.lr is not None else d.lr,
             augment=not args.no_augment,
@@ -161,35 +179,54 @@ class _TrainBar:
 
 
 def run(args: argparse.Namespace) -> int:
-    from k49desk.core.errors import Cancelled
-    from k49desk.core.training import resolve_device, train_folder
+    from k49desk.core import distributed
+    from k49desk.core.device import resolve_device
 
     cfg = build_config(args)
     data_dir = resolve_data_dir(args.data_dir)
-    out = Path(args.out) if args.out else default_out_path()
-    check_output_file(out, "--out", create_folders=True)
     device = resolve_device(cfg.device)  # fail early on an absent GPU
     _check_train_split(args.data_dir, cfg.val_fraction)
+    with distributed.init_from_env(device) as info:
+        return _train(args, cfg, data_dir, device, info)
+
+
+def _train(args: argparse.Namespace, cfg: TrainConfig, data_dir: Path, device: torch.device,
+           info: DistInfo) -> int:
+    from k49desk.core.errors import Cancelled
+    from k49desk.core.training import plan_for_folder, train_folder
+
+    main = info.is_main
+    out = Path(args.out) if args.out else (default_out_path() if main else Path("unused.pt"))
+    if main:
+        check_output_file(out, "--out", create_folders=True)
     stop = threading.Event()
-    log = (lambda s: None) if args.json else (lambda s: print(s, file=sys.stderr))
+    quiet = args.json or not main
+    log = (lambda s: None) if quiet else (lambda s: print(s, file=sys.stderr))
+    plan = plan_for_folder(cfg, data_dir, measure=not args.json)  # same choice on every rank
     compute = _describe_compute(device, cfg.threads)
-    log(f"Training on {data_dir} ({compute}), {cfg.epochs} epochs -> {out}")
+    procs = f", {info.world_size} processes" if info.active else ""
+    log(f"Training on {data_dir} ({compute}{procs}) -> {out}")
+    log(f"Schedule: {plan.describe()}")
     bar = _TrainBar(out)
 
     try:
-        with ctrl_c_requests_stop(stop, None if args.json else STOP_MESSAGE):
-            res = train_folder(cfg, data_dir, out, progress=bar, should_stop=stop.is_set)
+        with ctrl_c_requests_stop(stop, None if quiet else STOP_MESSAGE):
+            res = train_folder(cfg, data_dir, out, progress=None if quiet else bar,
+                               should_stop=stop.is_set, plan=plan)
     except Cancelled as e:
         bar.close(saved=False)
-        print(f"k49desk: {e}", file=sys.stderr)
+        if main:
+            print(f"k49desk: {e}", file=sys.stderr)
         return 130
     except BaseException:
         bar.close(saved=False)
         raise
     bar.close(saved=True)
+    if not main:
+        return 130 if res.stopped else 0
     from k49desk.core.runs import save_run_side_files
 
-    for warning in save_run_side_files(out, res, cfg.epochs):  # curves, for Saved runs
+    for warning in save_run_side_files(out, res, plan.epochs):  # curves, for Saved runs
         log(f"k49desk: {warning}")
     m = res.metrics
     test_bal = m.get("test_balanced_accuracy")
@@ -199,11 +236,12 @@ def run(args: argparse.Namespace) -> int:
             "val_balanced_accuracy": m.get("val_balanced_accuracy"),
             "test_balanced_accuracy": test_bal, "test_accuracy": m.get("test_accuracy"),
             "stopped": res.stopped, "device": device.type, "compute": compute,
-            "trained_on": res.trained_on,
+            "trained_on": res.trained_on, "plan": plan.to_dict(),
+            "processes": info.world_size, "cpu_s": round(res.cpu_s, 3),
         })
     else:
         print(f"Saved {out}")
-        print(f"  epochs completed  {res.epochs_completed}/{cfg.epochs}"
+        print(f"  epochs completed  {res.epochs_completed}/{plan.epochs}"
               f"{' (stopped early)' if res.stopped else ''} in {_hms(res.elapsed_s)} "
               f"({compute})")
         if m.get("val_balanced_accuracy") is not None:

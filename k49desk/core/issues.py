@@ -63,31 +63,52 @@ FILTER_BY = "low_self_confidence"
 # 0.84/0.93); their mean, 202, gives 0.87/0.87. On demo data both agree (138 of 147, all true).
 COUNT_METHOD = "mean of cleanlab's off_diagonal and off_diagonal_calibrated estimates"
 LABEL_QUALITY_METHOD = "self_confidence"
-_CACHE_VERSION = 1
+TTA_MAX_IMAGES = 20_000
+SMALL_SPLIT = 20_000
+BIG_SPLIT = 100_000
+_CACHE_VERSION = 2
 
 StopFn = Callable[[], bool]
 
 
 def default_train_config(n_images: int) -> TrainConfig:
-    """Settings for the fold models: tuned for speed, no validation split (val_fraction=0).
+    """Settings for the fold models: no validation split (val_fraction=0), plain loss.
 
-    On big splits a narrower CNN than the app's default (16-32-64 channels: about 4x fewer
-    operations) and 3 epochs keep 5 folds of the full train split (5 x 186k images) near
-    the 20-minute budget on 2 CPU cores; small splits get the default CNN and more steps,
-    which cost little there. Same settings, same probabilities (seeded).
+    Small splits (up to SMALL_SPLIT images) get the app's training recipe (label smoothing,
+    cutout, batch 64) with the schedule `k49desk train` would choose for them: confident
+    learning is only as precise as the out-of-sample probabilities. On big splits a narrower
+    CNN (16-32-64 channels: about 4x fewer operations) and a few epochs keep 5 folds of full
+    K49 within the 10-minute budget on 2 CPU cores. Same settings, same probabilities (seeded).
     """
     from k49desk.core.model import ModelConfig
     from k49desk.core.training import TrainConfig
 
-    if n_images <= 20_000:
-        # Small splits: the wider default CNN and small batches (more steps) are affordable;
-        # measured on a real10 fold (3,200 images): 94.9% vs 88% with 16-32-64 at batch 128.
-        return TrainConfig(epochs=8, batch_size=32, lr=3e-3, augment=True, imbalance="none",
-                           val_fraction=0.0, seed=0, model=ModelConfig())
-    big = n_images > 100_000
+    if n_images <= SMALL_SPLIT:
+        return TrainConfig(epochs=None, imbalance="none", val_fraction=0.0, seed=0,
+                           drop_high_loss=0.1, model=ModelConfig())
+    big = n_images > BIG_SPLIT
     return TrainConfig(epochs=3 if big else 6, batch_size=128 if big else 64, lr=3e-3,
                        augment=True, imbalance="none", val_fraction=0.0, seed=0,
                        model=ModelConfig(channels=(16, 32, 64)))
+
+
+def fold_epochs(cfg: TrainConfig, n_images: int, folds: int) -> int:
+    """Epochs each fold model trains (the config's, or the schedule's for its share)."""
+    from k49desk.core.schedule import plan_training
+
+    return plan_training(cfg, max(1, n_images - n_images // max(folds, 1))).epochs
+
+
+def default_folds(n_images: int) -> int:
+    """5 folds; 3 on big splits, where each fold model still sees 2/3 of a lot of data and
+    the scan costs half as much (6 instead of 12 passes over the split per epoch of training):
+    full K49 then fits the 10-minute budget on 2 cores."""
+    return 5 if n_images <= BIG_SPLIT else 3
+
+
+def default_tta(n_images: int) -> bool:
+    """Shift-averaged (test-time augmented) probabilities where they are cheap: small splits."""
+    return n_images <= TTA_MAX_IMAGES
 
 
 @dataclass
@@ -130,16 +151,20 @@ def stratified_folds(labels: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
 
 
 def out_of_sample_proba(images: np.ndarray, labels: np.ndarray, *, folds: int,
-                        train_config: TrainConfig, progress: Progress | None = None,
+                        train_config: TrainConfig, tta: bool = False,
+                        progress: Progress | None = None,
                         should_stop: StopFn | None = None,
                         fold_cache: FoldCache | None = None) -> np.ndarray:
     """(N, n_classes) probabilities, each row from the fold model that did not see it;
-    folds kept in `fold_cache` (core.fold_cache: resume after a stop) are not retrained."""
-    from k49desk.core.model import LoadedModel
+    folds kept in `fold_cache` (core.fold_cache: resume after a stop) are not retrained.
+
+    `tta`: average each held-out image's probabilities over one-pixel shifts of it."""
+    from k49desk.core.device import predict_proba, resolve_device
     from k49desk.core.training import fit
 
     labels = np.asarray(labels)
     fold = stratified_folds(labels, folds, getattr(train_config, "seed", 0))
+    device = resolve_device(train_config.device)
     proba: np.ndarray | None = None
     for k in range(folds):
         if should_stop and should_stop():
@@ -165,10 +190,10 @@ def out_of_sample_proba(images: np.ndarray, labels: np.ndarray, *, folds: int,
                   progress=on_progress, should_stop=should_stop)
         if res.stopped:
             raise Cancelled("finding issues was stopped")
-        loaded = LoadedModel(model=res.model, config=train_config.model)
         if progress:
             progress((k + 1) / folds, f"Fold {k + 1}/{folds}: scoring held-out images")
-        p = loaded.predict_proba(np.asarray(images[held]))
+        p = predict_proba(res.model, np.asarray(images[held]), device=device, tta=tta,
+                          should_stop=should_stop)
         if fold_cache is not None:
             fold_cache.save(k, p)
         if proba is None:
@@ -195,10 +220,13 @@ def _cache_dirs(root: Path) -> list[Path]:
     return cache_dirs(root)
 
 
-def _cache_key(split: Split, folds: int, train_config: TrainConfig) -> str:
+def _cache_key(split: Split, folds: int, train_config: TrainConfig, tta: bool) -> str:
+    # Where and on how many threads the folds ran does not change what they compute (up to
+    # float rounding): probabilities made on a GPU box are reused on the desktop.
+    train = {k: v for k, v in asdict(train_config).items() if k not in ("device", "threads")}
     blob = json.dumps({"v": _CACHE_VERSION, "split": split.name, "n": len(split),
                        "data": _split_fingerprint(split), "folds": folds,
-                       "train": asdict(train_config)},
+                       "train": train, "tta": tta},
                       sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:20]
 
@@ -331,18 +359,25 @@ def _assemble(ds: K49Dataset, split: str, issues: pd.DataFrame,
     return flags, all_issues
 
 
-def find_issues(ds: K49Dataset, split: str = "train", *, folds: int = 5,
+def find_issues(ds: K49Dataset, split: str = "train", *, folds: int | None = None,
                 train_config: TrainConfig | None = None, progress: Progress | None = None,
                 should_stop: StopFn | None = None, use_cache: bool = True,
-                outlier_model: LoadedModel | str | Path | None = None) -> IssueReport:
-    """Scan one split for suspects; `folds=0` skips the label check (no training).
-    With `outlier_model`, also atypical images by that model's embeddings (`outlier`).
+                outlier_model: LoadedModel | str | Path | None = None,
+                tta: bool | None = None, device: str | None = None) -> IssueReport:
+    """Scan one split for suspects; `folds=0` skips the label check (no training), None
+    picks `default_folds(n)`. With `outlier_model`, also atypical images by that model's
+    embeddings (`outlier`).
 
+    The fold models use `train_config` (default: `default_train_config(n)`), on `device`
+    if given ("auto", "cpu", "cuda", "mps"; it overrides the config's); `tta` (default:
+    `default_tta(n)`) averages their probabilities over shifted copies of each image.
     progress(fraction, message); should_stop() -> raise Cancelled.
     """
     t0 = time.perf_counter()
     s = ds.split(split)
     n = len(s)
+    if folds is None:
+        folds = default_folds(n)
     if folds == 1 or folds < 0:
         raise K49Error(f"--folds {folds}: need at least 2 folds (or 0 to skip label checks)")
     if folds > 0 and n < 2 * folds:
@@ -360,18 +395,21 @@ def find_issues(ds: K49Dataset, split: str = "train", *, folds: int = 5,
     method = "checks only (blank, duplicates)"
     if folds:
         cfg = train_config if train_config is not None else default_train_config(n)
+        if device is not None:
+            cfg = replace(cfg, device=device)
+        use_tta = default_tta(n) if tta is None else tta
         # The fold models must cover all classes of the class map, whatever the config says.
         if cfg.model.n_classes != ds.n_classes:
             cfg = replace(cfg, model=replace(cfg.model, n_classes=ds.n_classes))
-        name = f"issues-proba-{split}-{_cache_key(s, folds, cfg)}.npy"
+        name = f"issues-proba-{split}-{_cache_key(s, folds, cfg, use_tta)}.npy"
         if use_cache:
             proba = _load_cached(Path(ds.root), name, n)
             cached = proba is not None
         if proba is None:
             folds_kept = FoldCache(ds.root, name) if use_cache else None
             proba = out_of_sample_proba(s.images, s.labels, folds=folds, train_config=cfg,
-                                        progress=sub(cheap_share, 0.97), should_stop=should_stop,
-                                        fold_cache=folds_kept)
+                                        tta=use_tta, progress=sub(cheap_share, 0.97),
+                                        should_stop=should_stop, fold_cache=folds_kept)
             if folds_kept is not None:
                 _save_cached(Path(ds.root), name, proba)
                 folds_kept.clear()
@@ -383,7 +421,9 @@ def find_issues(ds: K49Dataset, split: str = "train", *, folds: int = 5,
                             issues], ignore_index=True)
         method = (f"confident learning (cleanlab {FILTER_BY}, {LABEL_QUALITY_METHOD}; count: "
                   f"{COUNT_METHOD}) on "
-                  f"{folds}-fold out-of-sample probabilities ({cfg.epochs} epochs per fold"
+                  f"{folds}-fold out-of-sample probabilities ({fold_epochs(cfg, n, folds)} "
+                  f"epochs per fold"
+                  f"{', shift-averaged' if use_tta else ''}"
                   f"{', cached' if cached else ''}); blank and duplicate checks")
     if outlier_model is not None:  # all logic in core/outliers.py
         from k49desk.core.outliers import OUTLIER_METHOD, outlier_issues

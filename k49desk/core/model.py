@@ -181,6 +181,8 @@ class LoadedModel:
         if self.is_demo:
             card["Note"] = ("trained on generated demo data, not on K49: the scores above are "
                             "on demo images; expect much less on real Kuzushiji")
+        if isinstance(self.metrics.get("note"), str) and self.metrics["note"]:
+            card["Note"] = self.metrics["note"]
         if "epochs_completed" in self.metrics:
             card["Epochs"] = str(self.metrics["epochs_completed"])
         tc = self.train_config

@@ -1,169 +1,46 @@
-"""Training and evaluation: `fit` (progress callback, should_stop), `train_folder`, `evaluate`.
+"""Training: `fit` (progress callback, should_stop), `train_folder`; scoring re-exported.
 
 Reads like pytorch/examples mnist/main.py (train_epoch, evaluate, a seed, a saved
-state_dict) but progress goes to a callback and arguments are a frozen dataclass.
-Balanced accuracy is the dataset authors' metric: the mean over the classes present in the
-split of per-class accuracy (recall).
+state_dict) but progress goes to a callback and arguments are a frozen dataclass. How long to
+train comes from core/schedule.py (sized to the data unless --epochs or --time-budget);
+where, from core/device.py (mixed precision on CUDA); several processes under torchrun train
+one DistributedDataParallel model (core/distributed.py) with the same result as one process.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
-from k49desk.core.classes import N_CLASSES
+from k49desk.core import distributed
+from k49desk.core.augment import augment, augment_params
+from k49desk.core.device import autocast, grad_scaler, resolve_device, to_input
 from k49desk.core.errors import Cancelled, K49Error
-from k49desk.core.model import (
-    LoadedModel,
-    ModelConfig,
-    build_model,
-    images_to_tensor,
-    save_checkpoint,
+from k49desk.core.evaluation import (  # noqa: F401  (re-exported: callers import them from here)
+    EvalResult,
+    balanced_accuracy,
+    evaluate,
+    model_n_classes,
 )
+from k49desk.core.model import build_model, save_checkpoint
 from k49desk.core.progress import Progress, ShouldStop, report, stop_requested
-
-IMBALANCE_CHOICES = ("none", "weights", "sampler")
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 8
-    batch_size: int = 128
-    lr: float = 3e-3  # peak learning rate of the one-cycle schedule (AdamW)
-    augment: bool = True
-    imbalance: str = "weights"  # "none" | "weights" (loss weights) | "sampler" (balanced draws)
-    val_fraction: float = 0.1
-    seed: int = 0
-    device: str = "auto"
-    threads: int = 0  # 0: leave torch's thread count alone
-    model: ModelConfig = field(default_factory=ModelConfig)
-    weight_decay: float = 5e-4
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
-        if self.batch_size < 2:
-            raise ValueError(f"batch_size must be at least 2, got {self.batch_size}")
-        if self.imbalance not in IMBALANCE_CHOICES:
-            raise ValueError(f"imbalance must be one of {IMBALANCE_CHOICES}, "
-                             f"got {self.imbalance!r}")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
-        if self.device not in DEVICE_CHOICES:
-            raise ValueError(f"device must be one of {DEVICE_CHOICES}, got {self.device!r}")
-        if isinstance(self.model, dict):
-            object.__setattr__(self, "model", ModelConfig.from_dict(self.model))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-
-@dataclass
-class TrainEvent:
-    """The payload of `fit`'s progress reports: one per batch ("step") and per epoch."""
-
-    kind: str  # "step" | "epoch"
-    epoch: int  # 1-based
-    epochs: int
-    step: int  # 1-based within the epoch
-    steps_per_epoch: int
-    global_step: int
-    loss: float | None  # running mean over the epoch so far
-    acc: float | None  # running training accuracy over the epoch so far
-    images_per_s: float
-    eta_s: float
-    val_loss: float | None = None
-    val_balanced_accuracy: float | None = None
-    val_accuracy: float | None = None
-    batch_loss: float | None = None  # this batch's own loss (step events)
-    n_train: int = 0  # images trained on per epoch
-    n_val: int = 0  # images validated on per epoch
-
-    @property
-    def fraction(self) -> float:
-        return self.global_step / max(1, self.steps_per_epoch * self.epochs)
-
-    def describe(self) -> str:
-        if self.kind == "epoch":
-            val = ("" if self.val_balanced_accuracy is None
-                   else f", val balanced acc {self.val_balanced_accuracy:.2%}")
-            return f"Epoch {self.epoch}/{self.epochs} done: loss {self.loss:.4f}{val}"
-        return (f"Epoch {self.epoch}/{self.epochs}, batch {self.step}/{self.steps_per_epoch}: "
-                f"loss {self.loss:.3f}")
-
-
-@dataclass
-class TrainResult:
-    model: nn.Module | None  # None once the result has crossed a process boundary
-    history: list[TrainEvent]
-    epochs_completed: int
-    stopped: bool
-    val_balanced_accuracy: float | None
-    elapsed_s: float
-    val_accuracy: float | None = None
-    checkpoint: Path | None = None  # what train_folder saved last
-    metrics: dict[str, Any] = field(default_factory=dict)  # the saved checkpoint's metrics
-    trained_on: str = ""
-
-
-@dataclass
-class EvalResult:
-    balanced_accuracy: float
-    accuracy: float
-    n: int
-    per_class: np.ndarray  # (n_classes,) float, nan where the class is absent from the split
-    support: np.ndarray  # (n_classes,) int64
-    confusion: np.ndarray  # (n_classes, n_classes) int64, rows true, cols predicted
-    predictions: np.ndarray
-    proba: np.ndarray
-    loss: float = float("nan")
-
-
-def resolve_device(name: str) -> torch.device:
-    """"auto" picks CUDA, then Apple MPS, then the CPU; an explicit GPU that is absent errors."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise K49Error("--device cuda: no CUDA GPU is available on this machine")
-    if name == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise K49Error("--device mps: Apple MPS is not available on this machine")
-    return torch.device(name)
-
-
-def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = N_CLASSES) -> float:
-    """Mean per-class recall over the classes present in `y_true` (the K49 authors' metric)."""
-    y_true = np.asarray(y_true, np.int64)
-    y_pred = np.asarray(y_pred, np.int64)
-    if y_true.size == 0:
-        return float("nan")
-    support = np.bincount(y_true, minlength=n_classes)
-    hits = np.bincount(y_true[y_true == y_pred], minlength=n_classes)
-    present = support > 0
-    return float(np.mean(hits[present] / support[present]))
+from k49desk.core.schedule import TrainPlan, plan_training
+from k49desk.core.train_config import (  # noqa: F401  (re-exported)
+    IMBALANCE_CHOICES,
+    TrainConfig,
+    TrainEvent,
+    TrainResult,
+)
 
 
 def stratified_split(labels: np.ndarray, fraction: float,
@@ -184,24 +61,6 @@ def stratified_split(labels: np.ndarray, fraction: float,
     return np.sort(np.concatenate(tr)), np.sort(np.concatenate(va))
 
 
-def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Small random affine per image (rotate +-10 deg, scale +-10%, shear, shift +-2 px) done
-    on the whole batch with affine_grid/grid_sample: cheap next to the convolutions."""
-    n = x.shape[0]
-    r = torch.rand(5, n, generator=gen) * 2 - 1
-    ang, scale, shear = r[0] * math.radians(10), 1 + r[1] * 0.1, r[2] * 0.15
-    cos, sin = torch.cos(ang), torch.sin(ang)
-    theta = torch.empty(n, 2, 3)
-    theta[:, 0, 0] = cos / scale
-    theta[:, 0, 1] = (-sin + shear * cos) / scale
-    theta[:, 1, 0] = sin / scale
-    theta[:, 1, 1] = (cos + shear * sin) / scale
-    theta[:, 0, 2] = r[3] * (2 / 14)  # +-2 px of a 28 px image in [-1, 1] coordinates
-    theta[:, 1, 2] = r[4] * (2 / 14)
-    grid = F.affine_grid(theta.to(x.device), list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-
-
 def class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
     """Inverse-frequency loss weights, mean 1 over the training images; 0 for absent classes."""
     counts = np.bincount(labels, minlength=n_classes)[:n_classes].astype(np.float64)
@@ -211,56 +70,6 @@ def class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
     return w.astype(np.float32)
 
 
-@torch.inference_mode()
-def _predict(model: nn.Module, images: np.ndarray, device: torch.device, batch_size: int,
-             should_stop: ShouldStop | None = None,
-             progress: Progress | None = None) -> np.ndarray:
-    model.eval()
-    n = images.shape[0]
-    out = np.empty((n, model_n_classes(model)), np.float32)
-    for s in range(0, n, batch_size):
-        if stop_requested(should_stop):
-            raise Cancelled("evaluation stopped")
-        x = images_to_tensor(images[s:s + batch_size]).to(device)
-        out[s:s + batch_size] = torch.softmax(model(x).float(), 1).cpu().numpy()
-        report(progress, min(n, s + batch_size) / n, "Evaluating")
-    return out
-
-
-def model_n_classes(model: nn.Module) -> int:
-    last = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
-    return int(last.out_features)
-
-
-def evaluate(model_or_loaded: nn.Module | LoadedModel, images: np.ndarray, labels: np.ndarray,
-             *, batch_size: int = 1024, progress: Progress | None = None,
-             should_stop: ShouldStop | None = None,
-             device: torch.device | str = "cpu") -> EvalResult:
-    """Predictions, balanced and plain accuracy, per-class accuracy and confusion matrix."""
-    model = model_or_loaded.model if isinstance(model_or_loaded, LoadedModel) else model_or_loaded
-    device = torch.device(device)
-    was_training = model.training
-    proba = _predict(model, np.asarray(images), device, batch_size, should_stop, progress)
-    if was_training:
-        model.train()
-    k = proba.shape[1]
-    y = np.asarray(labels, np.int64)
-    pred = proba.argmax(1).astype(np.int64)
-    confusion = np.bincount(y * k + pred, minlength=k * k).reshape(k, k).astype(np.int64)
-    support = confusion.sum(1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        per_class = np.where(support > 0, np.diag(confusion) / np.maximum(support, 1), np.nan)
-    n = int(y.size)
-    p_true = proba[np.arange(n), y] if n else np.empty(0)
-    loss = float(-np.mean(np.log(np.clip(p_true, 1e-12, 1.0)))) if n else float("nan")
-    return EvalResult(
-        balanced_accuracy=balanced_accuracy(y, pred, k) if n else float("nan"),
-        accuracy=float((pred == y).mean()) if n else float("nan"), n=n,
-        per_class=per_class.astype(np.float64), support=support, confusion=confusion,
-        predictions=pred, proba=proba, loss=loss,
-    )
-
-
 EpochHook = Callable[[TrainEvent, nn.Module], None]
 
 
@@ -268,16 +77,22 @@ def fit(cfg: TrainConfig, images: np.ndarray, labels: np.ndarray, *,
         val: tuple[np.ndarray, np.ndarray] | None = None,
         progress: Progress | None = None,
         should_stop: ShouldStop | None = None,
-        on_epoch_end: EpochHook | None = None) -> TrainResult:
+        on_epoch_end: EpochHook | None = None,
+        plan: TrainPlan | None = None) -> TrainResult:
     """Train a fresh model on uint8 images (N, 28, 28) and labels (N,).
 
-    `val=None` holds out a stratified `cfg.val_fraction` of the images. `progress(fraction,
-    text, TrainEvent)` is called after every batch and epoch. `should_stop()` is polled
-    between batches; then the result has stopped=True and the weights of the last completed
-    epoch (or the partly trained weights if no epoch completed).
-    `on_epoch_end(event, model)` runs after each epoch's validation (e.g. to save a checkpoint).
+    `val=None` holds out a stratified `cfg.val_fraction` of the images. The schedule is
+    `plan` if given, else `plan_training(cfg, n_train)`. `progress(fraction, text, TrainEvent)`
+    is called after every batch and epoch. `should_stop()` is polled between batches; then
+    the result has stopped=True and the weights of the last completed epoch (or the partly
+    trained weights if no epoch completed). `on_epoch_end(event, model)` runs after each
+    epoch's validation (e.g. to save a checkpoint). With `cfg.ema_decay` the moving average
+    of the weights is what is validated, passed on and returned.
+
+    Inside a torchrun process group this trains one DistributedDataParallel model: only rank
+    0 validates, reports and calls `on_epoch_end`; every rank returns the same weights.
     """
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     images, labels = np.asarray(images), np.asarray(labels)
     if images.ndim != 3 or images.shape[1:] != (28, 28) or images.shape[0] != labels.shape[0]:
         raise K49Error(f"fit: need images (N, 28, 28) and N labels, got {images.shape} and "
@@ -292,32 +107,70 @@ def fit(cfg: TrainConfig, images: np.ndarray, labels: np.ndarray, *,
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     try:
-        return _fit(cfg, images, labels, val, progress, should_stop, on_epoch_end, t0)
+        if plan is None:
+            plan = plan_training(cfg, len(labels))
+        res = _fit(cfg, plan, images, labels, val, progress, should_stop, on_epoch_end)
     finally:
         if cfg.threads > 0:
             torch.set_num_threads(old_threads)
+    res.elapsed_s, res.cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    return res
 
 
-def _fit(cfg: TrainConfig, images: np.ndarray, labels: np.ndarray,
-         val: tuple[np.ndarray, np.ndarray] | None,
-         progress: Progress | None,
-         should_stop: ShouldStop | None, on_epoch_end: EpochHook | None,
-         t0: float) -> TrainResult:
+class _Ema:
+    """Exponential moving average of the weights (BatchNorm statistics copied as they are).
+    The decay ramps up from 0.1 so the average does not drag the random initialisation."""
+
+    def __init__(self, net: nn.Module, decay: float) -> None:
+        self.model = distributed.plain_batchnorm(copy.deepcopy(net)).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.decay, self.n = decay, 0
+
+    @torch.no_grad()
+    def update(self, net: nn.Module) -> None:
+        self.n += 1
+        d = min(self.decay, (1 + self.n) / (10 + self.n))
+        for pe, pm in zip(self.model.parameters(), net.parameters(), strict=True):
+            pe.lerp_(pm.detach(), 1 - d)
+        for be, bm in zip(self.model.buffers(), net.buffers(), strict=True):
+            be.copy_(bm)
+
+
+def _fit(cfg: TrainConfig, plan: TrainPlan, images: np.ndarray, labels: np.ndarray,
+         val: tuple[np.ndarray, np.ndarray] | None, progress: Progress | None,
+         should_stop: ShouldStop | None, on_epoch_end: EpochHook | None) -> TrainResult:
+    info = distributed.current()
+    if not info.is_main:
+        progress, on_epoch_end = None, None
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     n_classes = cfg.model.n_classes
-    model = build_model(cfg.model).to(device)
-    # The whole training set as one uint8 tensor: 182 MB for full K49, cheap to index.
+    net = build_model(cfg.model).to(device)  # the same start on every rank (same seed)
+    model: nn.Module = net
+    if info.active:
+        from torch.nn.parallel import DistributedDataParallel
+
+        distributed.sync_batchnorm(net)
+        model = DistributedDataParallel(
+            net, device_ids=[device.index] if device.type == "cuda" else None,
+            **distributed.DDP_NO_BUFFER_SYNC)  # synced BatchNorm keeps the buffers equal
+    ema = _Ema(net, cfg.ema_decay) if cfg.ema_decay > 0 else None
+    # The whole training set as one uint8 tensor (182 MB for full K49), cheap to index; on a
+    # GPU it lives there, so only indices cross per batch.
     arr = np.ascontiguousarray(images, dtype=np.uint8)
     x_all = torch.from_numpy(arr if arr.flags.writeable else arr.copy())
     y_np = np.asarray(labels, np.int64)
     y_all = torch.from_numpy(y_np)
-    n = len(y_np)
-    steps = max(1, n // cfg.batch_size + (1 if n % cfg.batch_size > 1 else 0))
-    total_steps = steps * cfg.epochs
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if device.type == "cuda":
+        x_all, y_all = x_all.to(device), y_all.to(device)
+    n, bs = len(y_np), plan.batch_size
+    steps, epochs = plan.steps_per_epoch, plan.epochs
+    total_steps = plan.total_steps
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scaler = grad_scaler(device)
     sched: torch.optim.lr_scheduler.LRScheduler
     if total_steps >= 20:
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total_steps,
@@ -331,6 +184,7 @@ def _fit(cfg: TrainConfig, images: np.ndarray, labels: np.ndarray,
     if cfg.imbalance == "sampler":
         cw = class_weights(y_np, n_classes).astype(np.float64)[y_np]
         sample_p = cw / cw.sum()
+    result_net = ema.model if ema is not None else net  # what is validated, saved, returned
 
     history: list[TrainEvent] = []
     last_epoch_state: dict[str, torch.Tensor] | None = None
@@ -338,69 +192,102 @@ def _fit(cfg: TrainConfig, images: np.ndarray, labels: np.ndarray,
     completed, stopped, global_step = 0, False, 0
     last_val: tuple[float | None, float | None] = (None, None)
     t_train = time.perf_counter()
-    for epoch in range(1, cfg.epochs + 1):
+    for epoch in range(1, epochs + 1):
         model.train()
         order = (rng.choice(n, n, replace=True, p=sample_p) if sample_p is not None
                  else rng.permutation(n))
-        order_t = torch.from_numpy(order)
+        order_t = torch.from_numpy(order).to(y_all.device)
         loss_sum, hit, seen = 0.0, 0, 0
         t_epoch = time.perf_counter()
         for step in range(1, steps + 1):
-            if stop_requested(should_stop):
+            stop = stop_requested(should_stop)
+            if info.active:  # every rank stops at the same step, or none does
+                stop = bool(distributed.all_sum(torch.tensor([float(stop)])).item() > 0)
+            if stop:
                 stopped = True
                 break
-            idx = order_t[(step - 1) * cfg.batch_size: step * cfg.batch_size]
-            x = x_all[idx].to(device).unsqueeze(1).float().div_(255.0)
-            y = y_all[idx].to(device)
-            if cfg.augment:
-                x = _augment(x, gen)
-            logits = model(x)
-            loss = F.cross_entropy(logits, y, weight=weight)
+            idx = order_t[(step - 1) * bs: step * bs]
+            b = int(idx.shape[0])
+            r = augment_params(b, gen) if cfg.augment else None
+            y_batch = y_all[idx]
+            if info.active:  # this rank's share of the batch (and of its random draws)
+                part = torch.tensor_split(torch.arange(b), info.world_size)[info.rank]
+                idx = idx[part.to(idx.device)]
+                r = r[:, part] if r is not None else None
+            x = to_input(x_all[idx], device)
+            y = y_all[idx]
+            if r is not None:
+                x = augment(x, r, cfg.cutout)
+            with autocast(device):
+                logits = model(x)
+            per = F.cross_entropy(logits.float(), y, weight=weight, reduction="none",
+                                  label_smoothing=cfg.label_smoothing)
+            # The weighted mean over the WHOLE batch; DDP averages gradients over the ranks,
+            # hence x world_size: the same gradient as one process on the whole batch.
+            denom = weight[y_batch].sum() if weight is not None else float(b)
+            if cfg.drop_high_loss > 0 and global_step >= total_steps // 3:
+                # Noise-robust ("small-loss") training: once the model has learnt the easy
+                # majority, the batch's highest losses are mostly wrong labels: leave them
+                # out. (Under torchrun each process drops within its own share.)
+                keep = max(1, int(round(per.shape[0] * (1 - cfg.drop_high_loss))))
+                kept = per.detach().topk(keep, largest=False).indices
+                loss = per[kept].sum() * (info.world_size * per.shape[0] / keep / denom)
+            else:
+                loss = per.sum() * (info.world_size / denom)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             sched.step()
+            if ema is not None:
+                ema.update(net)
             global_step += 1
-            b = int(y.shape[0])
-            batch_loss = float(loss.detach())
+            stats = torch.stack([per.detach().sum(),
+                                 (logits.detach().argmax(1) == y).sum().float()]).cpu()
+            if info.active:
+                distributed.all_sum(stats)
+            batch_loss = float(stats[0] / float(denom))
             loss_sum += batch_loss * b
-            hit += int((logits.detach().argmax(1) == y).sum())
+            hit += int(stats[1])
             seen += b
             dt = time.perf_counter() - t_epoch
-            ips = seen / dt if dt > 0 else 0.0
             done_s = time.perf_counter() - t_train
-            eta = done_s / global_step * (total_steps - global_step)
-            ev = TrainEvent("step", epoch, cfg.epochs, step, steps, global_step,
-                            loss_sum / seen, hit / seen, ips, eta, batch_loss=batch_loss,
-                            n_train=n, n_val=n_val)
+            ev = TrainEvent("step", epoch, epochs, step, steps, global_step,
+                            loss_sum / seen, hit / seen, seen / dt if dt > 0 else 0.0,
+                            done_s / global_step * (total_steps - global_step),
+                            batch_loss=batch_loss, n_train=n, n_val=n_val,
+                            lr=float(sched.get_last_lr()[0]))
             history.append(ev)
             report(progress, ev.fraction, ev.describe(), ev)
         if stopped:
             break
         completed = epoch
         vloss = vbal = vacc = None
-        if val is not None and len(val[1]):
-            r = evaluate(model, val[0], val[1], device=device)
-            vloss, vbal, vacc = r.loss, r.balanced_accuracy, r.accuracy
+        if info.is_main and val is not None and len(val[1]):
+            r_val = evaluate(result_net, val[0], val[1], device=device)
+            vloss, vbal, vacc = r_val.loss, r_val.balanced_accuracy, r_val.accuracy
             last_val = (vbal, vacc)
-        model.train()
         done_s = time.perf_counter() - t_train
-        ev = TrainEvent("epoch", epoch, cfg.epochs, steps, steps, global_step,
+        ev = TrainEvent("epoch", epoch, epochs, steps, steps, global_step,
                         loss_sum / max(seen, 1), hit / max(seen, 1),
                         seen / max(time.perf_counter() - t_epoch, 1e-9),
                         done_s / global_step * (total_steps - global_step),
                         vloss, vbal, vacc, n_train=n, n_val=n_val)
         history.append(ev)
-        last_epoch_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        last_epoch_state = {k: v.detach().clone() for k, v in result_net.state_dict().items()}
         report(progress, ev.fraction, ev.describe(), ev)
         if on_epoch_end is not None:
-            on_epoch_end(ev, copy.deepcopy(model).cpu().eval())
+            on_epoch_end(ev, _portable(result_net))
     if stopped and last_epoch_state is not None:  # drop the half-trained epoch
-        model.load_state_dict(last_epoch_state)
-    model = model.cpu().eval()
-    return TrainResult(model=model, history=history, epochs_completed=completed, stopped=stopped,
-                       val_balanced_accuracy=last_val[0], elapsed_s=time.perf_counter() - t0,
-                       val_accuracy=last_val[1])
+        result_net.load_state_dict(last_epoch_state)
+    return TrainResult(model=_portable(result_net), history=history, epochs_completed=completed,
+                       stopped=stopped, val_balanced_accuracy=last_val[0], elapsed_s=0.0,
+                       val_accuracy=last_val[1], plan=plan)
+
+
+def _portable(net: nn.Module) -> nn.Module:
+    """A CPU copy in eval mode with plain BatchNorm: what is saved and used after training."""
+    return distributed.plain_batchnorm(copy.deepcopy(net)).cpu().eval()
 
 
 def describe_data(ds: Any, n_train: int, n_val: int, n_test: int | None) -> str:
@@ -413,13 +300,15 @@ def describe_data(ds: Any, n_train: int, n_val: int, n_test: int | None) -> str:
 def train_folder(cfg: TrainConfig, data_dir: str | os.PathLike[str],
                  out_path: str | os.PathLike[str], *,
                  progress: Progress | None = None,
-                 should_stop: ShouldStop | None = None) -> TrainResult:
+                 should_stop: ShouldStop | None = None,
+                 plan: TrainPlan | None = None) -> TrainResult:
     """Train on a K49 folder's train split, checkpoint after every completed epoch (atomic),
     then evaluate on its test split (when present) and save the final checkpoint.
 
     The result names the checkpoint (`.checkpoint`) and holds the metrics saved in it; load it
     with `load_checkpoint` where a `LoadedModel` is needed. Raises Cancelled if stopped before
-    the first epoch completed (nothing was saved).
+    the first epoch completed (nothing was saved). The schedule is `plan` (e.g. the one shown
+    to the user) or `plan_training(cfg, n_train)`. Under torchrun only rank 0 writes.
     """
     from k49desk.core.dataset import open_dataset
 
@@ -429,38 +318,46 @@ def train_folder(cfg: TrainConfig, data_dir: str | os.PathLike[str],
     tr_idx, va_idx = stratified_split(train.labels, cfg.val_fraction, cfg.seed)
     x_tr, y_tr = np.asarray(train.images[tr_idx]), np.asarray(train.labels[tr_idx])
     val = (np.asarray(train.images[va_idx]), np.asarray(train.labels[va_idx]))
+    if plan is None:
+        plan = plan_training(cfg, len(tr_idx))
+    cfg = replace(cfg, epochs=plan.epochs, batch_size=plan.batch_size)  # records what ran
     trained_on = describe_data(ds, len(tr_idx), len(va_idx), len(test) if test else None)
     data_info = {"data_dir": str(Path(ds.root).resolve()), "is_demo": bool(ds.is_demo),
                  "n_train": int(len(tr_idx)), "n_val": int(len(va_idx)),
                  "n_test": int(len(test)) if test else None}
     out_path = Path(out_path)
     tc = cfg.to_dict()
+    main = distributed.current().is_main
 
     def metrics_for(ev: TrainEvent, stopped: bool = False) -> dict[str, Any]:
-        return {"epochs_completed": ev.epoch, "epochs_planned": cfg.epochs, "stopped": stopped,
+        return {"epochs_completed": ev.epoch, "epochs_planned": plan.epochs, "stopped": stopped,
                 "val_balanced_accuracy": ev.val_balanced_accuracy,
                 "val_accuracy": ev.val_accuracy, "val_loss": ev.val_loss,
-                "train_loss": ev.loss, "train_accuracy": ev.acc, "data": data_info}
+                "train_loss": ev.loss, "train_accuracy": ev.acc, "data": data_info,
+                "schedule": plan.to_dict(), "processes": distributed.current().world_size}
 
-    def save_epoch(ev: TrainEvent, model: nn.Module) -> None:
-        save_checkpoint(out_path, model, cfg.model, ds.classes, metrics=metrics_for(ev),
+    def save(model: nn.Module, metrics: dict[str, Any]) -> None:
+        save_checkpoint(out_path, model, cfg.model, ds.classes, metrics=metrics,
                         trained_on=trained_on, train_config=tc)
 
     res = fit(cfg, x_tr, y_tr, val=val, progress=progress, should_stop=should_stop,
-              on_epoch_end=save_epoch)
+              on_epoch_end=lambda ev, model: save(model, metrics_for(ev)), plan=plan)
     if res.epochs_completed == 0:
         raise Cancelled(f"{out_path.name}: training stopped before the first epoch completed; "
                         "no model was saved")
+    res.trained_on = trained_on
+    if not main:
+        return res
     last = [e for e in res.history if e.kind == "epoch"][-1]
-    res.checkpoint, res.trained_on = out_path, trained_on
+    res.checkpoint = out_path
     res.metrics = metrics_for(last)
     if res.stopped:  # mark the kept checkpoint as the result of an interrupted run
         res.metrics = metrics_for(last, stopped=True)
-        save_checkpoint(out_path, res.model, cfg.model, ds.classes, metrics=res.metrics,
-                        trained_on=trained_on, train_config=tc)
+        save(res.model, res.metrics)
     elif test is not None and len(test):
         try:
-            r = evaluate(res.model, test.images, test.labels, should_stop=should_stop)
+            r = evaluate(res.model, test.images, test.labels, should_stop=should_stop,
+                         device=resolve_device(cfg.device))
         except Cancelled:  # the last epoch's checkpoint is already saved: keep it
             res.stopped = True
             return res
@@ -468,7 +365,28 @@ def train_folder(cfg: TrainConfig, data_dir: str | os.PathLike[str],
         metrics.update(test_balanced_accuracy=r.balanced_accuracy, test_accuracy=r.accuracy,
                        test_n=r.n, test_per_class=[None if np.isnan(v) else float(v)
                                                    for v in r.per_class])
-        save_checkpoint(out_path, res.model, cfg.model, ds.classes, metrics=metrics,
-                        trained_on=trained_on, train_config=tc)
+        save(res.model, metrics)
         res.metrics = metrics
     return res
+
+
+def plan_for_folder(cfg: TrainConfig, data_dir: str | os.PathLike[str], *,
+                    measure: bool = True) -> TrainPlan:
+    """The schedule `train_folder(cfg, data_dir, ...)` will run, for showing before it starts
+    (CLI, Train panel). `measure` times a few batches here (about half a second on a CPU) for
+    the time estimate; a time budget always measures. Under torchrun every process gets rank
+    0's figures, so all of them run the same schedule."""
+    from k49desk.core.dataset import open_dataset
+    from k49desk.core.schedule import measure_images_per_s
+
+    labels = open_dataset(data_dir).split("train").labels
+    n_train = len(stratified_split(labels, cfg.val_fraction, cfg.seed)[0])
+    info = distributed.current()
+    plan0 = plan_training(replace(cfg, time_budget_s=None), n_train)
+    ips = None
+    if measure or cfg.time_budget_s is not None:
+        ips = measure_images_per_s(cfg, batch_size=plan0.batch_size) if info.is_main else 0.0
+        if info.active:  # rank 0's measure for all; N processes train about N times faster
+            ips = float(distributed.all_sum(torch.tensor([ips], dtype=torch.float64)).item())
+            ips *= info.world_size
+    return plan_training(cfg, n_train, images_per_s=ips)
