@@ -17,7 +17,7 @@ from PySide6.QtCore import QPointF, QTimer
 from PySide6.QtWidgets import QMenu, QWidget
 
 from k49desk.core.progress import ProgressUpdate
-from k49desk.core.projection import MapResult, compute_map, pca_map
+from k49desk.core.projection import DEFAULT_METHOD, MapResult, compute_map, pca_map
 from k49desk.gui.common.panel import Panel
 from k49desk.gui.common.state import AppState, GalleryRequest
 from k49desk.gui.map.colours import MODES, Colouring, colouring
@@ -32,13 +32,14 @@ KEEP_MAPS = 6  # finished maps kept in memory (2 MB each at full size)
 
 class MapPanel(MapLayout, Panel):
     title = "Map"
+    method = DEFAULT_METHOD  # the projection that replaces the PCA preview
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(state, parent)
         self.outputs: ModelOutputs | None = None
         self.result: MapResult | None = None
         self.colouring: Colouring | None = None
-        self.maps: dict[tuple, MapResult] = {}  # (outputs key, splits) -> finished map
+        self.maps: dict[tuple, MapResult] = {}  # (outputs key, splits, method) -> finished map
         self.selected_rows = np.zeros(0, np.int64)  # the shared selection, as map rows
         self.selection_source = ""
         self._order = np.zeros(0, np.int64)
@@ -146,7 +147,7 @@ class MapPanel(MapLayout, Panel):
     def _show_outputs(self, out: ModelOutputs) -> None:
         self.outputs = out
         names = self.split_names(out)
-        key = (out.key, names)
+        key = (out.key, names, self.method)
         if key in self.maps:
             if self.result is not self.maps[key]:
                 self._set_result(self.maps[key])
@@ -164,10 +165,12 @@ class MapPanel(MapLayout, Panel):
         if out is None or ds is None:
             return
         names = self.split_names(out)
-        key = (out.key, names)
+        key = (out.key, names, self.method)
+        method = self.method
 
         def work(progress, should_stop):  # noqa: ANN001, ANN202
-            return compute_map(out, ds, names, progress=progress, should_stop=should_stop)
+            return compute_map(out, ds, names, method, progress=progress,
+                               should_stop=should_stop)
 
         def done(m: MapResult) -> None:
             self.maps[key] = m
