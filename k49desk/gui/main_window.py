@@ -45,6 +45,7 @@ PANELS: tuple[tuple[str, str, str], ...] = (
     ("draw", "Draw", "k49desk.gui.draw.panel:DrawPanel"),
     ("train", "Train", "k49desk.gui.train.panel:TrainPanel"),
     ("review", "Review", "k49desk.gui.review.panel:ReviewPanel"),
+    ("map", "Map", "k49desk.gui.map.panel:MapPanel"),
 )
 PANEL_KEYS = tuple(p[0] for p in PANELS)
 EAGER_PANELS = ("data", "gallery")

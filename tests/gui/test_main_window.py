@@ -26,6 +26,7 @@ def test_window_has_every_panel_as_a_working_tab(win: MainWindow) -> None:
         "Draw",
         "Train",
         "Review",
+        "Map",
     ]
     assert set(win.panels) == {"data", "gallery"}  # the rest are built lazily
     win.build_all_panels()

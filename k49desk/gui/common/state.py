@@ -34,6 +34,23 @@ class GalleryRequest:
     title: str = ""
     captions: dict[int, str] = field(default_factory=dict)  # index -> extra text ("pred ね")
     select: int | None = None  # dataset index to select and show in the detail pane
+    # Show exactly these images ({split: indices}) and select them all (a map lasso).
+    selection: dict[str, np.ndarray] | None = None
+
+
+Selection = dict[str, np.ndarray]  # {split: sorted unique int64 image indices}
+
+
+def normalise_selection(selection: dict[str, object]) -> Selection:
+    """{split: indices} as sorted unique int64 arrays, empty splits dropped."""
+    out: Selection = {}
+    for split, idx in selection.items():
+        a = np.asarray(idx, np.int64).ravel()
+        if a.size and not (a[1:] > a[:-1]).all():  # the cheap check first: usually sorted
+            a = np.unique(a)
+        if a.size:
+            out[split] = a
+    return out
 
 
 class AppState(QObject):
@@ -43,6 +60,9 @@ class AppState(QObject):
     gallery_requested = Signal(object)  # GalleryRequest
     panel_requested = Signal(str)  # a panel key: "show this tab"
     status_message = Signal(str)
+    # (source, {split: sorted int64 indices}): the images a panel has selected ("gallery",
+    # "map", "review"); the map highlights them. An empty dict: nothing selected.
+    selection_changed = Signal(str, object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -51,6 +71,7 @@ class AppState(QObject):
         self.model_path: Path | None = None
         # Review flags per split: DataFrame with at least split, index, issue, decision.
         self.flags: dict[str, pd.DataFrame] = {}
+        self.selection: tuple[str, Selection] = ("", {})  # the last set_selection
         from k49desk.gui.common.annotations import Annotations  # they import this module
         from k49desk.gui.common.outputs import ModelOutputsHub
 
@@ -62,6 +83,7 @@ class AppState(QObject):
     def set_dataset(self, ds: K49Dataset | None) -> None:
         self.dataset = ds
         self.flags = {}
+        self.selection = ("", {})
         self.dataset_changed.emit(ds)
 
     def set_model(self, model: LoadedModel | None, path: Path | None = None, *,
@@ -82,6 +104,12 @@ class AppState(QObject):
         else:
             self.flags[split] = flags
         self.flags_changed.emit(split)
+
+    def set_selection(self, source: str, selection: dict[str, object]) -> None:
+        """Publish what panel `source` has selected now ({split: indices}; {} for nothing)."""
+        sel = normalise_selection(selection)
+        self.selection = (source, sel)
+        self.selection_changed.emit(source, sel)
 
     def show_in_gallery(self, request: GalleryRequest) -> None:
         self.gallery_requested.emit(request)

@@ -18,6 +18,11 @@ class NavigationMixin:
     def apply_request(self, req: GalleryRequest) -> None:
         """Show what another panel asks for; the bar says so (and any split it switched to)
         and its Back button returns to the view the user had before."""
+        if req.selection is not None:  # show exactly these and select them all (map lasso)
+            self.show_selection(req.selection, req.title or "Selected images")
+            if self.model.rowCount():
+                self.view.set_selection(np.ones(self.model.rowCount(), bool), current=0)
+            return
         explicit = None if req.indices is None else np.asarray(req.indices, np.int64)
         self._show_explicit(req.split, explicit, req.title or self._classes_title(req.classes),
                             classes=req.classes, captions=dict(req.captions or {}))

@@ -33,6 +33,7 @@ from k49desk.gui.gallery.detail import DetailPane
 from k49desk.gui.gallery.export import ExportMixin
 from k49desk.gui.gallery.folders import FoldersMixin
 from k49desk.gui.gallery.layout import build_ui
+from k49desk.gui.gallery.linked import SelectionPublisher
 from k49desk.gui.gallery.model import SPLIT_CHOICES, GalleryModel
 from k49desk.gui.gallery.navigation import NavigationMixin
 from k49desk.gui.gallery.query import GalleryQuery
@@ -73,6 +74,7 @@ class GalleryPanel(AnnotateMixin, FoldersMixin, ExportMixin, NavigationMixin, Pa
         build_ui(self)
         self._set_zoom(DEFAULT_ZOOM)
         self._connect()
+        self.selection_publisher = SelectionPublisher(self)  # the map highlights it
         # The detail pane's top-5: one long-lived thread, latest image wins (as the Draw pad).
         self.predictor = self.tasks.service("predict", _top5, on_finished=self._on_top5,
                                             on_failed=self._on_top5_failed)
