@@ -209,7 +209,8 @@ class SimilarStrip(QFrame):
             self._idle()
 
     def find_similar(self, split: str, index: int) -> None:
-        self.set_target(split, index)
+        self.drawing = None
+        self.target = (split, int(index))
         self.find()
 
     def set_drawing(self, img28: np.ndarray | None) -> None:
@@ -223,7 +224,8 @@ class SimilarStrip(QFrame):
             self._idle()
 
     def find_like_drawing(self, img28: np.ndarray | None) -> None:
-        self.set_drawing(img28)
+        self.target = None
+        self.drawing = None if img28 is None else np.ascontiguousarray(img28, np.uint8)
         self.find()
 
     def find(self) -> None:
@@ -232,17 +234,17 @@ class SimilarStrip(QFrame):
             self._idle()
             return
         self.active = True
-        self.neighbors = []
-        self.tiles.set_items([])
         reason = (NO_DATA if self.state.dataset is None else
                   NO_MODEL if self.state.model is None else None)
-        if reason is not None:
-            self._message(reason)
-            return
-        index = self.state.outputs.ensure_index()
+        index = None if reason is not None else self.state.outputs.ensure_index()
         if index is None:
-            self._waiting = True
-            self._show_wait(self.state.outputs.last_progress)
+            self.neighbors = []
+            self.tiles.set_items([])
+            if reason is not None:
+                self._message(reason)
+            else:
+                self._waiting = True
+                self._show_wait(self.state.outputs.last_progress)
             return
         self._submit(index)
 
@@ -282,7 +284,8 @@ class SimilarStrip(QFrame):
             req = ("image", self._token, index, self.target, self.k)
         else:
             req = ("drawing", self._token, index, (self.state.model, self.drawing), self.k)
-        self._show_wait(None, "Searching…")
+        if not self.tiles.isVisible():  # else the old results stay until the new arrive
+            self._show_wait(None, "Searching…")
         self._service.submit(req)
 
     def _on_index(self, index: NeighborIndex) -> None:

@@ -62,6 +62,7 @@ class GalleryModel(RowsMixin, QAbstractListModel):
         # Request captions: index -> text for one split; (split, index) -> text for "both".
         self.captions: dict[int | tuple[str, int], str] = {}
         self.outputs: ModelOutputs | None = None
+        self._pred_captions = False
         # Per split: issue text per index ("" = not flagged) and decision text, or None.
         self._flag_issue: dict[str, np.ndarray] = {}
         self._flag_decision: dict[str, np.ndarray] = {}
@@ -119,7 +120,8 @@ class GalleryModel(RowsMixin, QAbstractListModel):
 
     @property
     def prediction_captions(self) -> bool:
-        return self.explicit is None and self.query.uses_outputs and self.outputs is not None
+        """"pred ね 0.97" under each thumbnail (decided at each refresh: read per cell)."""
+        return self._pred_captions
 
     def set_flags(self, flags: pd.DataFrame | None) -> None:
         """Index the flag table per split as arrays, so painting looks flags up in O(1)."""
@@ -161,6 +163,8 @@ class GalleryModel(RowsMixin, QAbstractListModel):
 
 
     def refresh(self) -> None:
+        self._pred_captions = (self.explicit is None and self.query.uses_outputs
+                               and self.outputs is not None)
         self.beginResetModel()
         self._rows = self._compute_rows() if self._ds is not None else np.zeros(0, np.int64)
         self._n = int(self._rows.shape[0])
@@ -317,10 +321,17 @@ class GalleryModel(RowsMixin, QAbstractListModel):
 
     def prediction_text(self, so: object, index: int) -> str:
         """ "pred ね 0.97": the model's class for an image and its probability."""
+        return " ".join(self.prediction_parts_of(so, index))
+
+    def prediction_parts(self, split: str, index: int) -> tuple[str, str]:
+        so = self.split_outputs(split)
+        return ("", "") if so is None else self.prediction_parts_of(so, index)
+
+    def prediction_parts_of(self, so: object, index: int) -> tuple[str, str]:
         chars = self._ds.classes if self._ds is not None else ()
         p = int(so.predicted[index])  # type: ignore[attr-defined]
         char = chars[p].char if p < len(chars) else str(p)
-        return f"pred {char} {float(so.confidence[index]):.2f}"  # type: ignore[attr-defined]
+        return f"pred {char}", f"{float(so.confidence[index]):.2f}"  # type: ignore[attr-defined]
 
     # ---- Qt model API --------------------------------------------------------------------
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
