@@ -27,6 +27,7 @@ class ModelOutputsHub(QObject):
     progress = Signal(object)  # ProgressUpdate while computing
     busy_changed = Signal(bool)
     index_ready = Signal(object)  # NeighborIndex
+    failed = Signal(object)  # the exception, when a quiet pass failed (see ensure)
 
     def __init__(self, state: AppState) -> None:
         super().__init__(state)
@@ -35,6 +36,7 @@ class ModelOutputsHub(QObject):
         self.outputs: ModelOutputs | None = None
         self.index: NeighborIndex | None = None
         self.last_progress: ProgressUpdate | None = None
+        self.last_error: BaseException | None = None  # of the last pass, until the next
         self._index_wanted = False
         state.dataset_changed.connect(lambda _ds: self.reset())
         state.model_changed.connect(lambda _m: self.reset())
@@ -48,13 +50,14 @@ class ModelOutputsHub(QObject):
         self.tasks.cancel("outputs")
         self.tasks.cancel("index")
         self.outputs = self.index = None
-        self.last_progress = None
+        self.last_progress = self.last_error = None
         self._index_wanted = False
         self.busy_changed.emit(False)
 
-    def ensure(self) -> ModelOutputs | None:
+    def ensure(self, *, quiet: bool = False) -> ModelOutputs | None:
         """The outputs if ready; else start computing them (`ready` follows). None also when
-        there is no model or no folder."""
+        there is no model or no folder. `quiet`: a pass nobody asked for explicitly (a panel
+        was shown) reports a failure by `failed` and the status line, not a dialog."""
         if self.outputs is not None or self.busy:
             return self.outputs
         model, ds = self.state.model, self.state.dataset
@@ -80,10 +83,21 @@ class ModelOutputsHub(QObject):
             self.last_progress = u
             self.progress.emit(u)
 
+        def failed(e: BaseException) -> None:
+            self.last_error = e
+            if quiet:
+                self.state.status(f"Cannot compute the model's predictions: {e}")
+            else:
+                self.tasks.report("Cannot compute the model's predictions", e)
+            self.failed.emit(e)
+
+        self.last_error = None
         self.tasks.run("outputs", work, on_finished=done, on_progress=progressed,
-                       on_cancelled=lambda: self.busy_changed.emit(False),
+                       on_failed=failed, on_cancelled=lambda: self.busy_changed.emit(False),
                        on_done=lambda: self.busy_changed.emit(self.busy),
-                       error_title="Cannot compute the model's predictions")
+                       # every update: the throttle dropped "Fitting the embedding space"
+                       # (50 ms after the cache look-up) and left the old text for seconds
+                       min_interval_s=0.0)
         self.busy_changed.emit(True)
         return None
 

@@ -30,10 +30,13 @@ class GalleryRequest:
 
     split: str = "train"
     classes: list[int] | None = None  # None: all classes
-    indices: np.ndarray | None = None  # explicit subset (e.g. misclassified test images)
+    # Explicit subset (e.g. misclassified test images); with split "both", {split: indices}.
+    indices: np.ndarray | dict[str, np.ndarray] | None = None
     title: str = ""
-    captions: dict[int, str] = field(default_factory=dict)  # index -> extra text ("pred ね")
-    select: int | None = None  # dataset index to select and show in the detail pane
+    # index -> extra text ("pred ね"); with split "both", (split, index) -> text.
+    captions: dict = field(default_factory=dict)
+    # Dataset index to select and show in the detail pane; with split "both", (split, index).
+    select: int | tuple[str, int] | None = None
     # Show exactly these images ({split: indices}) and select them all (a map lasso).
     selection: dict[str, np.ndarray] | None = None
 

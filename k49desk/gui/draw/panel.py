@@ -45,6 +45,7 @@ from k49desk.gui.draw.canvas import (
 )
 from k49desk.gui.draw.export import PAPER_SIDE, save_drawing
 from k49desk.gui.draw.samples import SamplesMixin
+from k49desk.gui.draw.similar import SimilarDrawMixin
 from k49desk.gui.draw.strokes import Stroke
 from k49desk.gui.draw.widgets import ROW_H, SIDE_W, CandidateButton, PixelView
 
@@ -99,7 +100,7 @@ def _serve(request: tuple[str, np.ndarray, LoadedModel | None]) -> Any:
     return recognise(img, model)
 
 
-class DrawPanel(SamplesMixin, Panel):
+class DrawPanel(SamplesMixin, SimilarDrawMixin, Panel):
     title = "Draw"
     needs_data = False
     predictions_updated = Signal()  # the top-5 and the 28x28 view show a new result
@@ -194,6 +195,7 @@ class DrawPanel(SamplesMixin, Panel):
         sees_row.addWidget(self.pixel_view, 0, Qt.AlignmentFlag.AlignTop)
         sees_row.addWidget(explain, 1)
         side.addLayout(sees_row)
+        side.addWidget(self._build_similar())  # find images like my drawing (similar.py)
         side.addStretch(1)
         line = QFrame()
         line.setFrameShape(QFrame.Shape.HLine)

@@ -51,6 +51,7 @@ LABEL_H = 16
 MAX_CAPTION_W = 150
 TILE_EDGE = QColor("#d1d5db")
 CAPTION_H = 14
+PREDICTION_SAMPLE = "pred ゑ 0.00"  # the widest "pred ね 0.97" caption
 TAG_COLOR = QColor("#2563eb")
 _RELABEL = QColor(RELABEL_COLOR)
 # Per decision code: (bar colour under the image, label colour, suffix after the character).
@@ -100,16 +101,21 @@ class ThumbDelegate(QStyledItemDelegate):
         return LABEL_H if self.show_labels else 0
 
     def caption_height(self) -> int:
-        return CAPTION_H if self._model.captions else 0
+        return CAPTION_H if self._model.has_captions else 0
 
     def caption_width(self) -> int:
         """Width the longest caption needs ("pred ね / true お"), capped at MAX_CAPTION_W."""
-        caps = self._model.captions
-        if not caps:
+        m = self._model
+        if m.prediction_captions:  # "pred ね 0.97": one width for all
+            caps: object = PREDICTION_SAMPLE
+        elif m.captions:
+            caps = m.captions
+        else:
             return 0
         if self._caption_w[0] is not caps:
             fm = QFontMetrics(self._caption_font)
-            texts = set(list(caps.values())[:500])  # captions repeat; a sample is enough
+            texts = ({PREDICTION_SAMPLE} if caps is PREDICTION_SAMPLE
+                     else set(list(m.captions.values())[:500]))  # a sample is enough
             need = max((fm.horizontalAdvance(s) for s in texts), default=0) + 6
             self._caption_w = (caps, min(need, MAX_CAPTION_W))
         return self._caption_w[1]
@@ -184,19 +190,31 @@ class ThumbDelegate(QStyledItemDelegate):
         if self.show_labels:
             self._paint_label(painter, option, r, y, label, code, final, selected)
             y += LABEL_H
-        if m.captions:
-            caption = m.caption_of(split, i)
-            if caption:
-                if r.width() < MAX_CAPTION_W:  # longer than the cell: elide, never overlap
-                    fm = QFontMetrics(self._caption_font)
-                    caption = fm.elidedText(caption, Qt.TextElideMode.ElideRight, r.width() - 4)
-                pm = self._text_pixmap(caption, "caption", CAPTION_COLOR)
-                w = int(pm.width() / pm.devicePixelRatio())
-                painter.drawPixmap(r.x() + (r.width() - w) // 2, y, pm)
+        if m.has_captions:
+            self._paint_caption(painter, r, y, split, i)
         if selected:
             painter.setPen(self._select_pen)
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRect(target.adjusted(-2, -2, 1, 1))
+
+    def _paint_caption(self, painter: QPainter, r: QRect, y: int, split: str, i: int) -> None:
+        m = self._model
+        if m.prediction_captions:  # "pred ね" + "0.97": 49 + 101 cached pixmaps, not 4,949
+            parts: tuple[str, ...] = m.prediction_parts(split, i)
+        else:
+            caption = m.caption_of(split, i)
+            parts = (caption,) if caption else ()
+        pms = [self._text_pixmap(t, "caption", CAPTION_COLOR) for t in parts]
+        widths = [int(pm.width() / pm.devicePixelRatio()) for pm in pms]
+        if len(pms) == 1 and widths[0] > r.width():  # longer than the cell: elide, no overlap
+            fm = QFontMetrics(self._caption_font)
+            pms = [self._text_pixmap(fm.elidedText(parts[0], Qt.TextElideMode.ElideRight,
+                                                   r.width() - 4), "caption", CAPTION_COLOR)]
+            widths = [int(pms[0].width() / pms[0].devicePixelRatio())]
+        x = r.x() + (r.width() - sum(widths)) // 2
+        for pm, w in zip(pms, widths, strict=True):
+            painter.drawPixmap(x, y, pm)
+            x += w
 
     def _paint_decision(self, painter: QPainter, code: int, target: QRect) -> None:
         bar, _color, _suffix = DECISION_MARKS.get(code, DECISION_MARKS[UNSURE])

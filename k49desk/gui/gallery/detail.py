@@ -104,6 +104,12 @@ class DetailPane(QFrame):
         self.pred_note = QLabel("")
         self.pred_note.setWordWrap(True)
         self.pred_note.setStyleSheet("color:#6b7280;")
+        # The whole-folder pass's view of the image (predicted class, loss, margin).
+        self.outputs_note = QLabel("")
+        self.outputs_note.setWordWrap(True)
+        self.outputs_note.setFont(hiragana_font(9))
+        self.outputs_note.setStyleSheet("color:#4b5563;")
+        self.outputs_note.hide()
         # The image's decision, tags, note and decision history (filled by the panel).
         self.annotations = AnnotationBox()
         # The character beside the title, and the top-5 before the facts: in a 700 px high
@@ -118,6 +124,8 @@ class DetailPane(QFrame):
         lay.addWidget(self.pred_title)
         lay.addLayout(self.pred_box)
         lay.addWidget(self.pred_note)
+        lay.addWidget(self.outputs_note)
+        self._similar_at = lay.count()  # "find similar" (add_similar): beside the top-5
         lay.addSpacing(6)
         lay.addWidget(self.annotations)
         lay.addSpacing(6)
@@ -125,6 +133,14 @@ class DetailPane(QFrame):
         lay.addWidget(self.copy_button)
         lay.addStretch(1)
         self.clear()
+
+    def add_similar(self, strip: QWidget) -> None:
+        """Place the "find similar" strip (gui/common/similar_strip.py) under the top-5."""
+        self.layout().insertWidget(self._similar_at, strip)  # type: ignore[union-attr]
+
+    def show_outputs(self, text: str) -> None:
+        self.outputs_note.setText(text)
+        self.outputs_note.setVisible(bool(text))
 
     def clear(self) -> None:
         self.split = self.index = self.label = None
@@ -138,6 +154,7 @@ class DetailPane(QFrame):
             lab.setText("—")
         self.copy_button.setEnabled(False)
         self.hidden_note.hide()
+        self.outputs_note.hide()
         self.annotations.clear()
         self.top5 = []
         self._set_rows_visible(False)

@@ -1,5 +1,6 @@
-"""The Gallery panel's widgets and their layout: toolbar; class list | request, query and
-task strips over the grid, the class/tag/note inputs and the key hints under it | detail."""
+"""The Gallery panel's widgets and their layout: toolbar; class list and the model-predictions
+box | request, query and task strips over the grid, the class/tag/note inputs and the key
+hints under it | detail (with "find similar")."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QSplitter, QVBoxLayou
 
 from k49desk.core.classes import OFFICIAL_CLASSES
 from k49desk.gui.common.class_input import RelabelBar
+from k49desk.gui.common.similar_strip import SimilarStrip
 from k49desk.gui.common.widgets import DemoBanner
 from k49desk.gui.gallery.bars import KEYS_HINT, QueryBar, TaskStrip, TextBar
+from k49desk.gui.gallery.model_box import ModelBox
 from k49desk.gui.gallery.toolbar import GalleryToolbar, RequestBar
 
 if TYPE_CHECKING:
@@ -63,10 +66,19 @@ def build_ui(self: GalleryPanel) -> None:
     cl.addWidget(self.text_bar)
     cl.addWidget(self.keys_hint)
 
+    self.model_box = ModelBox()
+    left = QWidget()
+    ll = QVBoxLayout(left)
+    ll.setContentsMargins(0, 0, 0, 0)
+    ll.addWidget(self.filter, 1)
+    ll.addWidget(self.model_box)
+    self.similar = SimilarStrip(self.state, self.tasks, slot="similar")
+    self.detail.add_similar(self.similar)
+
     self.filter.setMinimumWidth(200)
     self.view.setMinimumSize(150, 120)
     self.splitter = QSplitter(Qt.Orientation.Horizontal)
-    self.splitter.addWidget(self.filter)
+    self.splitter.addWidget(left)
     self.splitter.addWidget(center)
     # Scrollable so the pane never sets the window's minimum height (small screens).
     self.detail_scroll = QScrollArea()

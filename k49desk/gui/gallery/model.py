@@ -2,8 +2,9 @@
 
 A row is a position in a virtual concatenation of the shown splits ("global id": train index,
 or len(train) + test index for split "both"), so "both" never copies the 212 MB of images.
-Every filter (a GalleryQuery, see query.py) is numpy work on the label and annotation arrays
-followed by one beginResetModel/endResetModel; no Python object exists per image.
+Every filter (a GalleryQuery, see query.py; rows.py computes the rows) is numpy work on the
+label, annotation and model-output arrays followed by one beginResetModel/endResetModel; no
+Python object exists per image.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelInde
 
 from k49desk.core.annotations import DECISION_NAMES
 from k49desk.gui.gallery.marks import Marks
-from k49desk.gui.gallery.query import GalleryQuery, rows_mask
+from k49desk.gui.gallery.query import GalleryQuery
+from k49desk.gui.gallery.rows import RowsMixin
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from k49desk.core.dataset import K49Dataset, Split
+    from k49desk.core.outputs import ModelOutputs
 
 LabelRole = Qt.ItemDataRole.UserRole + 1
 IndexRole = Qt.ItemDataRole.UserRole + 2
@@ -35,7 +38,7 @@ SPLIT_CHOICES = ("train", "test", "both")
 _Index = QModelIndex | QPersistentModelIndex
 
 
-class GalleryModel(QAbstractListModel):
+class GalleryModel(RowsMixin, QAbstractListModel):
     """Rows = the images passing the current filter, in dataset or seeded random order."""
 
     def __init__(self, parent: Any = None) -> None:
@@ -56,7 +59,10 @@ class GalleryModel(QAbstractListModel):
         self.seed = 0
         # Request rows: indices within the single split shown, or {split: indices} ("both").
         self.explicit: np.ndarray | dict[str, np.ndarray] | None = None
-        self.captions: dict[int, str] = {}
+        # Request captions: index -> text for one split; (split, index) -> text for "both".
+        self.captions: dict[int | tuple[str, int], str] = {}
+        self.outputs: ModelOutputs | None = None
+        self._pred_captions = False
         # Per split: issue text per index ("" = not flagged) and decision text, or None.
         self._flag_issue: dict[str, np.ndarray] = {}
         self._flag_decision: dict[str, np.ndarray] = {}
@@ -70,6 +76,7 @@ class GalleryModel(QAbstractListModel):
         self._flag_issue, self._flag_decision = {}, {}
         self._perm_cache = None
         self.explicit, self.captions = None, {}
+        self.outputs = None  # the hub computes them again for the new folder
         # The previous folder's class filter must not survive (a Gallery still filtered to ゝ
         # after "Try with demo data" while the class list said "All 49 classes").
         self.query = GalleryQuery()
@@ -97,6 +104,24 @@ class GalleryModel(QAbstractListModel):
         self.marks.set_store(split, store, len(self._ds.splits[split]))  # type: ignore[arg-type]
         if self.query.uses_annotations and split in self.shown_split_names():
             self.refresh()
+
+    def set_outputs(self, outputs: ModelOutputs | None) -> None:
+        """The current model's outputs arrived (or went away with the model): a query on
+        them runs again; otherwise only the captions and tooltips change."""
+        self.outputs = outputs
+        if self.query.uses_outputs:
+            self.refresh()
+
+    @property
+    def has_captions(self) -> bool:
+        """A line under each thumbnail: a request's captions, or "pred ね 0.97" while the
+        query is on the model's outputs."""
+        return bool(self.captions) or self.prediction_captions
+
+    @property
+    def prediction_captions(self) -> bool:
+        """"pred ね 0.97" under each thumbnail (decided at each refresh: read per cell)."""
+        return self._pred_captions
 
     def set_flags(self, flags: pd.DataFrame | None) -> None:
         """Index the flag table per split as arrays, so painting looks flags up in O(1)."""
@@ -136,67 +161,10 @@ class GalleryModel(QAbstractListModel):
             return self._ds.split_names
         return [self.split_name] if self.split_name in self._ds.splits else []
 
-    # ---- filtering -----------------------------------------------------------------------
-    def _permutation(self, total: int) -> np.ndarray:
-        key = (self.split_name, self.seed)
-        pc = self._perm_cache
-        if pc is None or pc[0] != key or len(pc[1]) != total:
-            self._perm_cache = (key, np.random.default_rng(self.seed).permutation(total))
-        return self._perm_cache[1]
-
-    def _compute_rows(self) -> np.ndarray:
-        names = self.shown_split_names()
-        self._splits = [self._ds.splits[n] for n in names] if self._ds else []
-        # Plain ndarray views of the memmaps: indexing a np.memmap goes through Python code.
-        self._images = [np.asarray(s.images) for s in self._splits]
-        self._labels = [np.asarray(s.labels) for s in self._splits]
-        self._names = [s.name for s in self._splits]
-        self._second = len(self._splits[0]) if len(self._splits) > 1 else -1
-        sizes = [len(s) for s in self._splits]
-        self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        total = int(self._offsets[-1])
-        if total == 0:
-            return np.zeros(0, np.int64)
-        masks = [rows_mask(self.query, sp.name, lab, self.flagged_mask(sp.name), self.marks)
-                 for sp, lab in zip(self._splits, self._labels, strict=True)]
-        mask = np.concatenate(masks) if len(masks) > 1 else masks[0]
-        if self.explicit is not None:
-            ex = self._explicit_ids(total)
-            rows = ex[mask[ex]]
-            if self.order == "random":
-                rows = rows[np.random.default_rng(self.seed).permutation(len(rows))]
-            return rows.astype(np.int64, copy=False)
-        if self.order == "random":
-            # One fixed permutation of the whole split, filtered: changing the class filter
-            # keeps the relative random order instead of reshuffling everything.
-            perm = self._permutation(total)
-            return perm[mask[perm]].astype(np.int64, copy=False)
-        rows = np.flatnonzero(mask).astype(np.int64, copy=False)
-        if self.query.by_confidence:  # unconfirmed pre-labels: least confident first
-            conf = [self.marks.prelabel_confidence(n) for n in self._names]
-            full = np.concatenate([c if c is not None else np.full(len(sp), np.nan)
-                                   for c, sp in zip(conf, self._splits, strict=True)])
-            rows = rows[np.argsort(full[rows], kind="stable")]
-        return rows
-
-    def _explicit_ids(self, total: int) -> np.ndarray:
-        ex = self.explicit
-        if isinstance(ex, dict):
-            parts = []
-            for k, name in enumerate(self._names):
-                if name in ex:
-                    idx = np.asarray(ex[name], np.int64).ravel()
-                    idx = idx[(idx >= 0) & (idx < len(self._splits[k]))]
-                    parts.append(idx + self._offsets[k])
-            ids = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-        elif len(self._splits) == 1:
-            ids = np.asarray(ex, np.int64)
-        else:  # plain indices while both splits are shown: the first split's
-            ids = np.asarray(ex, np.int64)
-            ids = ids[ids < self._offsets[1]]
-        return ids[(ids >= 0) & (ids < total)]
 
     def refresh(self) -> None:
+        self._pred_captions = (self.explicit is None and self.query.uses_outputs
+                               and self.outputs is not None)
         self.beginResetModel()
         self._rows = self._compute_rows() if self._ds is not None else np.zeros(0, np.int64)
         self._n = int(self._rows.shape[0])
@@ -205,8 +173,9 @@ class GalleryModel(QAbstractListModel):
     def configure(self, *, split: str | None = None, classes: object = "keep",
                   flagged_only: bool | None = None, order: str | None = None,
                   seed: int | None = None, explicit: object = "keep",
-                  captions: dict[int, str] | None = None, decision: object = "keep",
-                  tag: object = "keep", query: GalleryQuery | None = None) -> None:
+                  captions: dict | None = None, decision: object = "keep",
+                  tag: object = "keep", model: object = "keep",
+                  query: GalleryQuery | None = None) -> None:
         """Change several filter settings with a single model reset ("keep": unchanged;
         `query` replaces the whole filter, the other arguments then change it)."""
         if split is not None:
@@ -223,6 +192,8 @@ class GalleryModel(QAbstractListModel):
             changes["decision"] = decision
         if tag != "keep":
             changes["tag"] = tag or None
+        if model != "keep":
+            changes["model"] = model
         self.query = q.with_(**changes) if changes else q
         if order is not None:
             self.order = order
@@ -338,9 +309,29 @@ class GalleryModel(QAbstractListModel):
         return (issue[index] if issue is not None else "", dec[index] if dec is not None else "")
 
     def caption_of(self, split: str, index: int) -> str:
-        if self.explicit is None or split != self.split_name:
+        if self.prediction_captions:
+            so = self.split_outputs(split)
+            return "" if so is None else self.prediction_text(so, int(index))
+        if self.explicit is None:
             return ""
-        return self.captions.get(int(index), "")
+        got = self.captions.get((split, int(index)))
+        if got is None and split == self.split_name:
+            got = self.captions.get(int(index))
+        return got or ""
+
+    def prediction_text(self, so: object, index: int) -> str:
+        """ "pred ね 0.97": the model's class for an image and its probability."""
+        return " ".join(self.prediction_parts_of(so, index))
+
+    def prediction_parts(self, split: str, index: int) -> tuple[str, str]:
+        so = self.split_outputs(split)
+        return ("", "") if so is None else self.prediction_parts_of(so, index)
+
+    def prediction_parts_of(self, so: object, index: int) -> tuple[str, str]:
+        chars = self._ds.classes if self._ds is not None else ()
+        p = int(so.predicted[index])  # type: ignore[attr-defined]
+        char = chars[p].char if p < len(chars) else str(p)
+        return f"pred {char}", f"{float(so.confidence[index]):.2f}"  # type: ignore[attr-defined]
 
     # ---- Qt model API --------------------------------------------------------------------
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
@@ -392,7 +383,11 @@ class GalleryModel(QAbstractListModel):
         issue = self.flag_of(sp.name, i)[0]
         if issue:
             text += f" · flagged: {issue}"
-        cap = self.caption_of(sp.name, i)
+        so = self.split_outputs(sp.name)
+        if so is not None:
+            text += (f" · model: {self.prediction_text(so, i)[5:]}, loss "
+                     f"{float(so.loss[i]):.2f}")
+        cap = "" if self.prediction_captions else self.caption_of(sp.name, i)
         return text + (f" · {cap}" if cap else "")
 
     def flags(self, index: _Index) -> Qt.ItemFlag:

@@ -23,10 +23,15 @@ class NavigationMixin:
             if self.model.rowCount():
                 self.view.set_selection(np.ones(self.model.rowCount(), bool), current=0)
             return
-        explicit = None if req.indices is None else np.asarray(req.indices, np.int64)
+        ind = req.indices
+        explicit = (None if ind is None else
+                    {s: np.asarray(v, np.int64) for s, v in ind.items()} if isinstance(ind, dict)
+                    else np.asarray(ind, np.int64))
         self._show_explicit(req.split, explicit, req.title or self._classes_title(req.classes),
                             classes=req.classes, captions=dict(req.captions or {}))
-        if req.select is not None:
+        if isinstance(req.select, tuple):  # (split, index): with split "both"
+            self.select(str(req.select[0]), int(req.select[1]))
+        elif req.select is not None:
             self.select(req.split if req.split != "both" else "train", int(req.select))
 
     def show_selection(self, selection: dict[str, np.ndarray], title: str) -> None:
@@ -43,7 +48,7 @@ class NavigationMixin:
 
     def _show_explicit(self, split: str, explicit: object, title: str, *,
                        classes: list[int] | None = None,
-                       captions: dict[int, str] | None = None) -> None:
+                       captions: dict | None = None) -> None:
         before = {**self.model.view_settings(), "item": (self.detail.split, self.detail.index)}
         self.filter.set_selected(classes)
         self._set_flagged_check(False)
@@ -146,6 +151,7 @@ class NavigationMixin:
             menu.addAction(text, fn)
         menu.addSeparator()
         menu.addAction(f"Copy index {i}", self.detail.copy_index)
+        menu.addAction("Find similar images", lambda: self.find_similar(split, i))
         only = ds.classes[label].label
         menu.addAction(f"Show only {only}", lambda: self.set_class_filter([label]))
         if self.filter.selected_classes() is not None:

@@ -1,11 +1,13 @@
 """The Gallery panel: every image of a split as thumbnails, filtered by a query (classes,
-flags, decisions, tags) or a request; select any number of them and annotate by keyboard.
+flags, decisions, tags, the model's predictions) or a request; select any number of them and
+annotate by keyboard; find the images most similar to one.
 
 Wiring only: GalleryModel (numpy filtering; query.py, marks.py), ThumbView (grid; selection.py
 keeps the selection as a numpy mask), ThumbDelegate (painting), ClassFilter (the 49 classes),
 DetailPane (one image large, its decision history), NavigationMixin (requests, Back, jumps),
 AnnotateMixin (keys and writes through the shared annotation hub), FoldersMixin (import,
-merge, selection CSV), ExportMixin (File > Export). See model.py for the data path.
+merge, selection CSV), ExportMixin (File > Export), ModelOutputsMixin (model-output filters,
+the pass computing them, find similar). See model.py for the data path.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from k49desk.gui.gallery.layout import build_ui
 from k49desk.gui.gallery.linked import SelectionPublisher
 from k49desk.gui.gallery.model import SPLIT_CHOICES, GalleryModel
 from k49desk.gui.gallery.navigation import NavigationMixin
+from k49desk.gui.gallery.outputs_link import ModelOutputsMixin
 from k49desk.gui.gallery.query import GalleryQuery
 from k49desk.gui.gallery.toolbar import DEFAULT_ZOOM
 from k49desk.gui.gallery.view import ThumbView
@@ -50,7 +53,8 @@ def _top5(request: tuple[LoadedModel, np.ndarray]) -> list[tuple[int, float]]:
     return topk(model, image, k=5)
 
 
-class GalleryPanel(AnnotateMixin, FoldersMixin, ExportMixin, NavigationMixin, Panel):
+class GalleryPanel(AnnotateMixin, FoldersMixin, ExportMixin, NavigationMixin,
+                   ModelOutputsMixin, Panel):
     title = "Gallery"
     current_changed = Signal(object)  # (split, index) | None
     predictions_shown = Signal()  # the detail pane's top-5 arrived
@@ -75,6 +79,7 @@ class GalleryPanel(AnnotateMixin, FoldersMixin, ExportMixin, NavigationMixin, Pa
         self._set_zoom(DEFAULT_ZOOM)
         self._connect()
         self.selection_publisher = SelectionPublisher(self)  # the map highlights it
+        self._connect_outputs()
         # The detail pane's top-5: one long-lived thread, latest image wins (as the Draw pad).
         self.predictor = self.tasks.service("predict", _top5, on_finished=self._on_top5,
                                             on_failed=self._on_top5_failed)
@@ -144,6 +149,7 @@ class GalleryPanel(AnnotateMixin, FoldersMixin, ExportMixin, NavigationMixin, Pa
         if ds is not None:
             self.filter.set_classes(ds.classes)  # type: ignore[attr-defined]
             self.relabel_bar.classes = ds.classes  # type: ignore[attr-defined]
+            self.model_box.set_classes(ds.classes)  # type: ignore[attr-defined]
         self.filter.set_selected(None)
         self._on_flags_changed()
         self._sync_split_combo()
@@ -152,6 +158,10 @@ class GalleryPanel(AnnotateMixin, FoldersMixin, ExportMixin, NavigationMixin, Pa
         self._refresh_tags()
         if ds is not None and self._pending_selection is not None:
             self.open_selection_csv(self._pending_selection)
+        self._outputs_declined = False  # a new folder: its own pass
+        if self.isVisible():
+            self.ensure_outputs()
+        self._sync_model_box()
 
     def _ensure_stores(self) -> None:
         """Open (in the background) the annotation stores of the splits shown."""
@@ -252,12 +262,15 @@ class GalleryPanel(AnnotateMixin, FoldersMixin, ExportMixin, NavigationMixin, Pa
         self.count_label.setText(self.model.summary() + words)
         self.query_bar.show_query(q.decision, q.is_empty)
         self._refresh_tags()
+        resorted = self._after_reset_outputs()
         if ds is None:
             self.empty_label.setText(
                 "No data folder open.\nOpen a K49 folder or generate demo data.")
         elif n == 0 and q.uses_annotations and any(
                 not self.model.marks.has(sp) for sp in self.model.shown_split_names()):
             self.empty_label.setText("Opening the annotations…")
+        elif n == 0 and self.model.outputs_pending:
+            self.empty_label.setText(self._waiting_text())
         elif n == 0:
             self.empty_label.setText("No images match this filter.\n"
                                      "Reset (above) shows every image again.")
@@ -273,9 +286,10 @@ class GalleryPanel(AnnotateMixin, FoldersMixin, ExportMixin, NavigationMixin, Pa
                 self.view.set_current_row(row)
             else:
                 self.view.select_only(row)
-            self.view.scrollTo(self.model.index(row),
-                               QAbstractItemView.ScrollHint.PositionAtCenter)
-        else:
+            if not resorted:  # a new sort starts at its top (highest loss first...)
+                self.view.scrollTo(self.model.index(row),
+                                   QAbstractItemView.ScrollHint.PositionAtCenter)
+        if row is None or resorted:
             # A new filter starts at its first image, not at the old scroll offset (which
             # left a short result scrolled to its very end).
             self.view.scrollToTop()
@@ -309,6 +323,8 @@ class GalleryPanel(AnnotateMixin, FoldersMixin, ExportMixin, NavigationMixin, Pa
                               caption=self.model.caption_of(split, i), demo=ds.is_demo,
                               model=model)
         self.detail.set_hidden_by_filter(self.model.row_of(split, i) is None)
+        self._show_outputs_line()
+        self.similar.set_target(split, i)
         self.detail.annotations.show_image(self.state.annotations.store(split), i,
                                            int(sp.labels[i]), ds.classes)
         if model is not None:

@@ -6,8 +6,8 @@ resets in one call. `rows_mask` turns it into a numpy mask over one split, so a 
 vector operations over the split whatever its size; the annotation parts read the numpy arrays
 the SQLite store keeps in memory (see marks.py), never a Python loop over images.
 
-More filters (the model's predicted class, its confidence, the loss...) are added as fields
-here, a line in `words` and a line in `rows_mask`.
+The model's outputs (predicted class, disagreement, confidence, a sort by loss...) are one
+field, `model` (an OutputQuery, see model_query.py): a line in `words`, a line in `rows_mask`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from k49desk.core.annotations import DECISION_CODES
+from k49desk.gui.gallery.model_query import OutputQuery
 
 if TYPE_CHECKING:
     from k49desk.core.classes import ClassInfo
+    from k49desk.core.outputs import SplitOutputs
     from k49desk.gui.gallery.marks import Marks
 
 # key -> (text in the "Show" menu, words in the query line). None = no decision filter.
@@ -52,6 +54,7 @@ class GalleryQuery:
     flagged_only: bool = False  # flagged by Find suspects
     decision: str | None = None  # a key of DECISION_FILTERS
     tag: str | None = None  # images carrying this tag
+    model: OutputQuery = OutputQuery()  # the current model's predictions (and a sort)
     extra: dict = field(default_factory=dict, compare=False)  # room for later filters
 
     def __post_init__(self) -> None:
@@ -76,6 +79,11 @@ class GalleryQuery:
         return self.decision is not None or self.tag is not None
 
     @property
+    def uses_outputs(self) -> bool:
+        """The rows depend on the current model's outputs (computed in the background)."""
+        return self.model.active
+
+    @property
     def by_confidence(self) -> bool:
         """Unconfirmed pre-labels are shown least confident first."""
         return self.decision == "prelabel"
@@ -96,13 +104,16 @@ class GalleryQuery:
             bits.append(f"tagged “{self.tag}”")
         if self.flagged_only:
             bits.append("flagged by Find suspects")
+        if self.model.active:
+            bits.append(self.model.words(classes))
         return " · ".join(bits) if bits else "all images"
 
 
 def rows_mask(q: GalleryQuery, split: str, labels: np.ndarray, flagged: np.ndarray | None,
-              marks: Marks | None) -> np.ndarray:
+              marks: Marks | None, outputs: SplitOutputs | None = None) -> np.ndarray:
     """bool per image of `split`: passes every condition of `q`. An annotation condition
-    with the split's store not open yet passes nothing (the grid says it is opening)."""
+    with the split's store not open yet, or a model condition before the model's outputs
+    arrive, passes nothing (the grid says what it waits for)."""
     n = len(labels)
     if q.classes is not None:
         lut = np.zeros(256, bool)
@@ -112,6 +123,10 @@ def rows_mask(q: GalleryQuery, split: str, labels: np.ndarray, flagged: np.ndarr
         m = np.ones(n, bool)
     if q.flagged_only:
         m &= flagged if flagged is not None else False
+    if q.model.active:
+        if outputs is None or len(outputs) != n:
+            return np.zeros(n, bool)
+        m &= q.model.mask(outputs)
     if q.uses_annotations:
         codes = marks.codes(split) if marks is not None else None
         if codes is None:

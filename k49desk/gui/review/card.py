@@ -1,5 +1,6 @@
 """The review card: one suspect image large and pixel-exact, given vs suggested, typical
-samples, and for a duplicate the copy it was found with, side by side."""
+samples, for a duplicate the copy it was found with, side by side, and the most similar images
+(the "find similar" strip; shown at once for an outlier, whose neighbours explain it)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ from k49desk.gui.review.widgets import (  # noqa: F401  (to_qimage re-exported)
 
 PAIR_ISSUES = ("duplicate", "train_test_duplicate")
 PARTNER_COLOR = "#64748b"
+OUTLIER_TEXT = ("<b>Outlier</b>: unlike the other images of {split}. Its nearest images in the "
+                "model's embedding space are far away: score {score:.3f} (cleanlab's outlier "
+                "score, 0 to 1, lower = more atypical). Is it a character at all, and does its "
+                "label fit? Its most similar images are below.")
 
 
 @dataclass
@@ -94,6 +99,12 @@ class CardView(QWidget):
         self.badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.strip_given = ExemplarStrip()
         self.strip_suggested = ExemplarStrip()
+        self.issue_note = QLabel("")  # what the issue means (outliers)
+        self.issue_note.setWordWrap(True)
+        self.issue_note.setTextFormat(Qt.TextFormat.RichText)
+        self.issue_note.setStyleSheet("background:#f1f5f9; border-radius:4px; padding:6px;")
+        self.issue_note.hide()
+        self.similar: QWidget | None = None  # the find-similar strip (add_similar)
         self.this_title = QLabel("")
         self.this_title.setAlignment(Qt.AlignmentFlag.AlignCenter)
         main = QVBoxLayout()
@@ -109,11 +120,13 @@ class CardView(QWidget):
         boxes.addWidget(self.suggested, 0, 1)
         right = QVBoxLayout()
         right.addLayout(boxes)
+        right.addWidget(self.issue_note)
         right.addWidget(self.top3)
         right.addWidget(self.badge)
         right.addSpacing(8)
         right.addWidget(self.strip_given)
         right.addWidget(self.strip_suggested)
+        self._right = right
         right.addStretch(1)
         lay = QHBoxLayout(self)
         lay.addLayout(left)
@@ -121,6 +134,12 @@ class CardView(QWidget):
         lay.addLayout(right, 1)
         self.partner_box.setVisible(False)
         self.this_title.setVisible(False)
+
+    def add_similar(self, strip: QWidget) -> None:
+        """Place the find-similar strip (gui/common/similar_strip.SimilarStrip) under the
+        typical samples; `show_card` points it at each card's image."""
+        self.similar = strip
+        self._right.insertWidget(self._right.count() - 1, strip)
 
     def _open(self, where: tuple[str, int] | None) -> None:
         if where is not None:
@@ -136,8 +155,18 @@ class CardView(QWidget):
         self.image.set_image(image)
         color = DECISION_COLORS.get(decision, DECISION_COLORS[""])
         self.image.set_frame_color(color)
-        q = "" if flag.get("quality") is None else f"  ·  quality {flag['quality']:.3f}"
+        outlier = flag["issue"] == "outlier"
+        q = "" if flag.get("quality") is None else \
+            f"  ·  {'score' if outlier else 'quality'} {flag['quality']:.3f}"
         self._here = (flag["split"], int(flag["index"]))
+        self.issue_note.setVisible(outlier)
+        if outlier:
+            self.issue_note.setText(OUTLIER_TEXT.format(split=flag["split"],
+                                                        score=float(flag["quality"])))
+        if self.similar is not None:  # follows the card once used; an outlier: at once
+            self.similar.set_target(*self._here)  # type: ignore[attr-defined]
+            if outlier:
+                self.similar.find()  # type: ignore[attr-defined]
         self.where.setText(f"<a href='#'>{flag['split']} #{flag['index']}</a>  ·  "
                            f"issue: {flag['issue']}{q}")
         self._show_partner(flag, partner)

@@ -37,6 +37,7 @@ from k49desk.core.scan_plan import (
 
 if TYPE_CHECKING:
     from k49desk.core.dataset import K49Dataset
+    from k49desk.core.model import LoadedModel
     from k49desk.gui.common.tasks import TaskOwner
 
 SPEED_SLOT = "review-speed"
@@ -48,11 +49,16 @@ EXPLAIN = ("Every image is scored by a model that never saw it: the split is cut
            "and one model is trained per fold on the others. Images whose label disagrees with "
            "what the rest teaches are flagged (confident learning), with blank images and "
            "duplicates. Stopping keeps the finished folds: the next run resumes there.")
+OUTLIERS = ("Outliers, images unlike the rest, are flagged too, by the current model's "
+            "embeddings ({}).")
+OUTLIERS_NO_MODEL = ("Outliers (images unlike the rest) need a model: load or train one to "
+                     "flag them too.")
 
 
 class FindDialog(QDialog):
     def __init__(self, ds: K49Dataset, split: str, tasks: TaskOwner,
-                 parent: QWidget | None = None, *, speed: float | None = None) -> None:
+                 parent: QWidget | None = None, *, speed: float | None = None,
+                 model: LoadedModel | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Find suspects in {split}")
         self.ds, self.split, self.tasks = ds, split, tasks
@@ -89,7 +95,8 @@ class FindDialog(QDialog):
         for w in (self.folds, self.epochs):
             w.valueChanged.connect(self._custom_touched)
         self.radios["thorough"].setChecked(True)
-        explain = QLabel(EXPLAIN)
+        explain = QLabel(EXPLAIN + " " + (OUTLIERS_NO_MODEL if model is None else
+                                          OUTLIERS.format(model.summary())))
         explain.setWordWrap(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)

@@ -132,7 +132,7 @@ class ReviewIO(QObject):
         ds = self.state.dataset
         if ds is None or split not in ds.splits:
             return None
-        dlg = FindDialog(ds, split, self.tasks, self.window)
+        dlg = FindDialog(ds, split, self.tasks, self.window, model=self.state.model)
         return dlg.plan() if dlg.exec() == QDialog.DialogCode.Accepted else None
 
     def find_suspects(self, split: str, plan: ScanPlan | None = None) -> None:
@@ -145,9 +145,12 @@ class ReviewIO(QObject):
         cfg = train_config(ds, split, plan)
         from k49desk.core.issues import find_issues
 
+        model = self.state.model  # outliers: atypical images by this model's embeddings
+
         def work(progress, should_stop):  # noqa: ANN001, ANN202
             return find_issues(ds, split, folds=plan.folds, train_config=cfg,
-                               progress=progress, should_stop=should_stop)
+                               progress=progress, should_stop=should_stop,
+                               outlier_model=model)
 
         def finished(report: Any) -> None:
             self.flags_ready.emit(NewFlags(

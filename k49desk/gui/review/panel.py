@@ -33,6 +33,7 @@ from k49desk.core.errors import K49Error
 from k49desk.core.review import Filters, ReviewSession
 from k49desk.core.review_flags import typical_indices
 from k49desk.gui.common.panel import Panel
+from k49desk.gui.common.similar_strip import SimilarStrip
 from k49desk.gui.common.state import AppState, GalleryRequest
 from k49desk.gui.common.widgets import DemoBanner
 from k49desk.gui.review.card import CardView, Partner
@@ -102,6 +103,7 @@ class ReviewPanel(Panel):
         self.filter_bar.changed.connect(self._apply_filters)
         self.card = CardView(OFFICIAL_CLASSES)
         self.card.open_in_gallery.connect(self.open_in_gallery)
+        self.card.add_similar(SimilarStrip(self.state, self.tasks, slot="similar"))
         self.placeholder = QLabel("")
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.placeholder.setWordWrap(True)
