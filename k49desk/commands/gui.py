@@ -10,7 +10,7 @@ from pathlib import Path
 
 from k49desk.commands.common import check_output_file
 
-PANELS = ("data", "gallery", "stats", "map", "draw", "train", "review")
+PANELS = ("data", "gallery", "stats", "draw", "train", "review", "map")  # = main_window.PANEL_KEYS
 MIN_SIDE, MAX_SIDE = 100, 4096  # a 4096x4096 screenshot is 64 MB of pixels
 
 

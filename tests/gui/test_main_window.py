@@ -190,3 +190,10 @@ def test_start_with_a_class_shows_it_once_the_folder_is_open(
     labels = win.state.dataset.split("train").labels
     shown = gallery.current_indices()
     assert len(shown) and set(labels[shown].tolist()) == {ka}
+
+
+def test_cli_panel_choices_are_the_windows_panels() -> None:
+    from k49desk.commands.gui import PANELS
+    from k49desk.gui.main_window import PANEL_KEYS
+
+    assert PANELS == PANEL_KEYS  # `k49desk gui --panel map` opens every panel the window has
