@@ -102,35 +102,41 @@ class ResumeStatus:
         return ""
 
 
-def resolve_config(ds: K49Dataset, split: str,
-                   train_config: TrainConfig | None = None) -> TrainConfig:
-    """The fold models' settings `find_issues` uses (its default by split size; the class
-    count of the data folder)."""
+def resolve_config(ds: K49Dataset, split: str, train_config: TrainConfig | None = None,
+                   device: str | None = None) -> TrainConfig:
+    """The fold models' settings `find_issues` uses (its default by split size; `device`
+    overriding the config's; the class count of the data folder)."""
     from k49desk.core.issues import default_train_config
 
     cfg = train_config if train_config is not None else default_train_config(len(ds.split(split)))
+    if device is not None:
+        cfg = replace(cfg, device=device)
     if cfg.model.n_classes != ds.n_classes:
         cfg = replace(cfg, model=replace(cfg.model, n_classes=ds.n_classes))
     return cfg
 
 
 def proba_cache_name(ds: K49Dataset, split: str, folds: int,
-                     train_config: TrainConfig | None = None) -> str:
-    """The .npy name `find_issues` caches these probabilities under."""
-    from k49desk.core.issues import _cache_key
+                     train_config: TrainConfig | None = None, tta: bool | None = None) -> str:
+    """The .npy name `find_issues` caches these probabilities under (`tta` None: its
+    default by split size)."""
+    from k49desk.core.issues import _cache_key, default_tta
 
+    s = ds.split(split)
     cfg = resolve_config(ds, split, train_config)
-    return f"issues-proba-{split}-{_cache_key(ds.split(split), folds, cfg)}.npy"
+    use_tta = default_tta(len(s)) if tta is None else tta
+    return f"issues-proba-{split}-{_cache_key(s, folds, cfg, use_tta)}.npy"
 
 
 def resume_status(ds: K49Dataset, split: str, folds: int,
-                  train_config: TrainConfig | None = None) -> ResumeStatus:
+                  train_config: TrainConfig | None = None,
+                  tta: bool | None = None) -> ResumeStatus:
     """How much of a `find_issues(ds, split, folds=, train_config=)` run is already on disk."""
     if folds <= 0:
         return ResumeStatus(0, 0, True)
     from k49desk.core.dataset import cache_dirs
 
-    name = proba_cache_name(ds, split, folds, train_config)
+    name = proba_cache_name(ds, split, folds, train_config, tta)
     for d in cache_dirs(Path(ds.root)):
         with contextlib.suppress(OSError, ValueError):
             arr = np.load(d / name, mmap_mode="r", allow_pickle=False)

@@ -25,7 +25,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,7 +35,7 @@ import pandas as pd
 from k49desk.core import hashing
 from k49desk.core.dataset import K49Dataset, Split
 from k49desk.core.errors import Cancelled, K49Error
-from k49desk.core.fold_cache import FoldCache
+from k49desk.core.fold_cache import FoldCache, proba_cache_name, resolve_config
 from k49desk.core.progress import Progress, scaled
 
 if TYPE_CHECKING:  # training imports torch: only load it when the label check runs
@@ -192,8 +192,9 @@ def out_of_sample_proba(images: np.ndarray, labels: np.ndarray, *, folds: int,
             raise Cancelled("finding issues was stopped")
         if progress:
             progress((k + 1) / folds, f"Fold {k + 1}/{folds}: scoring held-out images")
-        p = predict_proba(res.model, np.asarray(images[held]), device=device, tta=tta,
-                          should_stop=should_stop)
+        # Not stopped mid-scoring: the trained fold (minutes) is kept for a resume, and
+        # scoring its share takes seconds.
+        p = predict_proba(res.model, np.asarray(images[held]), device=device, tta=tta)
         if fold_cache is not None:
             fold_cache.save(k, p)
         if proba is None:
@@ -394,14 +395,10 @@ def find_issues(ds: K49Dataset, split: str = "train", *, folds: int | None = Non
     cached = False
     method = "checks only (blank, duplicates)"
     if folds:
-        cfg = train_config if train_config is not None else default_train_config(n)
-        if device is not None:
-            cfg = replace(cfg, device=device)
+        # The fold models cover all classes of the class map, whatever the config says.
+        cfg = resolve_config(ds, split, train_config, device)
         use_tta = default_tta(n) if tta is None else tta
-        # The fold models must cover all classes of the class map, whatever the config says.
-        if cfg.model.n_classes != ds.n_classes:
-            cfg = replace(cfg, model=replace(cfg.model, n_classes=ds.n_classes))
-        name = f"issues-proba-{split}-{_cache_key(s, folds, cfg, use_tta)}.npy"
+        name = proba_cache_name(ds, split, folds, cfg, use_tta)
         if use_cache:
             proba = _load_cached(Path(ds.root), name, n)
             cached = proba is not None

@@ -44,17 +44,21 @@ class ScanPlan:
         return f"{self.folds} folds × {self.epochs} epochs"
 
 
-def default_epochs(n_images: int) -> int:
-    from k49desk.core.issues import default_train_config
+def default_epochs(n_images: int, folds: int | None = None) -> int:
+    """Epochs each fold model trains by default (the schedule for its share of the split)."""
+    from k49desk.core.issues import default_folds, default_train_config, fold_epochs
 
-    return default_train_config(n_images).epochs
+    f = default_folds(n_images) if folds is None else folds
+    return fold_epochs(default_train_config(n_images), n_images, f)
 
 
 def presets(n_images: int) -> list[ScanPlan]:
     """Quick (3 folds, half the epochs), thorough (the CLI's defaults), checks only."""
-    e = default_epochs(n_images)
-    return [ScanPlan("quick", "Quick", 3, max(1, e // 2)),
-            ScanPlan("thorough", "Thorough", 5, e),
+    from k49desk.core.issues import default_folds
+
+    f = default_folds(n_images)
+    return [ScanPlan("quick", "Quick", 3, max(1, default_epochs(n_images, 3) // 2)),
+            ScanPlan("thorough", "Thorough", f, default_epochs(n_images, f)),
             ScanPlan("checks", "Checks only", 0, None)]
 
 
@@ -64,8 +68,10 @@ def train_config(ds: K49Dataset, split: str, plan: ScanPlan) -> TrainConfig | No
         return None
     from k49desk.core.issues import default_train_config
 
-    cfg = default_train_config(len(ds.split(split)))
-    return cfg if cfg.epochs == plan.epochs else replace(cfg, epochs=plan.epochs)
+    n = len(ds.split(split))
+    if plan.epochs == default_epochs(n, plan.folds):
+        return None  # the default: the same cached probabilities as `k49desk find-issues`
+    return replace(default_train_config(n), epochs=plan.epochs)
 
 
 def images_to_train(n_images: int, folds: int, epochs: int, done_folds: int = 0) -> float:
@@ -83,7 +89,7 @@ def estimate_seconds(n_images: int, plan: ScanPlan, images_per_s: float | None,
         return checks
     if not images_per_s or images_per_s <= 0:
         return None
-    epochs = plan.epochs if plan.epochs is not None else default_epochs(n_images)
+    epochs = plan.epochs if plan.epochs is not None else default_epochs(n_images, plan.folds)
     train = images_to_train(n_images, plan.folds, epochs, done_folds) / images_per_s
     return checks + train * (1 + SCORING_SHARE)
 

@@ -61,7 +61,7 @@ def test_torchrun_two_processes_train_the_same_model_as_one(tiny_dir: Path,
     summary = json.loads(lines[0])
     assert summary["processes"] == 2 and summary["epochs"] == 2
     assert summary["test_balanced_accuracy"] is not None
-    assert sorted(p.name for p in out.iterdir()) == ["cli.pt", "fit-rank0.pt",
-                                                          "fit-rank1.pt"]
+    assert sorted(p.name for p in out.glob("*.pt")) == ["cli.pt", "fit-rank0.pt",
+                                                         "fit-rank1.pt"]
     lm = load_checkpoint(out / "cli.pt")
     assert lm.metrics["processes"] == 2 and lm.metrics["epochs_completed"] == 2

@@ -23,18 +23,22 @@ from k49desk.core.scan_plan import (
 
 
 def test_presets_are_quick_the_cli_default_and_checks_only() -> None:
+    from k49desk.core.issues import default_folds, fold_epochs
+
     for n in (5_000, 60_000, 232_365):
         quick, thorough, checks = presets(n)
-        e = default_train_config(n).epochs
-        assert (thorough.folds, thorough.epochs) == (5, e)  # `k49desk find-issues` as is
-        assert (quick.folds, quick.epochs) == (3, max(1, e // 2))
+        f = default_folds(n)
+        e = fold_epochs(default_train_config(n), n, f)
+        assert (thorough.folds, thorough.epochs) == (f, e)  # `k49desk find-issues` as is
+        assert (quick.folds, quick.epochs) == (3, max(1, fold_epochs(default_train_config(n),
+                                                                     n, 3) // 2))
         assert checks.folds == 0 and "no label check" in checks.describe()
 
 
 def test_train_config_changes_only_the_epochs(tmp_path: Path) -> None:
     ds = open_dataset(make_k49_folder(tmp_path / "d", n_train=2, n_test=1))
     thorough = presets(len(ds.split("train")))[1]
-    assert train_config(ds, "train", thorough) == default_train_config(98)
+    assert train_config(ds, "train", thorough) is None  # find_issues' own default
     cfg = train_config(ds, "train", ScanPlan("custom", "Custom", 4, 2))
     assert cfg.epochs == 2 and cfg.model == default_train_config(98).model
     assert train_config(ds, "train", ScanPlan("checks", "Checks only", 0)) is None

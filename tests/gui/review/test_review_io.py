@@ -19,7 +19,14 @@ from k49desk.core.dataset import open_dataset
 from k49desk.core.errors import Cancelled
 from k49desk.core.fold_cache import FoldCache, proba_cache_name
 from k49desk.core.progress import ProgressUpdate
-from k49desk.core.scan_plan import Eta, ScanPlan, estimate_seconds, format_duration, train_config
+from k49desk.core.scan_plan import (
+    Eta,
+    ScanPlan,
+    default_epochs,
+    estimate_seconds,
+    format_duration,
+    train_config,
+)
 from k49desk.gui.common.state import AppState
 from k49desk.gui.review.export_dialog import CorrectedFolderDialog
 from k49desk.gui.review.find_dialog import FindDialog
@@ -140,7 +147,9 @@ def test_find_dialog_offers_the_cli_options_with_expected_times(qtbot, panel) ->
     n = len(ds.split("train"))
     quick, thorough, checks = dlg.presets
     assert (quick.folds, thorough.folds, checks.folds) == (3, 5, 0)
-    assert thorough.epochs == 8 and quick.epochs == 4  # the CLI's default, half of it
+    # the CLI's default (its schedule for a fold's share of the split); quick: 3 folds, half
+    assert thorough.epochs == default_epochs(n, 5)
+    assert quick.epochs == max(1, default_epochs(n, 3) // 2)
     assert dlg.plan() == thorough  # the default: what the CLI does
     want = format_duration(estimate_seconds(n, thorough, 2000.0))
     assert dlg.notes["thorough"].text() == want and want.startswith("about")
