@@ -164,10 +164,15 @@ def inference_copy(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def forward_features(loaded: LoadedModel, images: np.ndarray, batch_size: int = BATCH,
-                     progress: Progress | None = None, should_stop: ShouldStop | None = None
+                     progress: Progress | None = None, should_stop: ShouldStop | None = None,
+                     device: torch.device | str = "cpu"
                      ) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
-    """Yield (slice, log-probabilities (B, C), penultimate features (B, D)) batch by batch."""
-    model = inference_copy(loaded.model)
+    """Yield (slice, log-probabilities (B, C), penultimate features (B, D)) batch by batch,
+    computed on `device` (mixed precision on CUDA), returned as CPU numpy arrays."""
+    from k49desk.core.device import autocast
+
+    device = torch.device(device)
+    model = inference_copy(loaded.model).to(device)
     captured: list[torch.Tensor] = []
     hook = final_linear(model).register_forward_hook(
         lambda _m, inp, _out: captured.append(inp[0]))
@@ -178,10 +183,12 @@ def forward_features(loaded: LoadedModel, images: np.ndarray, batch_size: int = 
                 check_stop(should_stop)
                 sl = slice(s, min(s + batch_size, n))
                 captured.clear()
-                x = images_to_tensor(np.asarray(images[sl]))
-                logits = model(x.contiguous(memory_format=torch.channels_last))
+                x = images_to_tensor(np.asarray(images[sl])).to(device, non_blocking=True)
+                with autocast(device):
+                    logits = model(x.contiguous(memory_format=torch.channels_last))
                 feats = captured[-1].reshape(logits.shape[0], -1)
-                yield sl, torch.log_softmax(logits.float(), 1).numpy(), feats.float().numpy()
+                yield (sl, torch.log_softmax(logits.float(), 1).cpu().numpy(),
+                       feats.float().cpu().numpy())
                 report(progress, sl.stop / max(n, 1), f"{sl.stop:,d}/{n:,d} images")
     finally:
         hook.remove()
@@ -294,14 +301,19 @@ def _basis_sample(ds: K49Dataset, n: int) -> np.ndarray:
 
 def compute_outputs(loaded: LoadedModel, ds: K49Dataset, *, use_cache: bool = True,
                     dim: int = EMBED_DIM, batch_size: int = BATCH, threads: int = THREADS,
-                    progress: Progress | None = None, should_stop: ShouldStop | None = None
-                    ) -> ModelOutputs:
+                    progress: Progress | None = None, should_stop: ShouldStop | None = None,
+                    device: str = "cpu") -> ModelOutputs:
     """Predictions and embeddings of `loaded` for every image of every split of `ds`.
 
-    Cached by model and data fingerprint (a second call is a file read). `threads`: torch
-    threads for the pass (0: all cores). Raises Cancelled when `should_stop()` turns true.
+    Cached by model and data fingerprint, not by device (a second call is a file read;
+    outputs made on a GPU box are reused on the desktop). `threads`: torch threads for the
+    pass (0: all cores); `device`: "cpu", "cuda", "mps" or "auto". Raises Cancelled when
+    `should_stop()` turns true.
     """
     from k49desk.core import outputs_cache
+    from k49desk.core.device import resolve_device
+
+    dev = resolve_device(device)  # an absent GPU fails before any work
 
     t0 = time.perf_counter()
     if len(ds) == 0:
@@ -319,7 +331,8 @@ def compute_outputs(loaded: LoadedModel, ds: K49Dataset, *, use_cache: bool = Tr
     with torch_threads(threads):
         report(progress, 0.0, "Fitting the embedding space")
         feats = np.concatenate([f for _, _, f in forward_features(
-            loaded, _basis_sample(ds, BASIS_SAMPLE), batch_size, should_stop=should_stop)])
+            loaded, _basis_sample(ds, BASIS_SAMPLE), batch_size, should_stop=should_stop,
+            device=dev)])
         embedder = Embedder.fit(feats, dim)
         del feats
         lo = min(0.05, BASIS_SAMPLE / max(len(ds), 1))
@@ -335,7 +348,8 @@ def compute_outputs(loaded: LoadedModel, ds: K49Dataset, *, use_cache: bool = Tr
                 report(progress, None if f is None else _f0 + (1 - lo) * _span * f,
                        f"Running the model on {_n}: {text}", payload)
 
-            for sl, logp, f in forward_features(loaded, s.images, batch_size, sub, should_stop):
+            for sl, logp, f in forward_features(loaded, s.images, batch_size, sub, should_stop,
+                                                dev):
                 out.fill(sl, logp, embedder.transform(f))
             splits[name] = out
             done += len(s)
