@@ -197,3 +197,32 @@ def test_cli_panel_choices_are_the_windows_panels() -> None:
     from k49desk.gui.main_window import PANEL_KEYS
 
     assert PANELS == PANEL_KEYS  # `k49desk gui --panel map` opens every panel the window has
+
+
+def test_the_window_opens_without_importing_torch(tiny_dir: Path, tmp_path: Path) -> None:
+    """torch takes 1.5-5 s to import: the window and the Gallery must not wait for it (a
+    module-level `from k49desk.core.demo import ...` in the Data panel once cost 4 s)."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import os, sys
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        from k49desk.gui.app import make_app
+        app = make_app()
+        from k49desk.gui.main_window import MainWindow
+        w = MainWindow()
+        w.show()
+        w.start(data_dir={str(tiny_dir)!r}, load_model=False)
+        for _ in range(20):
+            app.processEvents()
+        print(sorted(m for m in ("torch", "cleanlab", "openTSNE", "pyqtgraph")
+                     if m in sys.modules))
+    """)
+    env = {**os.environ, "K49DESK_SETTINGS": str(tmp_path / "s.ini")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
