@@ -47,6 +47,20 @@ def test_start_opens_folder_in_background_and_shows_gallery(
     assert not win._demo_label.isVisibleTo(win)
 
 
+def test_start_on_the_data_page_stays_there_when_the_folder_opens(
+    win: MainWindow, qtbot, tiny_dir: Path
+) -> None:  # noqa: ANN001
+    """`k49desk gui --panel data`: the Data page asked for, not the Gallery."""
+    with qtbot.waitSignal(win.state.dataset_changed, timeout=20000):
+        win.start(data_dir=str(tiny_dir), panel="data", load_model=False)
+    assert win.tabs.currentIndex() == PANEL_KEYS.index("data")
+    win.state.set_dataset(None)
+    win.show_panel("data")
+    win.data_panel.open_folder(tiny_dir, quiet=True)  # a folder opened later: its images
+    qtbot.waitUntil(lambda: win.tabs.currentIndex() == PANEL_KEYS.index("gallery"),
+                    timeout=20000)
+
+
 def test_corrupt_folder_at_start_shows_data_page_and_app_stays_up(
     win: MainWindow, qtbot, tiny_dir: Path
 ) -> None:  # noqa: ANN001
@@ -153,10 +167,10 @@ def test_demo_flag_generates_demo_data_on_first_use_then_opens_it(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import k49desk.gui.data.panel as dp
+    import k49desk.core.demo as demo
     from k49desk.core.classes import OFFICIAL_TRAIN_COUNTS
 
-    monkeypatch.setattr(dp, "DEFAULT_SCALE", 0.01)  # the app's 0.1, smaller for the test
+    monkeypatch.setattr(demo, "DEFAULT_SCALE", 0.01)  # the app's 0.1, smaller for the test
     folder = tmp_path / "data" / "demo"
     with qtbot.waitSignal(win.state.dataset_changed, timeout=120000):
         win.start(data_dir=str(folder), demo=True, load_model=False)
