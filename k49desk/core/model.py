@@ -76,6 +76,22 @@ class LoadedModel:
         return "not k49" in str(self.trained_on).lower()
 
     @property
+    def caution(self) -> str | None:
+        """One sentence a person should read before trusting the model on real Kuzushiji
+        (None: trained on real data only)."""
+        if self.is_demo:
+            return ("Trained on generated data, not on K49: real kuzushiji will be "
+                    "recognised less well.")
+        data = self.metrics.get("data") if isinstance(self.metrics, dict) else None
+        if isinstance(data, dict) and data.get("mixed_demo_and_real"):
+            real = data.get("real_per_class")
+            n = sum(1 for v in real if v) if isinstance(real, list) else None
+            some = f"{n} classes" if n else "some classes"
+            return (f"Has read real Kuzushiji of {some} only; the others were learnt from "
+                    "generated images and are recognised less well on real ones.")
+        return None
+
+    @property
     def headline_metric(self) -> tuple[str, float] | None:
         """("test" | "val", balanced accuracy) from the checkpoint's metrics, test first."""
         for key, what in (("test_balanced_accuracy", "test"), ("val_balanced_accuracy", "val")):
