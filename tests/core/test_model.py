@@ -174,6 +174,7 @@ def test_shipped_default_model_is_small_loads_and_says_what_it_saw() -> None:
     # the card's bars, measured on held-out real images and on the bundled fonts
     assert lm.metrics["heldout"]["all held-out real"]["balanced_accuracy"] >= 0.90
     assert all(min(v) >= 47 for v in lm.metrics["pen_strokes_top5"].values())
+    assert "on held-out real images" in lm.summary()
 
 
 def test_default_model_scores_well_above_chance_on_real_images(first100: Path) -> None:
