@@ -19,8 +19,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from k49desk.core.annotations.db import back_up_files
+from k49desk.core.annotations.records import flag_rows
 from k49desk.core.errors import ReviewError
-from k49desk.core.review_flags import flag_rows
 from k49desk.core.review_legacy import (
     LegacyDamaged,
     LegacySession,
