@@ -54,9 +54,10 @@ def test_start_on_the_data_page_stays_there_when_the_folder_opens(
     with qtbot.waitSignal(win.state.dataset_changed, timeout=20000):
         win.start(data_dir=str(tiny_dir), panel="data", load_model=False)
     assert win.tabs.currentIndex() == PANEL_KEYS.index("data")
+    qtbot.waitUntil(lambda: not win.data_panel.busy, timeout=20000)  # the open task ends
     win.state.set_dataset(None)
     win.show_panel("data")
-    win.data_panel.open_folder(tiny_dir, quiet=True)  # a folder opened later: its images
+    assert win.data_panel.open_folder(tiny_dir, quiet=True)  # a folder opened later: its images
     qtbot.waitUntil(lambda: win.tabs.currentIndex() == PANEL_KEYS.index("gallery"),
                     timeout=20000)
 
