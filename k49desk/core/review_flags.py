@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from k49desk.core.classes import OFFICIAL_CLASSES, ClassInfo
 from k49desk.core.errors import ReviewError
+from k49desk.core.lazy import pd  # pandas on first use: not on the launch path
 
 FLAG_COLUMNS: tuple[str, ...] = ("split", "index", "issue", "given_label", "given_char",
                                  "suggested_label", "suggested_char", "quality",

@@ -16,9 +16,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-
 from k49desk.core.errors import ReviewError, SessionTooNew
+from k49desk.core.lazy import pd  # pandas on first use: not on the launch path
 from k49desk.core.review_flags import DECISIONS, Decision, Filters, normalize_flags
 
 FORMAT = "k49desk-review"

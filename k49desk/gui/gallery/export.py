@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from PySide6.QtWidgets import QFileDialog
 
 from k49desk.core.atomic import atomic_write_text
+from k49desk.core.lazy import pd  # pandas on first use: not on the launch path
 from k49desk.gui.common.files import save_image
 from k49desk.gui.common.widgets import ask_save_path, export_with_dialog, gray_qimage
 

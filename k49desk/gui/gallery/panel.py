@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from PySide6.QtCore import QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from k49desk.core.classes import N_CLASSES
 from k49desk.core.ink import too_little_ink_framed
+from k49desk.core.lazy import pd  # pandas only once there are flags (launch time)
 from k49desk.gui.common.panel import Panel
 from k49desk.gui.common.state import AppState
 from k49desk.gui.gallery.annotate import AnnotateMixin
