@@ -166,6 +166,9 @@ def screenshot(args: argparse.Namespace) -> int:
         win.panel(panel).show_class(cls)
     if args.indices:
         win.panel("gallery").open_selection_csv(args.indices)
+    if panel == "map" and ds is not None and model_path.exists():  # the finished map, not
+        p = win.panel("map")                                  # the PCA preview (minutes)
+        _wait(app, lambda: p.result is not None and p.result.method == p.method, 900.0)
     _wait(app, lambda: False, 1.0)  # let background work (thumbnails, charts, predictions) land
     img = win.grab().toImage()
     if (

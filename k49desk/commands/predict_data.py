@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from k49desk.commands.common import print_json
+from k49desk.commands.common import add_device_argument, print_json
 
 CSV_COLUMNS = ("split", "index", "label", "label_char", "predicted", "predicted_char",
                "confidence", "loss", "top5")
@@ -26,6 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--out", default=None, metavar="P.csv", help="CSV to write (required)")
     g.add_argument("--threads", type=int, default=None,
                    help="torch threads for the pass (default 1; 0: all cores)")
+    add_device_argument(g)
 
 
 def wanted(args: argparse.Namespace) -> bool:

@@ -14,6 +14,7 @@ from pathlib import Path
 from k49desk.commands.common import (
     CliProgress,
     add_data_dir,
+    add_device_argument,
     add_json,
     ctrl_c_requests_stop,
     print_json,
@@ -44,6 +45,7 @@ def add_model(p: argparse.ArgumentParser) -> None:
                    help="checkpoint to use (default: the shipped models/k49desk-default.pt)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads for the model pass (default 1; 0: all cores)")
+    add_device_argument(p)
 
 
 def model_outputs(args: argparse.Namespace, what: str):  # noqa: ANN201
@@ -60,7 +62,8 @@ def model_outputs(args: argparse.Namespace, what: str):  # noqa: ANN201
     stop = threading.Event()
     with CliProgress(what, enabled=not getattr(args, "json", False)) as bar, \
             ctrl_c_requests_stop(stop):
-        res = compute_outputs(lm, ds, threads=threads, progress=bar, should_stop=stop.is_set)
+        res = compute_outputs(lm, ds, threads=threads, progress=bar, should_stop=stop.is_set,
+                              device=getattr(args, "device", "cpu"))
     return ds, lm, res
 
 

@@ -69,7 +69,6 @@ _EXIF_TRANSPOSE = {2: _T.FLIP_LEFT_RIGHT, 3: _T.ROTATE_180, 4: _T.FLIP_TOP_BOTTO
 
 def _decode_gray(im: Image.Image) -> np.ndarray:
     """Decode (reduced to WORK_IMAGE_SIDE when larger) -> float32 gray in [0, 1]."""
-    from k49desk.core.inference import to_gray01
     from k49desk.core.limits import WORK_IMAGE_SIDE
 
     if max(im.size) > WORK_IMAGE_SIDE and im.format == "JPEG":
@@ -91,3 +90,40 @@ def _decode_gray(im: Image.Image) -> np.ndarray:
     has_alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
     arr = np.asarray(im.convert("RGBA" if has_alpha else "L"))
     return to_gray01(arr)
+
+
+def to_gray01(image: np.ndarray) -> np.ndarray:
+    """Gray, RGB or RGBA array (uint8, uint16, bool or float) -> float32 (H, W) in [0, 1]."""
+    a = np.asarray(image)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (2, 3, 4)):
+        raise ValueError(f"expected a gray, RGB or RGBA image, got shape {a.shape}")
+    if a.size == 0:
+        raise ValueError("empty image")
+    if a.dtype == np.bool_:
+        x = a.astype(np.float32)
+    elif np.issubdtype(a.dtype, np.integer):
+        x = a.astype(np.float32) / float(np.iinfo(a.dtype).max)
+    else:
+        x = np.nan_to_num(a.astype(np.float32))
+        hi = float(x.max())
+        if hi > 1.0:  # float data in 0..255
+            x = x / 255.0
+    x = np.clip(x, 0.0, 1.0)
+    if x.ndim == 2:
+        return x
+    alpha = x[:, :, -1] if x.shape[2] in (2, 4) else None
+    color = x[:, :, :3] if x.shape[2] >= 3 else x[:, :, :1]
+    if color.shape[2] == 3:
+        gray = color @ np.array([0.299, 0.587, 0.114], np.float32)
+    else:
+        gray = color[:, :, 0]
+    if alpha is None or alpha.min() > 0.98:
+        return gray
+    # Transparent background: the ink is what is opaque. Put it on a background that contrasts
+    # with the ink's own colour, so black-on-transparent and white-on-transparent both work.
+    opaque = alpha > 0.5
+    ink_level = float(gray[opaque].mean()) if opaque.any() else 0.0
+    bg = 1.0 if ink_level < 0.5 else 0.0
+    return gray * alpha + bg * (1.0 - alpha)

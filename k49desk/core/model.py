@@ -1,4 +1,5 @@
-"""The CNN, its frozen config, and safe checkpoints (weights_only load, clear errors).
+"""Safe checkpoints (weights_only load, clear errors) and the loaded model; the CNN and its
+frozen config live in net.py (re-exported here).
 
 A checkpoint is a plain dict that `torch.load(..., weights_only=True)` accepts:
 `{"format": "k49desk-checkpoint", "version": 1, "model": state_dict, "config": asdict(cfg),
@@ -14,7 +15,7 @@ import datetime as _dt
 import io
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,81 +26,15 @@ from torch import nn
 from k49desk.core.atomic import atomic_write_bytes
 from k49desk.core.classes import N_CLASSES, OFFICIAL_CLASSES, ClassInfo
 from k49desk.core.errors import CheckpointError
+from k49desk.core.net import (  # noqa: F401  (re-exported: callers import them from here)
+    K49Net,
+    ModelConfig,
+    build_model,
+)
 
 CHECKPOINT_FORMAT = "k49desk-checkpoint"
 CHECKPOINT_VERSION = 1
 _REQUIRED_KEYS = ("model", "config", "classes")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Architecture knobs. The default is sized for CPU training: measured on real Kuzushiji
-    (benchmarks/bench_train.py), 16-32-64-128 is 2.5x cheaper per image than 32-64-128 and
-    as accurate, because a thin first stage keeps the memory-bound 28x28 maps small."""
-
-    n_classes: int = N_CLASSES
-    channels: tuple[int, ...] = (16, 32, 64, 128)  # one conv-bn-relu stage per entry
-    convs_per_stage: int = 1
-    dropout: float = 0.2
-    pool: int = 3  # final maps are average-pooled to pool x pool (1: global pooling)
-    hidden: int = 0  # 0: pooled features straight into the classifier
-
-    def __post_init__(self) -> None:
-        # JSON/checkpoints give lists back; keep the dataclass hashable and comparable.
-        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown model config keys: {', '.join(unknown)}")
-        return cls(**d)
-
-
-def _stage(c_in: int, c_out: int, n_convs: int) -> list[nn.Module]:
-    layers: list[nn.Module] = []
-    for i in range(n_convs):
-        layers += [nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, padding=1, bias=False),
-                   nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
-    return layers
-
-
-class K49Net(nn.Module):
-    """conv-bn-relu stages with 2x2 max-pool between them, a small average pool, linear head.
-
-    Pooling after every stage but the last keeps the expensive wide convolutions on small
-    maps (28 -> 14 -> 7 -> 3), which is what makes it fast on a CPU.
-    """
-
-    def __init__(self, cfg: ModelConfig) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        c_in = 1
-        for i, c in enumerate(cfg.channels):
-            layers += _stage(c_in, c, cfg.convs_per_stage)
-            if i < len(cfg.channels) - 1:
-                layers.append(nn.MaxPool2d(2))
-            c_in = c
-        self.features = nn.Sequential(*layers)
-        # A 3x3 pool (not global) keeps coarse position: where a stroke sits tells hiragana
-        # apart (e.g. い vs り), and costs only a bigger final linear layer.
-        head: list[nn.Module] = [nn.AdaptiveAvgPool2d(cfg.pool), nn.Flatten()]
-        c_in *= cfg.pool * cfg.pool
-        if cfg.hidden:
-            head += [nn.Linear(c_in, cfg.hidden), nn.ReLU(inplace=True)]
-            c_in = cfg.hidden
-        head += [nn.Dropout(cfg.dropout), nn.Linear(c_in, cfg.n_classes)]
-        self.head = nn.Sequential(*head)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Centre the [0, 1] input so the first layer starts near a sensible scale.
-        return self.head(self.features((x - 0.2) / 0.3))
-
-
-def build_model(cfg: ModelConfig) -> nn.Module:
-    """Float (N, 1, 28, 28) in [0, 1] -> logits (N, n_classes)."""
-    return K49Net(cfg)
 
 
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -141,6 +76,22 @@ class LoadedModel:
         return "not k49" in str(self.trained_on).lower()
 
     @property
+    def caution(self) -> str | None:
+        """One sentence a person should read before trusting the model on real Kuzushiji
+        (None: trained on real data only)."""
+        if self.is_demo:
+            return ("Trained on generated data, not on K49: real kuzushiji will be "
+                    "recognised less well.")
+        data = self.metrics.get("data") if isinstance(self.metrics, dict) else None
+        if isinstance(data, dict) and data.get("mixed_demo_and_real"):
+            real = data.get("real_per_class")
+            n = sum(1 for v in real if v) if isinstance(real, list) else None
+            some = f"{n} classes" if n else "some classes"
+            return (f"Has read real Kuzushiji of {some} only; the others were learnt from "
+                    "generated images and are recognised less well on real ones.")
+        return None
+
+    @property
     def headline_metric(self) -> tuple[str, float] | None:
         """("test" | "val", balanced accuracy) from the checkpoint's metrics, test first."""
         for key, what in (("test_balanced_accuracy", "test"), ("val_balanced_accuracy", "val")):
@@ -153,6 +104,14 @@ class LoadedModel:
         """One line: 'name · trained on X · balanced accuracy 99.1% (test)'."""
         parts = [self.path.name if self.path is not None else "unsaved model"]
         data = self.metrics.get("data") if isinstance(self.metrics, dict) else None
+        heldout = self.metrics.get("heldout") if isinstance(self.metrics, dict) else None
+        real = heldout.get("all held-out real") if isinstance(heldout, dict) else None
+        if isinstance(data, dict) and data.get("mixed_demo_and_real") and isinstance(real, dict):
+            # the shipped default: its one figure that speaks of real Kuzushiji
+            parts += ["trained on generated + real Kuzushiji images",
+                      f"balanced accuracy {float(real['balanced_accuracy']):.1%} on held-out "
+                      "real images"]
+            return " · ".join(parts)
         if isinstance(data, dict) and data.get("data_dir"):
             parts.append(f"trained on {Path(str(data['data_dir'])).name}")
         elif self.trained_on:

@@ -24,6 +24,7 @@ from torch import nn
 from k49desk.core import limits
 from k49desk.core.classes import N_CLASSES, ClassInfo, check_class_entry
 from k49desk.core.errors import CheckpointError
+from k49desk.core.net import build_model
 
 # Per-field bounds of ModelConfig; fields added later get the generic bounds below.
 CONFIG_LIMITS: dict[str, tuple[float, float]] = {
@@ -80,8 +81,6 @@ def check_config_limits(cfg: Any) -> None:
 
 def meta_model(cfg: Any) -> nn.Module:
     """The model a config describes, on the meta device: shapes only, no memory."""
-    from k49desk.core.model import build_model
-
     with torch.device("meta"):
         return build_model(cfg)
 

@@ -23,12 +23,8 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -36,20 +32,28 @@ import torch
 from k49desk.core.dataset import K49Dataset, Split
 from k49desk.core.errors import K49Error
 from k49desk.core.model import LoadedModel, images_to_tensor
+from k49desk.core.outputs_types import (  # noqa: F401  (re-exported: callers import them here)
+    _PER_SPLIT,
+    CACHE_SUBDIR,
+    EMBED_DIM,
+    KEEP_CACHED,
+    OUTPUTS_VERSION,
+    TOPK,
+    Embedder,
+    ModelOutputs,
+    SplitOutputs,
+    cache_folder_candidates,
+    remove_tree,
+    stage_dir,
+)
 from k49desk.core.progress import Progress, ShouldStop, check_stop, report
 
-OUTPUTS_VERSION = 1
-EMBED_DIM = 128
-TOPK = 5
 BASIS_SAMPLE = 10_000  # images whose features fit the PCA basis
 BATCH = 256  # small batches stay in cache: faster than big ones on a CPU
 # One thread: on small batches it already runs ~10,000 img/s, and on a shared 2-core machine
 # two threads mostly wait for each other (measured 1,000-4,500 img/s at load 3-5); it also
 # leaves a core for the GUI. Callers on a quiet machine may pass threads=0 (all cores).
 THREADS = 1
-CACHE_SUBDIR = "outputs"
-KEEP_CACHED = 3  # outputs of this many (model, data) pairs are kept per data folder
-_PER_SPLIT = ("predicted", "confidence", "loss", "margin", "top5", "top5_p", "embedding")
 
 
 # ---- fingerprints ----------------------------------------------------------------------------
@@ -72,48 +76,6 @@ def data_fingerprint(split: Split) -> str:
         h.update(np.ascontiguousarray(split.images[s:s + 65536]).tobytes())
     h.update(np.ascontiguousarray(split.labels).tobytes())
     return "content-" + h.hexdigest()[:16]
-
-
-# ---- the embedding space ---------------------------------------------------------------------
-@dataclass(frozen=True)
-class Embedder:
-    """Penultimate features -> embedding: L2-normalise, subtract `mean`, project on `components`."""
-
-    mean: np.ndarray  # (D,) float32
-    components: np.ndarray  # (d, D) float32, rows orthonormal, by decreasing variance
-
-    @property
-    def dim(self) -> int:
-        return int(self.components.shape[0])
-
-    def transform(self, features: np.ndarray) -> np.ndarray:
-        # In torch: its matmul ran 5x faster than numpy's here, on one thread.
-        f = torch.from_numpy(np.ascontiguousarray(features, np.float32))
-        f = torch.nn.functional.normalize(f, dim=1, eps=1e-12) - torch.from_numpy(self.mean)
-        return (f @ torch.from_numpy(self.components).T).numpy()
-
-    @classmethod
-    def fit(cls, features: np.ndarray, dim: int = EMBED_DIM) -> Embedder:
-        f = np.asarray(features, np.float64)
-        if f.ndim != 2 or f.shape[0] < 2:
-            raise K49Error(f"need at least 2 feature vectors to fit an embedding, got {f.shape}")
-        f = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
-        mean = f.mean(axis=0)
-        c = f - mean
-        # Eigenvectors of the D x D covariance: cheaper than an SVD of the sample.
-        import scipy.linalg
-
-        width = f.shape[1]
-        k = min(dim, width)
-        c32 = c.astype(np.float32)
-        cov = (c32.T @ c32).astype(np.float64)
-        # Only the top k eigenpairs: half the time of a full eigh (1152 x 1152).
-        vals, vecs = scipy.linalg.eigh(cov, subset_by_index=[width - k, width - 1])
-        comps = vecs[:, np.argsort(vals)[::-1]].T
-        # A deterministic sign per component, so equal inputs give equal embeddings.
-        comps *= np.where(comps[np.arange(comps.shape[0]), np.abs(comps).argmax(axis=1)] < 0,
-                          -1.0, 1.0)[:, None]
-        return cls(mean.astype(np.float32), np.ascontiguousarray(comps, np.float32))
 
 
 def final_linear(model: torch.nn.Module) -> torch.nn.Linear:
@@ -164,10 +126,15 @@ def inference_copy(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def forward_features(loaded: LoadedModel, images: np.ndarray, batch_size: int = BATCH,
-                     progress: Progress | None = None, should_stop: ShouldStop | None = None
+                     progress: Progress | None = None, should_stop: ShouldStop | None = None,
+                     device: torch.device | str = "cpu"
                      ) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
-    """Yield (slice, log-probabilities (B, C), penultimate features (B, D)) batch by batch."""
-    model = inference_copy(loaded.model)
+    """Yield (slice, log-probabilities (B, C), penultimate features (B, D)) batch by batch,
+    computed on `device` (mixed precision on CUDA), returned as CPU numpy arrays."""
+    from k49desk.core.device import autocast
+
+    device = torch.device(device)
+    model = inference_copy(loaded.model).to(device)
     captured: list[torch.Tensor] = []
     hook = final_linear(model).register_forward_hook(
         lambda _m, inp, _out: captured.append(inp[0]))
@@ -178,99 +145,15 @@ def forward_features(loaded: LoadedModel, images: np.ndarray, batch_size: int = 
                 check_stop(should_stop)
                 sl = slice(s, min(s + batch_size, n))
                 captured.clear()
-                x = images_to_tensor(np.asarray(images[sl]))
-                logits = model(x.contiguous(memory_format=torch.channels_last))
+                x = images_to_tensor(np.asarray(images[sl])).to(device, non_blocking=True)
+                with autocast(device):
+                    logits = model(x.contiguous(memory_format=torch.channels_last))
                 feats = captured[-1].reshape(logits.shape[0], -1)
-                yield sl, torch.log_softmax(logits.float(), 1).numpy(), feats.float().numpy()
+                yield (sl, torch.log_softmax(logits.float(), 1).cpu().numpy(),
+                       feats.float().cpu().numpy())
                 report(progress, sl.stop / max(n, 1), f"{sl.stop:,d}/{n:,d} images")
     finally:
         hook.remove()
-
-
-# ---- per-split results -----------------------------------------------------------------------
-@dataclass
-class SplitOutputs:
-    """Per-image model outputs of one split (row i is image i of the split)."""
-
-    split: str
-    labels: np.ndarray  # uint8 (N,) given labels
-    predicted: np.ndarray  # uint8 (N,)
-    confidence: np.ndarray  # float32 (N,) probability of the predicted class
-    loss: np.ndarray  # float32 (N,) -log p[given label]
-    margin: np.ndarray  # float32 (N,) p(top 1) - p(top 2)
-    top5: np.ndarray  # uint8 (N, 5) classes, most probable first
-    top5_p: np.ndarray  # float32 (N, 5)
-    embedding: np.ndarray  # float32 (N, d)
-
-    def __len__(self) -> int:
-        return int(self.labels.shape[0])
-
-    @property
-    def correct(self) -> np.ndarray:
-        return self.predicted == self.labels
-
-    SORTABLE = ("confidence", "loss", "margin", "predicted", "labels")
-
-    def sort_order(self, field_name: str, descending: bool = False) -> np.ndarray:
-        """Image indices sorted by a per-image field (ties by index), computed once and kept.
-
-        A full argsort of 232,365 values costs 15-90 ms (more on a busy machine); with the
-        order kept, a filtered and sorted view is one gather: `o = sort_order("loss", True);
-        o[mask[o]]` (about a millisecond)."""
-        if field_name not in self.SORTABLE:
-            raise K49Error(f"cannot sort by {field_name!r} (choose from "
-                           f"{', '.join(self.SORTABLE)})")
-        cache = self.__dict__.setdefault("_orders", {})
-        key = (field_name, descending)
-        if key not in cache:
-            values = getattr(self, field_name)
-            if descending:  # stable descending: ascending on the negated value keeps ties in order
-                values = -values.astype(np.float64) if values.dtype.kind == "u" else -values
-            cache[key] = np.argsort(values, kind="stable")
-        return cache[key]
-
-    @classmethod
-    def empty(cls, split: str, labels: np.ndarray, dim: int) -> SplitOutputs:
-        n = labels.shape[0]
-        return cls(split, np.asarray(labels, np.uint8), np.zeros(n, np.uint8),
-                   np.zeros(n, np.float32), np.zeros(n, np.float32), np.zeros(n, np.float32),
-                   np.zeros((n, TOPK), np.uint8), np.zeros((n, TOPK), np.float32),
-                   np.zeros((n, dim), np.float32))
-
-    def fill(self, sl: slice, logp: np.ndarray, emb: np.ndarray) -> None:
-        k = min(TOPK, logp.shape[1])
-        top = np.argpartition(-logp, k - 1, axis=1)[:, :k]
-        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(logp, top, 1), 1,
-                                                 kind="stable"), 1)
-        p_top = np.exp(np.take_along_axis(logp, top, 1))
-        self.top5[sl, :k] = top
-        self.top5_p[sl, :k] = p_top
-        self.predicted[sl] = top[:, 0]
-        self.confidence[sl] = p_top[:, 0]
-        self.margin[sl] = p_top[:, 0] - (p_top[:, 1] if k > 1 else 0.0)
-        lab = self.labels[sl].astype(np.int64)[:, None]
-        self.loss[sl] = -np.take_along_axis(logp, lab, 1)[:, 0]
-        self.embedding[sl] = emb
-
-
-@dataclass
-class ModelOutputs:
-    """The outputs of one model over the splits of one dataset, in one embedding space."""
-
-    splits: dict[str, SplitOutputs]
-    embedder: Embedder
-    model_fingerprint: str
-    key: str  # cache key: model + data (+ format version)
-    cached: bool = False
-    elapsed_s: float = 0.0
-    meta: dict = field(default_factory=dict)
-
-    def split(self, name: str) -> SplitOutputs:
-        try:
-            return self.splits[name]
-        except KeyError:
-            have = ", ".join(self.splits) or "none"
-            raise K49Error(f"no model outputs for the {name} split (have: {have})") from None
 
 
 def _cache_key(mfp: str, ds: K49Dataset, dim: int) -> str:
@@ -294,14 +177,19 @@ def _basis_sample(ds: K49Dataset, n: int) -> np.ndarray:
 
 def compute_outputs(loaded: LoadedModel, ds: K49Dataset, *, use_cache: bool = True,
                     dim: int = EMBED_DIM, batch_size: int = BATCH, threads: int = THREADS,
-                    progress: Progress | None = None, should_stop: ShouldStop | None = None
-                    ) -> ModelOutputs:
+                    progress: Progress | None = None, should_stop: ShouldStop | None = None,
+                    device: str = "cpu") -> ModelOutputs:
     """Predictions and embeddings of `loaded` for every image of every split of `ds`.
 
-    Cached by model and data fingerprint (a second call is a file read). `threads`: torch
-    threads for the pass (0: all cores). Raises Cancelled when `should_stop()` turns true.
+    Cached by model and data fingerprint, not by device (a second call is a file read;
+    outputs made on a GPU box are reused on the desktop). `threads`: torch threads for the
+    pass (0: all cores); `device`: "cpu", "cuda", "mps" or "auto". Raises Cancelled when
+    `should_stop()` turns true.
     """
     from k49desk.core import outputs_cache
+    from k49desk.core.device import resolve_device
+
+    dev = resolve_device(device)  # an absent GPU fails before any work
 
     t0 = time.perf_counter()
     if len(ds) == 0:
@@ -319,7 +207,8 @@ def compute_outputs(loaded: LoadedModel, ds: K49Dataset, *, use_cache: bool = Tr
     with torch_threads(threads):
         report(progress, 0.0, "Fitting the embedding space")
         feats = np.concatenate([f for _, _, f in forward_features(
-            loaded, _basis_sample(ds, BASIS_SAMPLE), batch_size, should_stop=should_stop)])
+            loaded, _basis_sample(ds, BASIS_SAMPLE), batch_size, should_stop=should_stop,
+            device=dev)])
         embedder = Embedder.fit(feats, dim)
         del feats
         lo = min(0.05, BASIS_SAMPLE / max(len(ds), 1))
@@ -335,7 +224,8 @@ def compute_outputs(loaded: LoadedModel, ds: K49Dataset, *, use_cache: bool = Tr
                 report(progress, None if f is None else _f0 + (1 - lo) * _span * f,
                        f"Running the model on {_n}: {text}", payload)
 
-            for sl, logp, f in forward_features(loaded, s.images, batch_size, sub, should_stop):
+            for sl, logp, f in forward_features(loaded, s.images, batch_size, sub, should_stop,
+                                                dev):
                 out.fill(sl, logp, embedder.transform(f))
             splits[name] = out
             done += len(s)
@@ -357,18 +247,3 @@ def embed_images(loaded: LoadedModel, embedder: Embedder, images: np.ndarray) ->
     with torch_threads(1):  # a few images: threads would only wait (see inference.topk)
         feats = [f for _, _, f in forward_features(loaded, images)]
         return embedder.transform(np.concatenate(feats))
-
-
-def cache_folder_candidates(root: Path) -> list[Path]:
-    from k49desk.core.dataset import cache_dirs
-
-    return [d / CACHE_SUBDIR for d in cache_dirs(Path(root))]
-
-
-def stage_dir(parent: Path) -> Path:
-    parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=".staging-", dir=parent))
-
-
-def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)

@@ -22,7 +22,7 @@ import numpy as np
 from k49desk.core.atomic import atomic_write_text, save_npy
 from k49desk.core.dataset import K49Dataset
 from k49desk.core.errors import K49Error
-from k49desk.core.outputs import (
+from k49desk.core.outputs_types import (
     _PER_SPLIT,
     KEEP_CACHED,
     OUTPUTS_VERSION,

@@ -34,6 +34,8 @@ from k49desk.core.annotations.records import (
     RELABEL,
     UNSURE,
     UNUSABLE,
+    flag_rows,
+    now_iso,
 )
 from k49desk.core.classes import OFFICIAL_CLASSES, ClassInfo
 from k49desk.core.review_export import EXPORT_COLUMNS  # noqa: F401  (re-exported)
@@ -46,10 +48,8 @@ from k49desk.core.review_flags import (  # noqa: F401  (decision types re-export
     ReviewStats,
     attach_partners,
     check_flags,
-    flag_rows,
     flags_from_rows,
     normalize_flags,
-    now_iso,
     read_flags_csv,
     summarise_proba,
 )

@@ -14,12 +14,10 @@ failure (a full disk) leaves no partial folder. The original files are never wri
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,6 +36,7 @@ from k49desk.core.dataset import (
     labels_file,
 )
 from k49desk.core.errors import ReviewError
+from k49desk.core.staging import staged_folder
 
 if TYPE_CHECKING:
     from k49desk.core.dataset import K49Dataset
@@ -218,34 +217,6 @@ def _check_target(folder: Path, names: list[str]) -> None:
         raise ReviewError(f"{folder}: {anc} is a file, not a folder")
 
 
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _move_into_place(stage: Path, folder: Path) -> None:
-    old = None
-    if folder.is_dir():
-        if any(folder.iterdir()):
-            old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-            os.rename(folder, old)
-        else:
-            os.rmdir(folder)
-    try:
-        os.rename(stage, folder)
-    except OSError:
-        if old is not None:
-            os.rename(old, folder)
-        raise
-    _fsync_dir(folder.parent)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def _corrected_files(ds: K49Dataset, split: str) -> tuple[list[str], list[str]]:
     """(every file name of a corrected folder, those linked from the data folder)."""
     root = Path(ds.root)
@@ -296,12 +267,9 @@ def write_corrected_folder(folder: Path, ds: K49Dataset, split: str, new_labels:
     if problem:
         raise ReviewError(problem)
     names, links = _corrected_files(ds, split)
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        stage = Path(tempfile.mkdtemp(prefix=f".{folder.name}.staging-", dir=folder.parent))
-    except OSError as e:
-        raise ReviewError(describe_write_error(folder, e)) from e
-    try:
+    # Staged beside the target, then renamed into place: an earlier export of these names
+    # is replaced whole; anything else that appeared meanwhile is never clobbered.
+    with staged_folder(folder, ReviewError, replace=names) as stage:
         save_npz(stage / labels_file(split), new_labels.astype(np.uint8), error=ReviewError)
         given = ds.split(split).labels
         rows = ["index,given_label,given_char"] + [
@@ -314,13 +282,4 @@ def write_corrected_folder(folder: Path, ds: K49Dataset, split: str, new_labels:
 
             write_classmap(stage)
         export_csv(table, stage / f"review-{split}.csv")
-        _fsync_dir(stage)
-        _move_into_place(stage, folder)
-    except BaseException as e:
-        shutil.rmtree(stage, ignore_errors=True)
-        if isinstance(e, ReviewError):
-            raise ReviewError(str(e).replace(str(stage), str(folder))) from e
-        if isinstance(e, OSError):
-            raise ReviewError(describe_write_error(folder, e)) from e
-        raise
     return [folder / n for n in names]

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from k49desk.core.annotations.records import now_iso  # noqa: F401  (re-exported)
 from k49desk.core.classes import OFFICIAL_CLASSES, ClassInfo
 from k49desk.core.errors import ReviewError
 
@@ -188,17 +187,6 @@ def attach_partners(flags: pd.DataFrame, pairs: pd.DataFrame | None) -> pd.DataF
         pi[hit] = p["other_index"].astype(np.int64).to_numpy()[where[hit]]
         out["partner_split"], out["partner_index"] = ps, pi
     return out
-
-
-def flag_rows(flags: pd.DataFrame, top3: list | None) -> list[tuple]:
-    """Normalised flags as rows of the store's flags table (see AnnotationStore.replace_flags)."""
-    q = flags["quality"].to_numpy(np.float64)
-    return [(pos, int(i), str(t), int(g), int(s), None if np.isnan(qq) else float(qq),
-             ps or None, None if pi < 0 else int(pi),
-             None if top3 is None else json.dumps(top3[pos]))
-            for pos, (i, t, g, s, qq, ps, pi) in enumerate(zip(
-                flags["index"], flags["issue"], flags["given_label"], flags["suggested_label"],
-                q, flags["partner_split"], flags["partner_index"], strict=True))]
 
 
 def flags_from_rows(rows: list[tuple], split: str, classes: tuple[ClassInfo, ...]

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from k49desk.core.annotations import SessionTooNew
-from k49desk.core.errors import ReviewError
+from k49desk.core.errors import ReviewError, SessionTooNew
 from k49desk.core.review_flags import DECISIONS, Decision, Filters, normalize_flags
 
 FORMAT = "k49desk-review"

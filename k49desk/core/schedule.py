@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from k49desk.core.training import TrainConfig
+    from k49desk.core.train_config import TrainConfig
 
 # The automatic schedule (TrainConfig.epochs=None), from the accuracy-vs-CPU-time curves on
 # real Kuzushiji (RESULTS.md, "Training schedule"): a small folder keeps improving until about

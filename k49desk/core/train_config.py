@@ -1,22 +1,18 @@
-"""Training's data types: `TrainConfig` (frozen), `TrainEvent` (progress payload), `TrainResult`.
+"""Training's data types: `TrainConfig` (frozen) and `TrainEvent` (progress payload).
 
 Kept apart from the loop (core/training.py) so the GUI's settings form and the schedule can use
-them; `k49desk.core.training` re-exports all three.
+them; `TrainResult` (which holds a schedule's TrainPlan) is in train_result.py, so that this
+module, which the schedule uses, does not use the schedule. `k49desk.core.training` re-exports
+all three.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from k49desk.core.device import DEVICE_CHOICES
-from k49desk.core.model import ModelConfig
-
-if TYPE_CHECKING:
-    from torch import nn
-
-    from k49desk.core.schedule import TrainPlan
+from k49desk.core.net import ModelConfig
 
 IMBALANCE_CHOICES = ("none", "weights", "sampler")
 
@@ -110,19 +106,3 @@ class TrainEvent:
             return f"Epoch {self.epoch}/{self.epochs} done: loss {self.loss:.4f}{val}"
         return (f"Epoch {self.epoch}/{self.epochs}, batch {self.step}/{self.steps_per_epoch}: "
                 f"loss {self.loss:.3f}")
-
-
-@dataclass
-class TrainResult:
-    model: nn.Module | None  # None once the result has crossed a process boundary
-    history: list[TrainEvent]
-    epochs_completed: int
-    stopped: bool
-    val_balanced_accuracy: float | None
-    elapsed_s: float
-    val_accuracy: float | None = None
-    checkpoint: Path | None = None  # what train_folder saved last (None on ranks > 0)
-    metrics: dict[str, Any] = field(default_factory=dict)  # the saved checkpoint's metrics
-    trained_on: str = ""
-    plan: TrainPlan | None = None  # the schedule that ran
-    cpu_s: float = 0.0  # process CPU time of the whole call

@@ -39,8 +39,8 @@ from k49desk.core.train_config import (  # noqa: F401  (re-exported)
     IMBALANCE_CHOICES,
     TrainConfig,
     TrainEvent,
-    TrainResult,
 )
+from k49desk.core.train_result import TrainResult
 
 
 def stratified_split(labels: np.ndarray, fraction: float,

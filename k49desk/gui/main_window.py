@@ -111,6 +111,7 @@ class MainWindow(QMainWindow):
         self.panels: dict[str, Panel] = {}
         self._pages: dict[str, QStackedWidget] = {}
         self._closing = False
+        self._stay_on_data = False  # see start()
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         for key, title, _cls in PANELS:
@@ -276,6 +277,8 @@ class MainWindow(QMainWindow):
         once the folder is open (`k49desk gui --class ka`)."""
         dp = self.data_panel
         self.show_panel(panel or "gallery")
+        # `gui --panel data` asked for the Data page: opening the folder must not leave it
+        self._stay_on_data = panel == "data"
         if show_class is not None:
             target = self.panel(panel or "gallery")
             if not target.needs_data:
@@ -314,6 +317,9 @@ class MainWindow(QMainWindow):
     def _on_dataset_changed(self, ds: object) -> None:
         self._update_status()
         if ds is not None and self.tabs.currentIndex() == PANEL_KEYS.index("data"):
+            if self._stay_on_data:
+                self._stay_on_data = False  # once: a folder opened later shows its images
+                return
             self.show_panel("gallery")
 
     def choose_folder(self) -> None:

@@ -172,3 +172,26 @@ def test_find_issues_with_a_model_flags_planted_outliers(
     assert main(["find-issues", "--data-dir", str(work), "--folds", "0", "--model",
                  str(tmp_path / "nope.pt"), "--out", str(out)]) == 2
     assert "nope.pt" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["similar", "--split", "train", "--index", "0"],
+    ["map", "--out", "{tmp}/m.csv"],
+    ["predict", "--out", "{tmp}/p.csv"],
+])
+def test_device_on_every_heavy_command(argv: list[str], setup: tuple[Path, Path],
+                                       tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                       ) -> None:
+    """--device cpu computes what the default does; a GPU that is absent is one line, rc 2."""
+    import torch
+
+    data, model = setup
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    base = [*argv, "--data-dir", str(data), "--model", str(model)]
+    assert main([*base, "--device", "cpu", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)
+    if not torch.cuda.is_available():
+        assert main([*base, "--device", "cuda"]) == 2
+        err = capsys.readouterr().err
+        assert err.strip().splitlines() == ["k49desk: error: --device cuda: no CUDA GPU is "
+                                            "available on this machine"]

@@ -17,7 +17,7 @@ import pytest
 from k49helpers import make_flags
 
 from k49desk.core import review as rv
-from k49desk.core import review_store as store
+from k49desk.core.annotations import location as store  # dir_writable lives there
 from k49desk.core.dataset import open_dataset
 from k49desk.core.errors import ReviewError
 from k49desk.core.review import Filters, ReviewSession

@@ -47,6 +47,20 @@ def test_start_opens_folder_in_background_and_shows_gallery(
     assert not win._demo_label.isVisibleTo(win)
 
 
+def test_start_on_the_data_page_stays_there_when_the_folder_opens(
+    win: MainWindow, qtbot, tiny_dir: Path
+) -> None:  # noqa: ANN001
+    """`k49desk gui --panel data`: the Data page asked for, not the Gallery."""
+    with qtbot.waitSignal(win.state.dataset_changed, timeout=20000):
+        win.start(data_dir=str(tiny_dir), panel="data", load_model=False)
+    assert win.tabs.currentIndex() == PANEL_KEYS.index("data")
+    win.state.set_dataset(None)
+    win.show_panel("data")
+    win.data_panel.open_folder(tiny_dir, quiet=True)  # a folder opened later: its images
+    qtbot.waitUntil(lambda: win.tabs.currentIndex() == PANEL_KEYS.index("gallery"),
+                    timeout=20000)
+
+
 def test_corrupt_folder_at_start_shows_data_page_and_app_stays_up(
     win: MainWindow, qtbot, tiny_dir: Path
 ) -> None:  # noqa: ANN001
@@ -153,10 +167,10 @@ def test_demo_flag_generates_demo_data_on_first_use_then_opens_it(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import k49desk.gui.data.panel as dp
+    import k49desk.core.demo as demo
     from k49desk.core.classes import OFFICIAL_TRAIN_COUNTS
 
-    monkeypatch.setattr(dp, "DEFAULT_SCALE", 0.01)  # the app's 0.1, smaller for the test
+    monkeypatch.setattr(demo, "DEFAULT_SCALE", 0.01)  # the app's 0.1, smaller for the test
     folder = tmp_path / "data" / "demo"
     with qtbot.waitSignal(win.state.dataset_changed, timeout=120000):
         win.start(data_dir=str(folder), demo=True, load_model=False)
@@ -197,3 +211,32 @@ def test_cli_panel_choices_are_the_windows_panels() -> None:
     from k49desk.gui.main_window import PANEL_KEYS
 
     assert PANELS == PANEL_KEYS  # `k49desk gui --panel map` opens every panel the window has
+
+
+def test_the_window_opens_without_importing_torch(tiny_dir: Path, tmp_path: Path) -> None:
+    """torch takes 1.5-5 s to import: the window and the Gallery must not wait for it (a
+    module-level `from k49desk.core.demo import ...` in the Data panel once cost 4 s)."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import os, sys
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        from k49desk.gui.app import make_app
+        app = make_app()
+        from k49desk.gui.main_window import MainWindow
+        w = MainWindow()
+        w.show()
+        w.start(data_dir={str(tiny_dir)!r}, load_model=False)
+        for _ in range(20):
+            app.processEvents()
+        print(sorted(m for m in ("torch", "cleanlab", "openTSNE", "pyqtgraph")
+                     if m in sys.modules))
+    """)
+    env = {**os.environ, "K49DESK_SETTINGS": str(tmp_path / "s.ini")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -15,7 +15,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from k49desk.core.errors import ReviewError
+from k49desk.core.errors import ReviewError, SessionCorrupt, SessionTooNew  # noqa: F401  (re-exported)
 
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x4B343964  # "K49d": marks the file as ours (PRAGMA application_id)
@@ -77,19 +77,6 @@ TEMP_SCHEMA = (
     "CREATE TEMP TABLE IF NOT EXISTS selt(image INTEGER PRIMARY KEY, given_label INTEGER)",
     ANN_VIEW,
 )
-
-
-class SessionCorrupt(ReviewError):
-    """A session/annotation file could not be read; it was renamed to `backup` (None: it could
-    not be renamed) and is reported. Opening again starts a new one."""
-
-    def __init__(self, message: str, backup: Path | None) -> None:
-        super().__init__(message)
-        self.backup = backup
-
-
-class SessionTooNew(ReviewError):
-    """The file was written by a newer k49desk; it was left untouched."""
 
 
 def back_up_files(path: Path, suffix: str = "corrupt",

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Index = the code in decision_codes(): 0 = no decision.
 DECISION_NAMES: tuple[str, ...] = ("", "keep", "accept", "relabel", "unusable", "unsure",
@@ -67,3 +72,14 @@ class HistoryEntry:
     text: str | None = None  # note text or tag
     old_text: str | None = None  # note before
     reverts: int | None = None  # set for an undo / redo step
+
+
+def flag_rows(flags: pd.DataFrame, top3: list | None) -> list[tuple]:
+    """Normalised flags as rows of the store's flags table (see AnnotationStore.replace_flags)."""
+    q = flags["quality"].to_numpy(np.float64)
+    return [(pos, int(i), str(t), int(g), int(s), None if np.isnan(qq) else float(qq),
+             ps or None, None if pi < 0 else int(pi),
+             None if top3 is None else json.dumps(top3[pos]))
+            for pos, (i, t, g, s, qq, ps, pi) in enumerate(zip(
+                flags["index"], flags["issue"], flags["given_label"], flags["suggested_label"],
+                q, flags["partner_split"], flags["partner_index"], strict=True))]

@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from k49desk.core.annotations import changes
-from k49desk.core.annotations.db import describe_sql_error, open_db, open_snapshot
+from k49desk.core.annotations import location as loc
+from k49desk.core.annotations.db import SessionCorrupt, describe_sql_error, open_db, open_snapshot
 from k49desk.core.annotations.edits import StoreEdits
 from k49desk.core.annotations.queries import StoreQueries
 from k49desk.core.annotations.records import (
@@ -36,6 +37,7 @@ from k49desk.core.annotations.records import (
 )
 from k49desk.core.classes import OFFICIAL_CLASSES
 from k49desk.core.errors import ReviewError
+from k49desk.core.review_legacy import LegacySession
 
 # One integer a row is read about 30% faster than three (232,365 rows: 160 vs 230 ms CPU).
 PACKED_SQL = f"(image << 16) | (({CODE_SQL}) << 8) | (coalesce(final_label, -1) + 1)"
@@ -88,8 +90,6 @@ class AnnotationStore(StoreEdits, StoreQueries):
              labels: np.ndarray | None = None) -> AnnotationStore:
         """The store of `split` beside the data (or in the user data folder when the data
         folder is read-only); imports an old JSON review session once. See review_store."""
-        from k49desk.core.review_store import open_store
-
         return open_store(data_dir, split, labels=labels)
 
     @classmethod
@@ -349,3 +349,51 @@ class AnnotationStore(StoreEdits, StoreQueries):
         return self._c().execute(
             "SELECT pos, image, issue, given_label, suggested_label, quality, partner_split,"
             " partner_index, top3 FROM flags ORDER BY pos").fetchall()
+
+
+def open_store(data_dir: str | os.PathLike[str], split: str, *,
+               labels: np.ndarray | None = None) -> AnnotationStore:
+    """The annotation store of `split` of `data_dir` (see review_store's docstring).
+
+    Raises SessionTooNew (a newer database or legacy session: left untouched),
+    SessionCorrupt (a damaged one: backed up, reported; opening again starts afresh) or
+    ReviewError (e.g. annotations of other data, when `labels` are given)."""
+    path, note, legacy, parsed, damaged = loc.find_database(data_dir, split)
+    store = AnnotationStore.open_path(path, split, note=note)
+    try:
+        if legacy is not None and legacy.exists() and parsed is None and damaged is None:
+            mark = store.meta().get(loc.LEGACY_KEY)
+            if mark is None and store.is_blank():  # created, then killed before the import
+                parsed, damaged = loc.read_or_set_aside(legacy, split)
+            elif mark == loc.digest(legacy):  # imported, then killed before the rename
+                loc.back_up_corrupt(legacy, "imported")
+        if parsed is not None:
+            _import(store, parsed)
+            loc.back_up_corrupt(parsed.path, "imported")
+        if damaged is not None:
+            store.set_meta({loc.LEGACY_KEY: "damaged"}, durable=True)
+            why, backup = damaged
+            where = (f"it was renamed to {backup.name}" if backup else
+                     "it could not be renamed")
+            raise SessionCorrupt(f"{legacy.name}: the review session is damaged ({why}); "
+                                 f"{where} and a new session starts", backup)
+        if labels is not None:
+            store.set_labels(labels)
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def _import(store: AnnotationStore, s: LegacySession) -> None:
+    """Flags, decisions, position and filters of a legacy session: one transaction."""
+    flags, meta, rows = loc.legacy_import_data(s)
+    label = f"import of {s.path.name}"
+    with store.batch(label):
+        store.replace_flags(flags, meta)
+        store.import_rows(rows, label, source="review")
+    msg = f"imported {s.path.name} ({len(rows)} decisions)"
+    if s.warnings:
+        msg += "; " + "; ".join(s.warnings)
+    store.import_warnings = list(s.warnings)
+    store.note = "; ".join(x for x in (store.note, msg) if x)

@@ -35,7 +35,7 @@ class RelabelBar(QFrame):
         super().__init__(parent)
         self.classes = classes
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.edit = _EscLineEdit()
+        self.edit = EscLineEdit()
         self.edit.setPlaceholderText("class: type romaji (ka) or the character (か)")
         self.edit.setFont(hiragana_font(13))
         self.edit.setMinimumWidth(90)  # "tsu" and the cursor, even in a narrow window
@@ -108,7 +108,9 @@ class RelabelBar(QFrame):
         self.cancelled.emit()
 
 
-class _EscLineEdit(QLineEdit):
+class EscLineEdit(QLineEdit):
+    """A line edit that emits `escape` on Esc (instead of passing it to the window)."""
+
     escape = Signal()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt override)

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, SignalInstance, Slot
 
 from k49desk.core.errors import Cancelled
 from k49desk.core.progress import ProgressUpdate
@@ -212,23 +212,21 @@ class Task(QObject):
 
     @Slot(object)
     def _on_finished(self, obj: object) -> None:
-        if self.service:
-            seq, obj = obj  # type: ignore[misc]
-            self._next()
-            if seq != self._seq:
-                return
-        if self.attached:
-            self.finished.emit(obj)
+        self._deliver(obj, self.finished)
 
     @Slot(object)
     def _on_failed(self, obj: object) -> None:
+        self._deliver(obj, self.failed)
+
+    def _deliver(self, obj: object, signal: SignalInstance) -> None:
+        """Emit an outcome, unless a service has had a newer request since (latest wins)."""
         if self.service:
             seq, obj = obj  # type: ignore[misc]
             self._next()
             if seq != self._seq:
                 return
         if self.attached:
-            self.failed.emit(obj)
+            signal.emit(obj)
 
     @Slot()
     def _on_cancelled(self) -> None:

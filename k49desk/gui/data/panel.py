@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
 )
 
 from k49desk.core.dataset import DEMO_TRUTH_FILE, OFFICIAL_FILES, K49Dataset
-from k49desk.core.demo import DEFAULT_SCALE
 from k49desk.core.download import TOTAL_BYTES, format_bytes
 from k49desk.core.errors import K49Error
 from k49desk.core.progress import ProgressUpdate
@@ -230,7 +229,8 @@ class DataPanel(Panel):
                 return False
         if not self._can_start():
             return False
-        from k49desk.core.demo import generate_demo
+        # Here, not at the top: core.demo draws with torch, which takes seconds to import.
+        from k49desk.core.demo import DEFAULT_SCALE, generate_demo
 
         full = self.full_demo_check.isChecked() if full is None else full
         if per_class is None and scale is None and not full:

@@ -363,7 +363,9 @@ class DrawPanel(SamplesMixin, SimilarDrawMixin, Panel):
         else:
             self.card_label.setText(f"Model: {model.summary()}")
             self.card_label.setToolTip("\n".join(f"{k}: {v}" for k, v in model.card().items()))
-            self.card_warning.setVisible(model.is_demo)
+            caution = model.caution
+            self.card_warning.setText(caution or "")
+            self.card_warning.setVisible(caution is not None)
         if not self.canvas.is_empty() or model is None:
             self.request_recognition()
         else:

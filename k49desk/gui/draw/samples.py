@@ -153,10 +153,11 @@ class SamplesMixin:
         """Append the drawing with the class shown in the bar (as a task); False when there
         is nothing to add (empty paper, too little ink, no class)."""
         from k49desk.core.inference import preprocess
-        from k49desk.gui.draw.panel import little_ink
+        from k49desk.core.ink import paper28, too_little_ink
 
         bar = self.samples_bar
-        if self.canvas.is_empty() or little_ink(self.canvas.render_array()):
+        # the drawing pad's own test (draw.panel.little_ink), straight from core.ink
+        if self.canvas.is_empty() or too_little_ink(paper28(self.canvas.render_array())):
             self.state.status("Nothing to add: draw a whole character first")
             return False
         label = bar.choice()

@@ -4,20 +4,19 @@ count, the tag / note inputs, the key hints, and a progress strip for imports an
 from __future__ import annotations
 
 from PySide6.QtCore import QStringListModel, Qt, Signal
-from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QCompleter,
     QFrame,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QProgressBar,
     QPushButton,
     QSizePolicy,
     QWidget,
 )
 
+from k49desk.gui.common.class_input import EscLineEdit
 from k49desk.gui.common.fonts import hiragana_font
 from k49desk.gui.common.widgets import ElidedLabel
 from k49desk.gui.gallery.query import DECISION_FILTERS
@@ -98,16 +97,6 @@ class QueryBar(QWidget):
         self.selected.setStyleSheet("font-weight:600;" + ("" if n else f" color:{MUTED};"))
 
 
-class _Edit(QLineEdit):
-    escape = Signal()
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt override)
-        if event.key() == Qt.Key.Key_Escape:
-            self.escape.emit()
-            return
-        super().keyPressEvent(event)
-
-
 class TextBar(QFrame):
     """A one-line input under the grid (a tag, a note): Enter applies, Esc cancels."""
 
@@ -118,7 +107,7 @@ class TextBar(QFrame):
         super().__init__(parent)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.title = QLabel(title)
-        self.edit = _Edit()
+        self.edit = EscLineEdit()
         self.edit.setPlaceholderText(placeholder)
         self.edit.setFont(hiragana_font(12))
         self.completions = QStringListModel(self)

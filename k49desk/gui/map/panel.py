@@ -286,10 +286,9 @@ class MapPanel(MapLayout, Panel):
             self.state.status("Select images on the map first (drag a lasso or a rectangle)")
             return
         sel = selection_of_rows(m, self.selected_rows)
-        n = int(self.selected_rows.size)
         split = next(iter(sel)) if len(sel) == 1 else "both"
         self.state.show_in_gallery(GalleryRequest(
-            split=split, selection=sel, title=f"Selected on the map: {n:,d} images"))
+            split=split, selection=sel, title="Selected on the map"))
 
     def clear_selection(self) -> None:
         if self.legend.isolated:

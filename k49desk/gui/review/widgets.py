@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from k49desk.core.classes import ClassInfo
 from k49desk.gui.common.fonts import hiragana_font
+from k49desk.gui.common.widgets import gray_qimage
 
 # One colour per decision, used for the image frame, the badge and the decision text.
 DECISION_COLORS: dict[str, str] = {
@@ -21,16 +22,7 @@ DECISION_TEXT: dict[str, str] = {
 }
 
 
-def to_qimage(arr: np.ndarray) -> QImage:
-    """A Grayscale8 QImage holding a copy of a 2-D uint8 array.
-
-    Filled through bits() rather than QImage(buffer, ...): that constructor has a refcount bug
-    in some PySide6 versions (a "deallocating None" crash at exit)."""
-    h, w = arr.shape
-    img = QImage(w, h, QImage.Format.Format_Grayscale8)
-    view = np.frombuffer(img.bits(), np.uint8, count=img.bytesPerLine() * h)
-    view.reshape(h, img.bytesPerLine())[:, :w] = arr
-    return img
+to_qimage = gray_qimage  # the one uint8 -> QImage copy (gui.common.widgets)
 
 
 class PixelImage(QWidget):

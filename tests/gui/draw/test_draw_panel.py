@@ -173,6 +173,12 @@ def test_model_card_line_warns_about_generated_training_data(qtbot, panel: DrawP
     assert panel.card_warning.isHidden()
     m = tiny_model(demo=False)
     assert not m.is_demo and "balanced accuracy 81.2% (test)" in m.summary()
+    # the shipped default: demo data for 49 classes plus real images of 10
+    m.metrics["data"] = {"is_demo": False, "mixed_demo_and_real": True,
+                         "real_per_class": [100 if c < 10 else 0 for c in range(49)]}
+    panel.state.set_model(m, None)
+    assert not panel.card_warning.isHidden()
+    assert "real Kuzushiji of 10 classes only" in panel.card_warning.text()
 
 
 def test_clicking_a_candidate_opens_the_gallery_on_that_class(qtbot, panel: DrawPanel) -> None:  # noqa: ANN001

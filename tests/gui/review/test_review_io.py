@@ -14,7 +14,7 @@ from k49helpers import make_flags
 from PySide6.QtCore import Qt
 from review_helpers import new_panel, start_review
 
-from k49desk.core import review_store as store
+from k49desk.core.annotations import location as store  # dir_writable lives there
 from k49desk.core.dataset import open_dataset
 from k49desk.core.errors import Cancelled
 from k49desk.core.fold_cache import FoldCache, proba_cache_name
