@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -181,9 +182,11 @@ def bench_demo(args: argparse.Namespace) -> int:
         cmd += ["--folds", str(args.folds)]
     if args.epochs:
         cmd += ["--epochs", str(args.epochs)]
-    t0 = time.perf_counter()
+    t0, load0 = time.perf_counter(), _load()
     res = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = ru.ru_utime + ru.ru_stime
     if res.returncode:
         print(res.stderr[-2000:])
         return 1
@@ -199,7 +202,8 @@ def bench_demo(args: argparse.Namespace) -> int:
     print(f"  label flags {lab.size}: precision {p:.3f} recall {r:.3f} F1 {f1:.3f}; "
           f"all flags {info['n_flagged']} {info['counts']}")
     print(f"  whole run {wall:.0f} s wall = {wall / BUDGET_S:.2f} x the 10-minute budget "
-          f"({'PASS' if ok else 'FAIL'}); load {_load()} at the end")
+          f"({'PASS' if ok else 'FAIL'}); {cpu:.0f} CPU-s; load {load0} at the start, "
+          f"{_load()} at the end")
     return 0 if ok else 1
 
 

@@ -1,7 +1,8 @@
 """Out-of-sample probabilities -> ranked suspects: label issues, blanks, duplicates.
 
 Label issues follow confident learning (Northcutt et al.), through cleanlab: every image of
-the split is scored by a model that never trained on it (stratified k-fold), then
+the split is scored by a model that never trained on it (stratified k-fold; for a small
+split, the other splits' images train those models too), then
 `cleanlab.filter.find_label_issues` flags images whose given label disagrees with what
 the others teach, and `cleanlab.rank.get_label_quality_scores` orders them.
 The probabilities are cached beside the data (keyed by the split's fingerprint and the
@@ -66,7 +67,13 @@ LABEL_QUALITY_METHOD = "self_confidence"
 TTA_MAX_IMAGES = 20_000
 SMALL_SPLIT = 20_000
 BIG_SPLIT = 100_000
-_CACHE_VERSION = 2
+# The other splits' images also train the fold models (never scored) when the scanned split
+# is small and they are at most this share of its size: more labelled data, better
+# out-of-sample probabilities. real10 train with 5% flips, test's 1,000 images added to each
+# fold's 3,200: label flags P/R 0.922/0.885 -> 0.942/0.895 (seed 0), 0.927/0.885 ->
+# 0.952/0.885 (seed 1), +3-7% CPU time (the schedule gives the bigger fold fewer epochs).
+OTHER_SPLITS_MAX_SHARE = 0.5
+_CACHE_VERSION = 3  # 3: other splits train the fold models of small splits
 
 StopFn = Callable[[], bool]
 
@@ -104,6 +111,16 @@ def default_folds(n_images: int) -> int:
     the scan costs half as much (6 instead of 12 passes over the split per epoch of training):
     full K49 then fits the 10-minute budget on 2 cores."""
     return 5 if n_images <= BIG_SPLIT else 3
+
+
+def other_split_names(ds: K49Dataset, split: str) -> list[str]:
+    """The splits whose images also train `split`'s fold models (see OTHER_SPLITS_MAX_SHARE):
+    none for big splits, where data is plentiful and time is short."""
+    n = len(ds.split(split))
+    others = [o for o in ds.split_names if o != split]
+    if n > SMALL_SPLIT or sum(len(ds.split(o)) for o in others) > OTHER_SPLITS_MAX_SHARE * n:
+        return []
+    return others
 
 
 def default_tta(n_images: int) -> bool:
@@ -154,11 +171,13 @@ def out_of_sample_proba(images: np.ndarray, labels: np.ndarray, *, folds: int,
                         train_config: TrainConfig, tta: bool = False,
                         progress: Progress | None = None,
                         should_stop: StopFn | None = None,
-                        fold_cache: FoldCache | None = None) -> np.ndarray:
+                        fold_cache: FoldCache | None = None,
+                        extra: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """(N, n_classes) probabilities, each row from the fold model that did not see it;
     folds kept in `fold_cache` (core.fold_cache: resume after a stop) are not retrained.
 
-    `tta`: average each held-out image's probabilities over one-pixel shifts of it."""
+    `tta`: average each held-out image's probabilities over one-pixel shifts of it.
+    `extra`: (images, labels) added to every fold model's training set, never scored."""
     from k49desk.core.device import predict_proba, resolve_device
     from k49desk.core.training import fit
 
@@ -186,7 +205,11 @@ def out_of_sample_proba(images: np.ndarray, labels: np.ndarray, *, folds: int,
                 progress((k + ev.fraction) / folds,
                          f"Fold {k + 1}/{folds}: training, epoch {ev.epoch}/{ev.epochs}", ev)
 
-        res = fit(train_config, images[train], labels[train], val=None,
+        x_train, y_train = np.asarray(images[train]), labels[train]
+        if extra is not None and len(extra[1]):
+            x_train = np.concatenate([x_train, np.asarray(extra[0])])
+            y_train = np.concatenate([y_train, np.asarray(extra[1], y_train.dtype)])
+        res = fit(train_config, x_train, y_train, val=None,
                   progress=on_progress, should_stop=should_stop)
         if res.stopped:
             raise Cancelled("finding issues was stopped")
@@ -202,6 +225,15 @@ def out_of_sample_proba(images: np.ndarray, labels: np.ndarray, *, folds: int,
         proba[held] = p
     assert proba is not None
     return proba
+
+
+def _other_splits_data(ds: K49Dataset, names: list[str]
+                       ) -> tuple[np.ndarray, np.ndarray] | None:
+    if not names:
+        return None
+    parts = [ds.split(o) for o in names]
+    return (np.concatenate([np.asarray(p.images) for p in parts]),
+            np.concatenate([np.asarray(p.labels, np.int64) for p in parts]))
 
 
 def _split_fingerprint(split: Split) -> str:
@@ -398,6 +430,7 @@ def find_issues(ds: K49Dataset, split: str = "train", *, folds: int | None = Non
         # The fold models cover all classes of the class map, whatever the config says.
         cfg = resolve_config(ds, split, train_config, device)
         use_tta = default_tta(n) if tta is None else tta
+        others = other_split_names(ds, split)
         name = proba_cache_name(ds, split, folds, cfg, use_tta)
         if use_cache:
             proba = _load_cached(Path(ds.root), name, n)
@@ -406,7 +439,8 @@ def find_issues(ds: K49Dataset, split: str = "train", *, folds: int | None = Non
             folds_kept = FoldCache(ds.root, name) if use_cache else None
             proba = out_of_sample_proba(s.images, s.labels, folds=folds, train_config=cfg,
                                         tta=use_tta, progress=sub(cheap_share, 0.97),
-                                        should_stop=should_stop, fold_cache=folds_kept)
+                                        should_stop=should_stop, fold_cache=folds_kept,
+                                        extra=_other_splits_data(ds, others))
             if folds_kept is not None:
                 _save_cached(Path(ds.root), name, proba)
                 folds_kept.clear()
@@ -421,6 +455,7 @@ def find_issues(ds: K49Dataset, split: str = "train", *, folds: int | None = Non
                   f"{folds}-fold out-of-sample probabilities ({fold_epochs(cfg, n, folds)} "
                   f"epochs per fold"
                   f"{', shift-averaged' if use_tta else ''}"
+                  f"{''.join(f', {o} images also training them' for o in others)}"
                   f"{', cached' if cached else ''}); blank and duplicate checks")
     if outlier_model is not None:  # all logic in core/outliers.py
         from k49desk.core.outliers import OUTLIER_METHOD, outlier_issues

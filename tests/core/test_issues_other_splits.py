@@ -1,0 +1,57 @@
+"""The other splits' images also train a small split's fold models (never scored)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from k49desk.core import issues, training
+from k49desk.core.classes import OFFICIAL_CLASSES
+from k49desk.core.dataset import K49Dataset, Split
+
+
+def dataset(root: Path, n_train: int, n_test: int) -> K49Dataset:
+    rng = np.random.default_rng(0)
+
+    def split(name: str, n: int) -> Split:
+        return Split(name, rng.integers(0, 255, (n, 28, 28), dtype=np.uint8),
+                     (np.arange(n) % 4).astype(np.uint8))
+
+    return K49Dataset(root=root, classes=OFFICIAL_CLASSES,
+                      splits={"train": split("train", n_train), "test": split("test", n_test)})
+
+
+def test_other_splits_join_only_small_splits_and_only_when_they_are_smaller(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ds = dataset(tmp_path, 40, 20)
+    assert issues.other_split_names(ds, "train") == ["test"]  # 20 <= 0.5 x 40
+    assert issues.other_split_names(ds, "test") == []  # 40 train images would triple the cost
+    assert issues.other_split_names(dataset(tmp_path, 40, 21), "train") == []
+    monkeypatch.setattr(issues, "SMALL_SPLIT", 39)  # a big split has data enough
+    assert issues.other_split_names(ds, "train") == []
+
+
+def test_fold_models_train_on_their_folds_plus_the_other_split(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from k49desk.core.model import ModelConfig
+    from k49desk.core.training import TrainConfig
+
+    seen: list[tuple[int, set[int]]] = []
+    real_fit = training.fit
+
+    def spy(cfg, images, labels, **kw):  # noqa: ANN001, ANN202
+        seen.append((len(labels), {bytes(im) for im in np.asarray(images)[-20:]}))
+        return real_fit(cfg, images, labels, **kw)
+
+    monkeypatch.setattr(training, "fit", spy)
+    ds = dataset(tmp_path, 40, 20)
+    cfg = TrainConfig(epochs=1, batch_size=32, augment=False, imbalance="none",
+                      val_fraction=0.0, seed=0, model=ModelConfig(channels=(4, 8, 8)))
+    rep = issues.find_issues(ds, "train", folds=2, train_config=cfg, use_cache=False)
+    test_images = {bytes(im) for im in ds.split("test").images}
+    assert [n for n, _ in seen] == [20 + 20, 20 + 20]  # half of train + all of test, per fold
+    assert all(last == test_images for _, last in seen)
+    assert rep.proba.shape == (40, 49)  # only the scanned split is scored
+    assert "test images also training them" in rep.method
