@@ -120,12 +120,13 @@ def proba_cache_name(ds: K49Dataset, split: str, folds: int,
                      train_config: TrainConfig | None = None, tta: bool | None = None) -> str:
     """The .npy name `find_issues` caches these probabilities under (`tta` None: its
     default by split size)."""
-    from k49desk.core.issues import _cache_key, default_tta
+    from k49desk.core.issues import _cache_key, default_tta, other_split_names
 
     s = ds.split(split)
     cfg = resolve_config(ds, split, train_config)
     use_tta = default_tta(len(s)) if tta is None else tta
-    return f"issues-proba-{split}-{_cache_key(s, folds, cfg, use_tta)}.npy"
+    others = tuple(ds.split(o) for o in other_split_names(ds, split))
+    return f"issues-proba-{split}-{_cache_key(s, folds, cfg, use_tta, others)}.npy"
 
 
 def resume_status(ds: K49Dataset, split: str, folds: int,

@@ -253,12 +253,15 @@ def _cache_dirs(root: Path) -> list[Path]:
     return cache_dirs(root)
 
 
-def _cache_key(split: Split, folds: int, train_config: TrainConfig, tta: bool) -> str:
+def _cache_key(split: Split, folds: int, train_config: TrainConfig, tta: bool,
+               others: tuple[Split, ...] = ()) -> str:
     # Where and on how many threads the folds ran does not change what they compute (up to
     # float rounding): probabilities made on a GPU box are reused on the desktop.
     train = {k: v for k, v in asdict(train_config).items() if k not in ("device", "threads")}
     blob = json.dumps({"v": _CACHE_VERSION, "split": split.name, "n": len(split),
                        "data": _split_fingerprint(split), "folds": folds,
+                       # the other splits that also train the fold models (small splits)
+                       "others": [[o.name, len(o), _split_fingerprint(o)] for o in others],
                        "train": train, "tta": tta},
                       sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:20]
