@@ -55,3 +55,18 @@ def test_fold_models_train_on_their_folds_plus_the_other_split(
     assert all(last == test_images for _, last in seen)
     assert rep.proba.shape == (40, 49)  # only the scanned split is scored
     assert "test images also training them" in rep.method
+
+
+def test_the_other_splits_are_part_of_the_cached_probabilities_name(tmp_path: Path) -> None:
+    """A changed test split trains different fold models: train's cached probabilities must
+    not be reused (and a split too big to join changes nothing)."""
+    from k49desk.core.fold_cache import proba_cache_name
+
+    a, b = dataset(tmp_path, 40, 20), dataset(tmp_path, 40, 20)
+    assert proba_cache_name(a, "train", 2) == proba_cache_name(b, "train", 2)
+    b.splits["test"] = Split("test", 255 - a.split("test").images, a.split("test").labels)
+    assert proba_cache_name(a, "train", 2) != proba_cache_name(b, "train", 2)
+    c = dataset(tmp_path, 40, 20)  # train changed: test's folds never see train (too big)
+    c.splits["train"] = Split("train", 255 - a.split("train").images, a.split("train").labels)
+    assert issues.other_split_names(a, "test") == []
+    assert proba_cache_name(a, "test", 2) == proba_cache_name(c, "test", 2)
