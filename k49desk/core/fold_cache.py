@@ -21,6 +21,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from k49desk.core.errors import K49Error
+from k49desk.core.fold_config import (
+    _cache_key,
+    default_train_config,
+    default_tta,
+    other_split_names,
+)
 
 if TYPE_CHECKING:
     from k49desk.core.dataset import K49Dataset
@@ -106,8 +112,6 @@ def resolve_config(ds: K49Dataset, split: str, train_config: TrainConfig | None 
                    device: str | None = None) -> TrainConfig:
     """The fold models' settings `find_issues` uses (its default by split size; `device`
     overriding the config's; the class count of the data folder)."""
-    from k49desk.core.issues import default_train_config
-
     cfg = train_config if train_config is not None else default_train_config(len(ds.split(split)))
     if device is not None:
         cfg = replace(cfg, device=device)
@@ -120,8 +124,6 @@ def proba_cache_name(ds: K49Dataset, split: str, folds: int,
                      train_config: TrainConfig | None = None, tta: bool | None = None) -> str:
     """The .npy name `find_issues` caches these probabilities under (`tta` None: its
     default by split size)."""
-    from k49desk.core.issues import _cache_key, default_tta, other_split_names
-
     s = ds.split(split)
     cfg = resolve_config(ds, split, train_config)
     use_tta = default_tta(len(s)) if tta is None else tta

@@ -22,11 +22,9 @@ first in ISSUE_TYPES); `IssueReport.all_issues` keeps all of them.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,9 +32,22 @@ import numpy as np
 import pandas as pd
 
 from k49desk.core import hashing
-from k49desk.core.dataset import K49Dataset, Split
+from k49desk.core.dataset import K49Dataset
 from k49desk.core.errors import Cancelled, K49Error
 from k49desk.core.fold_cache import FoldCache, proba_cache_name, resolve_config
+from k49desk.core.fold_config import (  # noqa: F401  (re-exported: the fold models' settings)
+    BIG_SPLIT,
+    OTHER_SPLITS_MAX_SHARE,
+    SMALL_SPLIT,
+    TTA_MAX_IMAGES,
+    _cache_key,
+    _split_fingerprint,
+    default_folds,
+    default_train_config,
+    default_tta,
+    fold_epochs,
+    other_split_names,
+)
 from k49desk.core.progress import Progress, scaled
 
 if TYPE_CHECKING:  # training imports torch: only load it when the label check runs
@@ -64,68 +75,7 @@ FILTER_BY = "low_self_confidence"
 # 0.84/0.93); their mean, 202, gives 0.87/0.87. On demo data both agree (138 of 147, all true).
 COUNT_METHOD = "mean of cleanlab's off_diagonal and off_diagonal_calibrated estimates"
 LABEL_QUALITY_METHOD = "self_confidence"
-TTA_MAX_IMAGES = 20_000
-SMALL_SPLIT = 20_000
-BIG_SPLIT = 100_000
-# The other splits' images also train the fold models (never scored) when the scanned split
-# is small and they are at most this share of its size: more labelled data, better
-# out-of-sample probabilities. real10 train with 5% flips, test's 1,000 images added to each
-# fold's 3,200: label flags P/R 0.922/0.885 -> 0.942/0.895 (seed 0), 0.927/0.885 ->
-# 0.952/0.885 (seed 1), +3-7% CPU time (the schedule gives the bigger fold fewer epochs).
-OTHER_SPLITS_MAX_SHARE = 0.5
-_CACHE_VERSION = 3  # 3: other splits train the fold models of small splits
-
 StopFn = Callable[[], bool]
-
-
-def default_train_config(n_images: int) -> TrainConfig:
-    """Settings for the fold models: no validation split (val_fraction=0), plain loss.
-
-    Small splits (up to SMALL_SPLIT images) get the app's training recipe (label smoothing,
-    cutout, batch 64) with the schedule `k49desk train` would choose for them: confident
-    learning is only as precise as the out-of-sample probabilities. On big splits a narrower
-    CNN (16-32-64 channels: about 4x fewer operations) and a few epochs keep 5 folds of full
-    K49 within the 10-minute budget on 2 CPU cores. Same settings, same probabilities (seeded).
-    """
-    from k49desk.core.model import ModelConfig
-    from k49desk.core.training import TrainConfig
-
-    if n_images <= SMALL_SPLIT:
-        return TrainConfig(epochs=None, imbalance="none", val_fraction=0.0, seed=0,
-                           drop_high_loss=0.1, model=ModelConfig())
-    big = n_images > BIG_SPLIT
-    return TrainConfig(epochs=3 if big else 6, batch_size=128 if big else 64, lr=3e-3,
-                       augment=True, imbalance="none", val_fraction=0.0, seed=0,
-                       model=ModelConfig(channels=(16, 32, 64)))
-
-
-def fold_epochs(cfg: TrainConfig, n_images: int, folds: int) -> int:
-    """Epochs each fold model trains (the config's, or the schedule's for its share)."""
-    from k49desk.core.schedule import plan_training
-
-    return plan_training(cfg, max(1, n_images - n_images // max(folds, 1))).epochs
-
-
-def default_folds(n_images: int) -> int:
-    """5 folds; 3 on big splits, where each fold model still sees 2/3 of a lot of data and
-    the scan costs half as much (6 instead of 12 passes over the split per epoch of training):
-    full K49 then fits the 10-minute budget on 2 cores."""
-    return 5 if n_images <= BIG_SPLIT else 3
-
-
-def other_split_names(ds: K49Dataset, split: str) -> list[str]:
-    """The splits whose images also train `split`'s fold models (see OTHER_SPLITS_MAX_SHARE):
-    none for big splits, where data is plentiful and time is short."""
-    n = len(ds.split(split))
-    others = [o for o in ds.split_names if o != split]
-    if n > SMALL_SPLIT or sum(len(ds.split(o)) for o in others) > OTHER_SPLITS_MAX_SHARE * n:
-        return []
-    return others
-
-
-def default_tta(n_images: int) -> bool:
-    """Shift-averaged (test-time augmented) probabilities where they are cheap: small splits."""
-    return n_images <= TTA_MAX_IMAGES
 
 
 @dataclass
@@ -236,35 +186,10 @@ def _other_splits_data(ds: K49Dataset, names: list[str]
             np.concatenate([np.asarray(p.labels, np.int64) for p in parts]))
 
 
-def _split_fingerprint(split: Split) -> str:
-    if split.fingerprint:
-        return split.fingerprint
-    # An in-memory split (tests, benchmarks): hash its content instead.
-    h = hashlib.sha1()
-    for s in range(0, len(split), 65536):
-        h.update(np.ascontiguousarray(split.images[s:s + 65536]).tobytes())
-    h.update(np.ascontiguousarray(split.labels).tobytes())
-    return "content-" + h.hexdigest()[:16]
-
-
 def _cache_dirs(root: Path) -> list[Path]:
     from k49desk.core.dataset import cache_dirs
 
     return cache_dirs(root)
-
-
-def _cache_key(split: Split, folds: int, train_config: TrainConfig, tta: bool,
-               others: tuple[Split, ...] = ()) -> str:
-    # Where and on how many threads the folds ran does not change what they compute (up to
-    # float rounding): probabilities made on a GPU box are reused on the desktop.
-    train = {k: v for k, v in asdict(train_config).items() if k not in ("device", "threads")}
-    blob = json.dumps({"v": _CACHE_VERSION, "split": split.name, "n": len(split),
-                       "data": _split_fingerprint(split), "folds": folds,
-                       # the other splits that also train the fold models (small splits)
-                       "others": [[o.name, len(o), _split_fingerprint(o)] for o in others],
-                       "train": train, "tta": tta},
-                      sort_keys=True, default=str)
-    return hashlib.sha1(blob.encode()).hexdigest()[:20]
 
 
 def _load_cached(root: Path, name: str, n: int) -> np.ndarray | None:

@@ -46,7 +46,7 @@ class ScanPlan:
 
 def default_epochs(n_images: int, folds: int | None = None) -> int:
     """Epochs each fold model trains by default (the schedule for its share of the split)."""
-    from k49desk.core.issues import default_folds, default_train_config, fold_epochs
+    from k49desk.core.fold_config import default_folds, default_train_config, fold_epochs
 
     f = default_folds(n_images) if folds is None else folds
     return fold_epochs(default_train_config(n_images), n_images, f)
@@ -54,7 +54,7 @@ def default_epochs(n_images: int, folds: int | None = None) -> int:
 
 def presets(n_images: int) -> list[ScanPlan]:
     """Quick (3 folds, half the epochs), thorough (the CLI's defaults), checks only."""
-    from k49desk.core.issues import default_folds
+    from k49desk.core.fold_config import default_folds
 
     f = default_folds(n_images)
     return [ScanPlan("quick", "Quick", 3, max(1, default_epochs(n_images, 3) // 2)),
@@ -66,7 +66,7 @@ def train_config(ds: K49Dataset, split: str, plan: ScanPlan) -> TrainConfig | No
     """The fold models' settings for `plan` (None: find_issues' own default)."""
     if not plan.folds or plan.epochs is None:
         return None
-    from k49desk.core.issues import default_train_config
+    from k49desk.core.fold_config import default_train_config
 
     n = len(ds.split(split))
     if plan.epochs == default_epochs(n, plan.folds):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from k49desk.core import issues, training
+from k49desk.core import fold_config, issues, training
 from k49desk.core.classes import OFFICIAL_CLASSES
 from k49desk.core.dataset import K49Dataset, Split
 
@@ -29,7 +29,7 @@ def test_other_splits_join_only_small_splits_and_only_when_they_are_smaller(
     assert issues.other_split_names(ds, "train") == ["test"]  # 20 <= 0.5 x 40
     assert issues.other_split_names(ds, "test") == []  # 40 train images would triple the cost
     assert issues.other_split_names(dataset(tmp_path, 40, 21), "train") == []
-    monkeypatch.setattr(issues, "SMALL_SPLIT", 39)  # a big split has data enough
+    monkeypatch.setattr(fold_config, "SMALL_SPLIT", 39)  # a big split has data enough
     assert issues.other_split_names(ds, "train") == []
 
 
