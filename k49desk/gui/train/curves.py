@@ -177,6 +177,15 @@ class TrainCurves(QWidget):
         self._timer.start()
 
     # ---- data in ------------------------------------------------------------------------
+    def fix_x_range(self, epochs: int | None) -> None:
+        """x axis fixed to 0..epochs (None: follow the data)."""
+        for plot in (self.loss_plot, self.acc_plot):
+            if epochs:
+                plot.setXRange(0, epochs, padding=0.02)
+                plot.enableAutoRange(x=False)
+            else:
+                plot.enableAutoRange(x=True)
+
     def clear(self, epochs: int | None = None) -> None:
         """Empty the plots; with `epochs`, fix the x axis to the whole run.
 
@@ -184,12 +193,7 @@ class TrainCurves(QWidget):
         the axes on every redraw (the costliest part of a repaint on a loaded machine)."""
         self._clear_overlay()
         self.caption.hide()
-        for plot in (self.loss_plot, self.acc_plot):
-            if epochs:
-                plot.setXRange(0, epochs, padding=0.02)
-                plot.enableAutoRange(x=False)
-            else:
-                plot.enableAutoRange(x=True)
+        self.fix_x_range(epochs)
         for g in (self.step_x, self.step_loss, self.step_smooth):
             g.clear()
         self.epoch_x.clear()

@@ -19,7 +19,7 @@ from k49desk.gui.common import settings
 
 # key: default. QSettings (ini) hands values back as strings, so each is converted by type.
 DEFAULTS: dict[str, Any] = {
-    "epochs": 8, "batch_size": 128, "lr": 3e-3, "augment": True, "imbalance": "weights",
+    "epochs": 0, "batch_size": 0, "lr": 3e-3, "augment": True, "imbalance": "weights",
     "val_fraction": 0.1, "seed": 0, "device": "auto", "threads": 0,
 }
 IMBALANCE_LABELS = (("weights", "Class-weighted loss"), ("sampler", "Balanced sampler"),
@@ -50,14 +50,18 @@ class TrainSettingsForm(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.epochs = QSpinBox()
-        self.epochs.setRange(1, 500)
-        self.epochs.setToolTip("Passes over the training images. About 8 is enough for a good "
-                               "K49 model with this network; more helps a little.")
+        self.epochs.setRange(0, 500)
+        self.epochs.setSpecialValueText("auto (sized to the data)")
+        self.epochs.setToolTip("Passes over the training images. Auto (as `k49desk train`): "
+                               "many passes over a small folder, 6 over full K49; the plan is "
+                               "written to the log when training starts.")
         self.batch = QSpinBox()
-        self.batch.setRange(2, 8192)
+        self.batch.setRange(0, 8192)
         self.batch.setSingleStep(32)
-        self.batch.setToolTip("Images per optimisation step. 128 is a good default on a CPU; "
-                              "larger batches are faster per image but may need a higher rate.")
+        self.batch.setSpecialValueText("auto")
+        self.batch.setToolTip("Images per optimisation step. Auto: 64 below 60,000 training "
+                              "images, else 128; larger batches are faster per image but may "
+                              "need a higher rate.")
         self.lr = QDoubleSpinBox()
         self.lr.setDecimals(5)
         self.lr.setRange(1e-5, 1.0)
@@ -138,7 +142,7 @@ class TrainSettingsForm(QWidget):
         """The settings as the form shows them ("CPU threads auto", not "threads 0")."""
         v = self.values()
         return ", ".join((
-            f"epochs {v['epochs']}", f"batch size {v['batch_size']}",
+            f"epochs {v['epochs'] or 'auto'}", f"batch size {v['batch_size'] or 'auto'}",
             f"learning rate {v['lr']:g}",
             f"augmentation {'on' if v['augment'] else 'off'}",
             f"class imbalance: {self.imbalance.currentText()}",
@@ -168,4 +172,6 @@ class TrainSettingsForm(QWidget):
         """A `TrainConfig` from the form (ValueError names the bad setting)."""
         from k49desk.core.training import TrainConfig
 
-        return TrainConfig(**self.values())
+        v = self.values()  # 0 in the form: auto, None in the config (the schedule decides)
+        return TrainConfig(**{**v, "epochs": v["epochs"] or None,
+                              "batch_size": v["batch_size"] or None})

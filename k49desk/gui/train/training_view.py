@@ -109,6 +109,7 @@ class TrainingView(QWidget):
         super().__init__(parent)
         self.status = status
         self.run_name = ""  # the run shown (live or saved): names the exports
+        self._epochs: int | None = None  # the run's epochs (None until the schedule is known)
         self.speed = SpeedMeter()
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
@@ -143,8 +144,9 @@ class TrainingView(QWidget):
         self._update_exports()
 
     # ---- a run --------------------------------------------------------------------------
-    def begin(self, run_name: str, epochs: int) -> None:
+    def begin(self, run_name: str, epochs: int | None) -> None:
         self.run_name = run_name
+        self._epochs = epochs
         self.offer.hide()
         self.speed.reset()
         self.curves.clear(epochs=epochs)
@@ -156,6 +158,9 @@ class TrainingView(QWidget):
 
     def show_events(self, evs: list[Any], stopping: bool) -> None:
         """A batch of TrainEvents: curves, log lines at epoch ends, progress, speed, ETA."""
+        if self._epochs is None and evs and getattr(evs[0], "epochs", None):
+            self._epochs = int(evs[0].epochs)  # "auto": the schedule's choice, now known
+            self.curves.fix_x_range(self._epochs)
         self.curves.add_events(evs)
         for ev in evs:
             if ev.kind == "epoch":

@@ -279,3 +279,31 @@ def test_step_events_are_handed_over_in_batches(monkeypatch: pytest.MonkeyPatch,
     on_progress(1.0, "", _ev("epoch", 2000, 2000, 1.0, spe=2000, bal=0.5))
     assert len(calls) == 1 and len(calls[0]) == 2001 and buf == []
     assert calls[0][-1].kind == "epoch"
+
+
+def test_epochs_and_batch_default_to_auto_like_the_cli(qtbot) -> None:  # noqa: ANN001
+    """The form starts on "auto": the schedule `k49desk train` picks for the data decides,
+    and the curves' x axis is fixed to it once the first event says how many epochs."""
+    form = TrainSettingsForm()
+    qtbot.addWidget(form)
+    assert form.epochs.value() == 0 and form.epochs.text() == "auto (sized to the data)"
+    assert form.batch.text() == "auto"
+    cfg = form.config()
+    assert cfg.epochs is None and cfg.batch_size is None
+    assert "epochs auto" in form.describe() and "batch size auto" in form.describe()
+    form.epochs.setValue(5)
+    assert form.config().epochs == 5
+
+    from k49desk.gui.train.training_view import TrainingView
+
+    view = TrainingView(lambda _s: None)
+    qtbot.addWidget(view)
+    view.begin("run", None)
+    ev = SimpleNamespace(kind="step", epoch=1, epochs=30, step=1, steps_per_epoch=10,
+                         global_step=1, loss=1.0, batch_loss=1.0, acc=0.5, fraction=0.01,
+                         images_per_s=100.0, eta_s=10.0, val_loss=None,
+                         val_balanced_accuracy=None, val_accuracy=None, n_train=100, n_val=0)
+    view.show_events([ev], stopping=False)
+    assert view._epochs == 30
+    lo, hi = view.curves.loss_plot.getViewBox().viewRange()[0]
+    assert hi == pytest.approx(30, rel=0.05)
