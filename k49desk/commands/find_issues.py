@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="split to scan (default train)")
     p.add_argument("--folds", type=_folds, default=None,
                    help="cross-validation folds for the label check, 2 to 20; 0 skips it "
-                        "(default: 5, or 3 above 100,000 images)")
+                        "(default 5)")
     p.add_argument("--epochs", type=int_range(1, 1000), default=None,
                    help="training epochs per fold (default: by split size, 3 for full K49)")
     p.add_argument("--out", default=None,
