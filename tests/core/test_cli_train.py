@@ -96,6 +96,10 @@ def test_ctrl_c_keeps_the_last_completed_epoch(tiny_dir: Path, monkeypatch: pyte
                                                capsys: pytest.CaptureFixture[str]) -> None:
     from k49desk.core import training
 
+    # As at a terminal: a suite started in the background (`cmd &`) inherits SIGINT ignored,
+    # and the CLI rightly leaves an ignored Ctrl-C alone.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
     real = training.train_folder
 
     def with_ctrl_c(cfg, data_dir, out, *, progress, should_stop, **kw):  # noqa: ANN001, ANN202

@@ -273,8 +273,10 @@ def test_cli_ctrl_c_keeps_part_prints_one_line_exits_130(
     server.mode[IMGS] = "stall"
     server.stall_after = 4096
     table = ";".join(f"{n}:{s}:{m}" for n, (s, m) in expected.items())
+    # Ctrl-C as at a terminal: a suite started in the background inherits SIGINT ignored
     proc = subprocess.Popen([sys.executable, "-c", _CHILD, table, str(tmp_path), server.base_url],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     part = tmp_path / (IMGS + ".part")
     try:
         assert server.stalled.wait(60), "the CLI never reached the stalled file"

@@ -169,7 +169,7 @@ def test_start_is_disabled_without_data_and_says_why(qtbot) -> None:  # noqa: AN
 def test_settings_are_remembered_between_runs(qtbot) -> None:  # noqa: ANN001
     f = TrainSettingsForm()
     qtbot.addWidget(f)
-    assert f.values()["epochs"] == 8 and f.values()["imbalance"] == "weights"
+    assert f.values()["epochs"] == 0 and f.values()["imbalance"] == "weights"  # 0: auto
     f.set_values({"epochs": 3, "batch_size": 32, "lr": 0.001, "augment": False,
                   "imbalance": "sampler", "val_fraction": 0.2, "seed": 7, "threads": 1})
     f.save()
