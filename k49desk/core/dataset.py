@@ -73,6 +73,17 @@ class Split:
         """Images per class, length `n_classes`; classes with no image count 0."""
         return np.bincount(self.labels, minlength=n_classes)[:n_classes].astype(np.int64)
 
+    def data_fingerprint(self) -> str:
+        """What cached results of this split are keyed by: the files' fingerprint, or for an
+        in-memory split (tests, benchmarks) a hash of its content."""
+        if self.fingerprint:
+            return self.fingerprint
+        h = hashlib.sha1()
+        for s in range(0, len(self), 65536):
+            h.update(np.ascontiguousarray(self.images[s:s + 65536]).tobytes())
+        h.update(np.ascontiguousarray(self.labels).tobytes())
+        return "content-" + h.hexdigest()[:16]
+
 
 @dataclass
 class K49Dataset:

@@ -12,8 +12,6 @@ import json
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 if TYPE_CHECKING:
     from k49desk.core.dataset import K49Dataset, Split
     from k49desk.core.training import TrainConfig
@@ -82,14 +80,7 @@ def default_tta(n_images: int) -> bool:
 
 
 def _split_fingerprint(split: Split) -> str:
-    if split.fingerprint:
-        return split.fingerprint
-    # An in-memory split (tests, benchmarks): hash its content instead.
-    h = hashlib.sha1()
-    for s in range(0, len(split), 65536):
-        h.update(np.ascontiguousarray(split.images[s:s + 65536]).tobytes())
-    h.update(np.ascontiguousarray(split.labels).tobytes())
-    return "content-" + h.hexdigest()[:16]
+    return split.data_fingerprint()
 
 
 def _cache_key(split: Split, folds: int, train_config: TrainConfig, tta: bool,
