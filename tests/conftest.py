@@ -61,7 +61,7 @@ def _error_dialogs(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
     from k49desk.gui.common import errors  # imports no Qt
 
     monkeypatch.setattr(errors, "present",
-                        lambda box: shown.append((box.windowTitle(), box.text())))
+                        lambda title, text, *_a, **_k: shown.append((title, text)))
     yield shown
     if "error_dialogs" not in request.fixturenames:
         assert not shown, f"unexpected error dialog(s): {list(shown)}"

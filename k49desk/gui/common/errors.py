@@ -77,7 +77,7 @@ def error_text(exc: BaseException | str) -> str:
 
 def show_error(parent: Any, title: str, exc: BaseException | str) -> None:
     """A dialog for an error; unexpected ones also carry their traceback and are logged."""
-    from PySide6.QtWidgets import QApplication, QMessageBox
+    from PySide6.QtWidgets import QApplication
 
     details = None
     if not is_expected(exc):
@@ -88,16 +88,23 @@ def show_error(parent: Any, title: str, exc: BaseException | str) -> None:
     if QApplication.instance() is None:
         print(f"k49desk: {title}: {error_text(exc)}", file=sys.stderr)
         return
-    box = QMessageBox(QMessageBox.Icon.Critical, title, error_text(exc),
-                      QMessageBox.StandardButton.Ok, parent)
+    informative = (f"This looks like a bug in k49desk. Details are in {log_file()}."
+                   if details else "")
+    present(title, error_text(exc), informative, details, parent)
+
+
+def present(title: str, text: str, informative: str = "", details: str | None = None,
+            parent: Any = None) -> None:
+    """Show a modal error box. The one place a QMessageBox is built for an error: tests
+    replace this function to record (title, text) and never build a box."""
+    from PySide6.QtWidgets import QMessageBox
+
+    box = QMessageBox(QMessageBox.Icon.Critical, title, text, QMessageBox.StandardButton.Ok,
+                      parent)
+    if informative:
+        box.setInformativeText(informative)
     if details:
-        box.setInformativeText(f"This looks like a bug in k49desk. Details are in {log_file()}.")
         box.setDetailedText(details)
-    present(box)
-
-
-def present(box: Any) -> None:
-    """Show a modal error box (tests replace this to record what would be shown)."""
     box.exec()
 
 
@@ -114,17 +121,14 @@ def install_excepthook() -> None:
             return
         try:
             from PySide6.QtCore import QThread
-            from PySide6.QtWidgets import QApplication, QMessageBox
+            from PySide6.QtWidgets import QApplication
 
             app = QApplication.instance()
             if app is None or QThread.currentThread() is not app.thread():
                 return
-            box = QMessageBox(
-                QMessageBox.Icon.Critical, "k49desk: unexpected error",
-                f"{etype.__name__}: {value}\n\nThe app keeps running. Details were logged "
-                f"to {log_file()}.", QMessageBox.StandardButton.Ok)
-            box.setDetailedText(text)
-            present(box)
+            present("k49desk: unexpected error",
+                    f"{etype.__name__}: {value}\n\nThe app keeps running. Details were logged "
+                    f"to {log_file()}.", details=text)
         except Exception:  # noqa: BLE001  (the hook itself must never raise)
             sys.__excepthook__(etype, value, tb)
 
