@@ -36,18 +36,43 @@ Job = Callable[[Any, Callable[[], bool]], Any]  # fn(progress, should_stop) -> r
 _live: set[Task] = set()  # every task whose thread may still run (kept alive until it ends)
 
 
-class _Worker(QObject):
-    """Lives on the task's thread; never touches widgets."""
+class _Mailbox:
+    """Python objects crossing threads, by number. A signal carrying a Python object makes
+    Qt copy it (taking the GIL) while it holds the sender's connection lock; the GUI thread,
+    holding the GIL in any PySide call that takes the same lock (one of a small pool, chosen
+    by address), then waits for it: both threads hang (seen twice in CI, in a QMessageBox
+    constructor and in QMenu.addAction). Cross-thread signals therefore carry only an int;
+    the object waits here."""
 
-    progress = Signal(object)  # ProgressUpdate
-    finished = Signal(object)  # result (one-shot) or (seq, result) (service)
-    failed = Signal(object)  # exception (one-shot) or (seq, exception) (service)
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[int, Any] = {}
+        self._next = 0
+
+    def put(self, obj: Any) -> int:
+        with self._lock:
+            self._next += 1
+            self._items[self._next] = obj
+            return self._next
+
+    def take(self, key: int) -> Any:
+        with self._lock:
+            return self._items.pop(key, None)
+
+
+class _Worker(QObject):
+    """Lives on the task's thread; never touches widgets. Its signals carry mailbox keys."""
+
+    progress = Signal(int)  # -> ProgressUpdate
+    finished = Signal(int)  # -> result (one-shot) or (seq, result) (service)
+    failed = Signal(int)  # -> exception (one-shot) or (seq, exception) (service)
     cancelled = Signal()
     done = Signal()  # one-shot: always last, whatever the outcome
 
     def __init__(self, fn: Callable[..., Any], min_interval_s: float,
-                 stop: threading.Event) -> None:
+                 stop: threading.Event, mail: _Mailbox) -> None:
         super().__init__()
+        self.mail = mail
         self._fn = fn
         self.stop = stop
         self._min_interval = min_interval_s
@@ -62,7 +87,7 @@ class _Worker(QObject):
         now = time.monotonic()
         if self._min_interval <= 0 or now - self._last_emit >= self._min_interval:
             self._last_emit = now
-            self.progress.emit(ProgressUpdate(fraction, text, payload))
+            self.progress.emit(self.mail.put(ProgressUpdate(fraction, text, payload)))
 
     @Slot()
     def run(self) -> None:
@@ -72,24 +97,25 @@ class _Worker(QObject):
             self.cancelled.emit()
         except BaseException as e:  # noqa: BLE001  (reported to the GUI, never lost)
             e.__k49_traceback__ = traceback.format_exc()  # type: ignore[attr-defined]
-            self.failed.emit(e)
+            self.failed.emit(self.mail.put(e))
         else:
             if self.stop.is_set() and result is None:
                 self.cancelled.emit()
             else:
-                self.finished.emit(result)
+                self.finished.emit(self.mail.put(result))
         finally:
             self.done.emit()
 
-    @Slot(int, object)
-    def handle(self, seq: int, request: Any) -> None:
+    @Slot(int, int)
+    def handle(self, seq: int, key: int) -> None:
+        request = self.mail.take(key)
         try:
             result = self._fn(request)
         except BaseException as e:  # noqa: BLE001
             e.__k49_traceback__ = traceback.format_exc()  # type: ignore[attr-defined]
-            self.failed.emit((seq, e))
+            self.failed.emit(self.mail.put((seq, e)))
         else:
-            self.finished.emit((seq, result))
+            self.finished.emit(self.mail.put((seq, result)))
 
 
 class Task(QObject):
@@ -104,7 +130,7 @@ class Task(QObject):
     failed = Signal(object)  # BaseException (with __k49_traceback__)
     cancelled = Signal()
     done = Signal()
-    _submit = Signal(int, object)  # service: (seq, request) -> the worker's thread
+    _submit = Signal(int, int)  # service: (seq, mailbox key of the request) -> the thread
 
     def __init__(self, fn: Callable[..., Any], *, service: bool = False,
                  min_interval_s: float = 0.05, name: str = "") -> None:
@@ -114,7 +140,8 @@ class Task(QObject):
         self.thread = QThread()
         self.thread.setObjectName(f"k49desk-{name or 'task'}")
         self.stop_event = threading.Event()
-        self.worker = _Worker(fn, min_interval_s, self.stop_event)
+        self.mail = _Mailbox()  # kept here: the one-shot worker is deleted when it is done
+        self.worker = _Worker(fn, min_interval_s, self.stop_event, self.mail)
         self.worker.moveToThread(self.thread)
         self.attached = True
         self._running = False
@@ -195,7 +222,7 @@ class Task(QObject):
         if self._closed:
             return
         self._busy = True
-        self._submit.emit(seq, request)
+        self._submit.emit(seq, self.mail.put(request))
 
     def _next(self) -> None:
         self._busy = False
@@ -205,18 +232,19 @@ class Task(QObject):
             self._send(seq, req)
 
     # ---- delivery (GUI thread) ---------------------------------------------------------
-    @Slot(object)
-    def _on_progress(self, u: object) -> None:
+    @Slot(int)
+    def _on_progress(self, key: int) -> None:
+        u = self.mail.take(key)
         if self.attached:
             self.progress.emit(u)
 
-    @Slot(object)
-    def _on_finished(self, obj: object) -> None:
-        self._deliver(obj, self.finished)
+    @Slot(int)
+    def _on_finished(self, key: int) -> None:
+        self._deliver(self.mail.take(key), self.finished)
 
-    @Slot(object)
-    def _on_failed(self, obj: object) -> None:
-        self._deliver(obj, self.failed)
+    @Slot(int)
+    def _on_failed(self, key: int) -> None:
+        self._deliver(self.mail.take(key), self.failed)
 
     def _deliver(self, obj: object, signal: SignalInstance) -> None:
         """Emit an outcome, unless a service has had a newer request since (latest wins)."""
