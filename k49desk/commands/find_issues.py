@@ -50,6 +50,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="training epochs per fold (default: by split size, 3 for full K49)")
     p.add_argument("--out", default=None,
                    help="CSV to write (default: flags-<split>.csv in the current folder)")
+    p.add_argument("--init-model", default=None, metavar="PATH|none",
+                   help="checkpoint the fold models start from (fine-tuning); 'none' starts "
+                        "them from random weights (default: the bundled model for splits of "
+                        "up to 20,000 images, none above)")
     p.add_argument("--no-cache", action="store_true",
                    help="retrain the folds even when cached probabilities exist")
     add_threads(p)
@@ -88,6 +92,13 @@ def run(args: argparse.Namespace) -> int:
     from k49desk.core.model import load_checkpoint
 
     outlier_model = load_checkpoint(args.model) if args.model else None  # fails before work
+    init_model = None
+    if args.init_model is not None and args.folds != 0:
+        init_model = False if args.init_model.lower() == "none" else load_checkpoint(
+            args.init_model)
+        from k49desk.core.fold_cache import resolve_init
+
+        resolve_init(ds, args.split, init_model)  # other classes: fails before any work
     stop = threading.Event()
     bar = CliProgress(f"Finding issues in {args.split}")
 
@@ -96,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
             report = find_issues(ds, args.split, folds=args.folds, train_config=cfg,
                                  progress=bar, should_stop=stop.is_set,
                                  use_cache=not args.no_cache, outlier_model=outlier_model,
-                                 device=args.device)
+                                 device=args.device, init_model=init_model)
     except Cancelled:
         bar.close()  # before the message, so the two do not interleave on stderr
         print("k49desk: find-issues stopped; nothing was written", file=sys.stderr)

@@ -2,7 +2,8 @@
 
 Label issues follow confident learning (Northcutt et al.), through cleanlab: every image of
 the split is scored by a model that never trained on it (stratified k-fold; for a small
-split, the other splits' images train those models too), then
+split, the other splits' images train those models too, and they are fine-tuned from the
+bundled model rather than trained from scratch: fold_config.default_init_path), then
 `cleanlab.filter.find_label_issues` flags images whose given label disagrees with what
 the others teach, and `cleanlab.rank.get_label_quality_scores` orders them.
 The probabilities are cached beside the data (keyed by the split's fingerprint and the
@@ -34,7 +35,13 @@ import pandas as pd
 from k49desk.core import hashing
 from k49desk.core.dataset import K49Dataset
 from k49desk.core.errors import Cancelled, K49Error
-from k49desk.core.fold_cache import FoldCache, proba_cache_name, resolve_config
+from k49desk.core.fold_cache import (
+    FoldCache,
+    InitModel,
+    proba_cache_name,
+    resolve_config,
+    resolve_init,
+)
 from k49desk.core.fold_config import (  # noqa: F401  (re-exported: the fold models' settings)
     BIG_SPLIT,
     OTHER_SPLITS_MAX_SHARE,
@@ -73,7 +80,16 @@ FILTER_BY = "low_self_confidence"
 # "off_diagonal_calibrated" count rescales to the label priors and also counts the models' own
 # errors. Measured on real10 with 200 flips: 180 and 225 (precision@n 0.93/0.83, recall
 # 0.84/0.93); their mean, 202, gives 0.87/0.87. On demo data both agree (138 of 147, all true).
-COUNT_METHOD = "mean of cleanlab's off_diagonal and off_diagonal_calibrated estimates"
+# Both undercount when the fold models are very accurate: a class's threshold is the mean
+# probability its own images get (0.98-0.99 on the full demo), so a wrong label whose true
+# class gets "only" 0.9 is not counted. Full demo, one fold of 5 (473 wrong labels, the
+# ranking puts all of them first): off_diagonal 423, calibrated 441, mean 432 (recall 0.913).
+# Hence a floor: every image whose given label gets under CERTAIN_WRONG of the probability
+# (the model is 99% sure it is wrong) counts: 473 flags, precision and recall 1.000. On real10
+# the floor is below the mean (156-180 of 192-202), so nothing changes there.
+CERTAIN_WRONG = 0.01
+COUNT_METHOD = ("mean of cleanlab's off_diagonal and off_diagonal_calibrated estimates, at "
+                f"least the images whose label gets under {CERTAIN_WRONG:.0%}")
 LABEL_QUALITY_METHOD = "self_confidence"
 StopFn = Callable[[], bool]
 
@@ -122,12 +138,14 @@ def out_of_sample_proba(images: np.ndarray, labels: np.ndarray, *, folds: int,
                         progress: Progress | None = None,
                         should_stop: StopFn | None = None,
                         fold_cache: FoldCache | None = None,
-                        extra: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+                        extra: tuple[np.ndarray, np.ndarray] | None = None,
+                        init: dict | None = None) -> np.ndarray:
     """(N, n_classes) probabilities, each row from the fold model that did not see it;
     folds kept in `fold_cache` (core.fold_cache: resume after a stop) are not retrained.
 
     `tta`: average each held-out image's probabilities over one-pixel shifts of it.
-    `extra`: (images, labels) added to every fold model's training set, never scored."""
+    `extra`: (images, labels) added to every fold model's training set, never scored.
+    `init`: the state dict every fold model starts from (fine-tuning), else random."""
     from k49desk.core.device import predict_proba, resolve_device
     from k49desk.core.training import fit
 
@@ -160,7 +178,7 @@ def out_of_sample_proba(images: np.ndarray, labels: np.ndarray, *, folds: int,
             x_train = np.concatenate([x_train, np.asarray(extra[0])])
             y_train = np.concatenate([y_train, np.asarray(extra[1], y_train.dtype)])
         res = fit(train_config, x_train, y_train, val=None,
-                  progress=on_progress, should_stop=should_stop)
+                  progress=on_progress, should_stop=should_stop, init=init)
         if res.stopped:
             raise Cancelled("finding issues was stopped")
         if progress:
@@ -175,6 +193,12 @@ def out_of_sample_proba(images: np.ndarray, labels: np.ndarray, *, folds: int,
         proba[held] = p
     assert proba is not None
     return proba
+
+
+def _init_words(init: LoadedModel | None) -> str:
+    if init is None:
+        return ""
+    return f", fine-tuned from {init.path.name if init.path is not None else 'a given model'}"
 
 
 def _other_splits_data(ds: K49Dataset, names: list[str]
@@ -217,6 +241,17 @@ def _save_cached(root: Path, name: str, arr: np.ndarray) -> None:
 
 
 # ---- label issues ---------------------------------------------------------------------------
+def label_issue_count(y: np.ndarray, p: np.ndarray) -> int:
+    """How many labels look wrong (see COUNT_METHOD): `y` in 0..k-1, `p` (N, k) rows summing
+    to 1 over the classes present."""
+    from cleanlab.count import num_label_issues
+
+    n = round((num_label_issues(y, p, estimation_method="off_diagonal")
+               + num_label_issues(y, p, estimation_method="off_diagonal_calibrated")) / 2)
+    certain = int((p[np.arange(y.shape[0]), y] < CERTAIN_WRONG).sum())
+    return max(int(n), certain)
+
+
 def label_issues(labels: np.ndarray, proba: np.ndarray, *, filter_by: str = FILTER_BY,
                  quality_method: str = LABEL_QUALITY_METHOD
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -240,10 +275,7 @@ def label_issues(labels: np.ndarray, proba: np.ndarray, *, filter_by: str = FILT
     y = remap[labels]
     quality = get_label_quality_scores(y, p, method=quality_method)
     if filter_by == FILTER_BY:
-        from cleanlab.count import num_label_issues
-
-        n = round((num_label_issues(y, p, estimation_method="off_diagonal")
-                   + num_label_issues(y, p, estimation_method="off_diagonal_calibrated")) / 2)
+        n = label_issue_count(y, p)
         idx = np.sort(np.argsort(quality, kind="stable")[:n])
     else:
         mask = find_label_issues(y, p, filter_by=filter_by, n_jobs=1)
@@ -324,7 +356,8 @@ def find_issues(ds: K49Dataset, split: str = "train", *, folds: int | None = Non
                 train_config: TrainConfig | None = None, progress: Progress | None = None,
                 should_stop: StopFn | None = None, use_cache: bool = True,
                 outlier_model: LoadedModel | str | Path | None = None,
-                tta: bool | None = None, device: str | None = None) -> IssueReport:
+                tta: bool | None = None, device: str | None = None,
+                init_model: InitModel = None) -> IssueReport:
     """Scan one split for suspects; `folds=0` skips the label check (no training), None
     picks `default_folds(n)`. With `outlier_model`, also atypical images by that model's
     embeddings (`outlier`).
@@ -332,6 +365,8 @@ def find_issues(ds: K49Dataset, split: str = "train", *, folds: int | None = Non
     The fold models use `train_config` (default: `default_train_config(n)`), on `device`
     if given ("auto", "cpu", "cuda", "mps"; it overrides the config's); `tta` (default:
     `default_tta(n)`) averages their probabilities over shifted copies of each image.
+    They start from `init_model`'s weights (None: `default_init_path(n)`, the bundled model
+    for small splits; False: random; or a checkpoint path / LoadedModel).
     progress(fraction, message); should_stop() -> raise Cancelled.
     """
     t0 = time.perf_counter()
@@ -356,10 +391,12 @@ def find_issues(ds: K49Dataset, split: str = "train", *, folds: int | None = Non
     method = "checks only (blank, duplicates)"
     if folds:
         # The fold models cover all classes of the class map, whatever the config says.
-        cfg = resolve_config(ds, split, train_config, device)
+        init = resolve_init(ds, split, init_model, train_config)
+        cfg = resolve_config(ds, split, train_config, device, init)
         use_tta = default_tta(n) if tta is None else tta
         others = other_split_names(ds, split)
-        name = proba_cache_name(ds, split, folds, cfg, use_tta)
+        name = proba_cache_name(ds, split, folds, cfg, use_tta,
+                                init if init is not None else False)
         if use_cache:
             proba = _load_cached(Path(ds.root), name, n)
             cached = proba is not None
@@ -368,7 +405,9 @@ def find_issues(ds: K49Dataset, split: str = "train", *, folds: int | None = Non
             proba = out_of_sample_proba(s.images, s.labels, folds=folds, train_config=cfg,
                                         tta=use_tta, progress=sub(cheap_share, 0.97),
                                         should_stop=should_stop, fold_cache=folds_kept,
-                                        extra=_other_splits_data(ds, others))
+                                        extra=_other_splits_data(ds, others),
+                                        init=None if init is None else
+                                        init.model.state_dict())
             if folds_kept is not None:
                 _save_cached(Path(ds.root), name, proba)
                 folds_kept.clear()
@@ -384,6 +423,7 @@ def find_issues(ds: K49Dataset, split: str = "train", *, folds: int | None = Non
                   f"epochs per fold"
                   f"{', shift-averaged' if use_tta else ''}"
                   f"{''.join(f', {o} images also training them' for o in others)}"
+                  f"{_init_words(init)}"
                   f"{', cached' if cached else ''}); blank and duplicate checks")
     if outlier_model is not None:  # all logic in core/outliers.py
         from k49desk.core.outliers import OUTLIER_METHOD, outlier_issues

@@ -78,7 +78,8 @@ def fit(cfg: TrainConfig, images: np.ndarray, labels: np.ndarray, *,
         progress: Progress | None = None,
         should_stop: ShouldStop | None = None,
         on_epoch_end: EpochHook | None = None,
-        plan: TrainPlan | None = None) -> TrainResult:
+        plan: TrainPlan | None = None,
+        init: dict[str, torch.Tensor] | None = None) -> TrainResult:
     """Train a fresh model on uint8 images (N, 28, 28) and labels (N,).
 
     `val=None` holds out a stratified `cfg.val_fraction` of the images. The schedule is
@@ -91,6 +92,9 @@ def fit(cfg: TrainConfig, images: np.ndarray, labels: np.ndarray, *,
 
     Inside a torchrun process group this trains one DistributedDataParallel model: only rank
     0 validates, reports and calls `on_epoch_end`; every rank returns the same weights.
+
+    `init`: start from these weights (a state dict of a `cfg.model` network, e.g. a trained
+    checkpoint's) instead of a random initialisation: fine-tuning.
     """
     t0, c0 = time.perf_counter(), time.process_time()
     images, labels = np.asarray(images), np.asarray(labels)
@@ -109,7 +113,7 @@ def fit(cfg: TrainConfig, images: np.ndarray, labels: np.ndarray, *,
     try:
         if plan is None:
             plan = plan_training(cfg, len(labels))
-        res = _fit(cfg, plan, images, labels, val, progress, should_stop, on_epoch_end)
+        res = _fit(cfg, plan, images, labels, val, progress, should_stop, on_epoch_end, init)
     finally:
         if cfg.threads > 0:
             torch.set_num_threads(old_threads)
@@ -139,7 +143,8 @@ class _Ema:
 
 def _fit(cfg: TrainConfig, plan: TrainPlan, images: np.ndarray, labels: np.ndarray,
          val: tuple[np.ndarray, np.ndarray] | None, progress: Progress | None,
-         should_stop: ShouldStop | None, on_epoch_end: EpochHook | None) -> TrainResult:
+         should_stop: ShouldStop | None, on_epoch_end: EpochHook | None,
+         init: dict[str, torch.Tensor] | None = None) -> TrainResult:
     info = distributed.current()
     if not info.is_main:
         progress, on_epoch_end = None, None
@@ -148,7 +153,14 @@ def _fit(cfg: TrainConfig, plan: TrainPlan, images: np.ndarray, labels: np.ndarr
     gen = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     n_classes = cfg.model.n_classes
-    net = build_model(cfg.model).to(device)  # the same start on every rank (same seed)
+    net = build_model(cfg.model)  # the same start on every rank (same seed)
+    if init is not None:
+        try:
+            net.load_state_dict(init)
+        except RuntimeError as e:  # another architecture or class count
+            raise K49Error(f"fit: the starting weights do not fit {cfg.model}: "
+                           f"{str(e).splitlines()[0]}") from e
+    net = net.to(device)
     model: nn.Module = net
     if info.active:
         from torch.nn.parallel import DistributedDataParallel

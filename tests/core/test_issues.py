@@ -102,6 +102,40 @@ def test_label_issues_map_present_classes_back_to_class_indices() -> None:
     assert np.all((quality >= 0) & (quality < 0.05))
 
 
+def test_overconfident_models_still_count_every_label_they_call_certainly_wrong() -> None:
+    # A very accurate fold model (each class's own images at 0.999): cleanlab's thresholds
+    # sit near 0.999, so wrong labels whose true class gets "only" 0.90-0.95 escape its
+    # confident joint. Their given label gets < 1% (CERTAIN_WRONG): they must all be flagged.
+    from k49desk.core.issues import CERTAIN_WRONG, label_issue_count
+
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.arange(4), 500)
+    proba = np.full((2000, 4), 1e-4)
+    proba[np.arange(2000), labels] = 0.9997
+    true = labels.copy()
+    wrong = rng.choice(2000, 40, replace=False)
+    true[wrong] = (labels[wrong] + 1 + rng.integers(0, 3, 40)) % 4
+    for k, i in enumerate(wrong):  # half of them: the true class only 0.90-0.95
+        p_true = 0.997 if k % 2 else 0.90 + 0.05 * rng.random()
+        proba[i] = (1 - p_true - 0.002) / 2  # the two other classes share the rest
+        proba[i, true[i]] = p_true
+        proba[i, labels[i]] = 0.002
+    hard = rng.choice(np.setdiff1d(np.arange(2000), wrong), 20, replace=False)
+    for i in hard:  # right labels the model doubts (0.3-0.6): not certainly wrong
+        proba[i, labels[i]] = 0.3 + 0.3 * rng.random()
+        proba[i, (labels[i] + 1) % 4] = 1 - proba[i, labels[i]]
+    proba /= proba.sum(1, keepdims=True)
+
+    from cleanlab.count import num_label_issues
+
+    assert num_label_issues(labels, proba, estimation_method="off_diagonal") < 30  # the gap
+    assert label_issue_count(labels, proba) == 40
+    assert (proba[wrong, labels[wrong]] < CERTAIN_WRONG).all()
+    idx, _, suggested = label_issues(labels, proba)
+    assert sorted(idx) == sorted(wrong)
+    assert (suggested == true[np.sort(wrong)]).all()
+
+
 # ---- blank and duplicates ------------------------------------------------------------------
 def test_blank_speck_and_blob_images_are_flagged_and_strokes_are_not() -> None:
     imgs = strokes(40, seed=2)
@@ -314,3 +348,89 @@ def test_cli_unwritable_out_and_cancel_are_one_line_each(
     rc = main(["find-issues", "--data-dir", str(root), "--out", str(out)])
     err = capsys.readouterr().err
     assert rc == 130 and "stopped" in err and not out.exists()
+
+
+# ---- fold models fine-tuned from a trained model ---------------------------------------------
+def test_small_splits_fine_tune_from_the_bundled_model_and_key_the_cache_by_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import k49desk.core.training as training
+    from k49desk.core.fold_cache import proba_cache_name, resolve_init
+    from k49desk.core.model import build_model, load_checkpoint
+    from k49desk.paths import DEFAULT_MODEL
+
+    starts: list[dict | None] = []
+
+    def recording_fit(cfg: training.TrainConfig, *a: object, init: dict | None = None,
+                      **kw: object) -> object:
+        starts.append(init)
+        net = build_model(cfg.model)
+        if init is not None:
+            net.load_state_dict(init)
+        return training.TrainResult(model=net.eval(), history=[], epochs_completed=1,
+                                    stopped=False, val_balanced_accuracy=None, elapsed_s=0.0)
+
+    monkeypatch.setattr(training, "fit", recording_fit)
+    root = make_k49_folder(tmp_path / "d", n_train=6, classes=range(4), splits=("train",))
+    ds = open_dataset(root)
+    bundled = load_checkpoint(DEFAULT_MODEL)
+    assert resolve_init(ds, "train") is not None
+    rep = find_issues(ds, "train", folds=2)
+    assert "fine-tuned from k49desk-default.pt" in rep.method
+    assert len(starts) == 2
+    for init in starts:  # every fold model starts from the bundled weights
+        assert init is not None
+        for k, v in bundled.model.state_dict().items():
+            assert torch_equal(init[k], v), k
+    # Random initialisation on request: another cache entry, no starting weights.
+    starts.clear()
+    rep0 = find_issues(ds, "train", folds=2, init_model=False)
+    assert starts == [None, None] and "fine-tuned" not in rep0.method
+    assert proba_cache_name(ds, "train", 2) != proba_cache_name(ds, "train", 2, init_model=False)
+    # A config asking for another architecture keeps its own (random) start.
+    assert resolve_init(ds, "train", None, fast_config()) is None
+
+
+def torch_equal(a: object, b: object) -> bool:
+    import torch
+
+    return bool(torch.equal(a, b))  # type: ignore[arg-type]
+
+
+def test_fit_starts_from_given_weights_and_refuses_another_architecture() -> None:
+    import torch
+
+    from k49desk.core.errors import K49Error as Err
+    from k49desk.core.model import ModelConfig, build_model
+    from k49desk.core.training import TrainConfig, fit
+
+    x = strokes(40, seed=4)
+    y = np.arange(40) % 4
+    cfg = TrainConfig(epochs=1, batch_size=20, lr=1e-12, weight_decay=0.0, augment=False,
+                      imbalance="none", val_fraction=0.0, seed=1,
+                      model=ModelConfig(channels=(8, 16)))
+    start = build_model(cfg.model)
+    with torch.no_grad():
+        for p in start.parameters():
+            p.fill_(0.0123)
+    res = fit(cfg, x, y, init=start.state_dict())
+    conv = res.model.features[0].weight
+    assert torch.allclose(conv, torch.full_like(conv, 0.0123), atol=1e-6)  # lr ~0: unchanged
+    with pytest.raises(Err, match="do not fit"):
+        fit(cfg, x, y, init=build_model(ModelConfig(channels=(8, 16, 32))).state_dict())
+
+
+def test_cli_init_model_with_other_classes_fails_before_any_work(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from k49desk.cli import main
+    from k49desk.core.classes import OFFICIAL_CLASSES as OC
+    from k49desk.core.model import ModelConfig, build_model, save_checkpoint
+
+    root = _folder_with(tmp_path, strokes(30, seed=11), strokes(10, seed=12))
+    other = tmp_path / "ten.pt"
+    save_checkpoint(other, build_model(ModelConfig(n_classes=10)), ModelConfig(n_classes=10),
+                    OC[:10], metrics={}, trained_on="nothing", train_config={})
+    rc = main(["find-issues", "--data-dir", str(root), "--init-model", str(other),
+               "--out", str(tmp_path / "f.csv")])
+    err = capsys.readouterr().err
+    assert rc != 0 and "ten.pt" in err and "10 classes" in err
+    assert not (tmp_path / "f.csv").exists()
