@@ -62,7 +62,7 @@ def prf(flagged: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
-COUNT_RULES = ("off_diagonal", "off_diagonal_calibrated", "mean")
+COUNT_RULES = ("off_diagonal", "off_diagonal_calibrated", "mean", "default")
 
 
 def count_rule_flags(noisy: np.ndarray, proba: np.ndarray, rule: str) -> np.ndarray:
@@ -73,7 +73,11 @@ def count_rule_flags(noisy: np.ndarray, proba: np.ndarray, rule: str) -> np.ndar
     present = np.unique(noisy)
     pp = proba[:, present] / proba[:, present].sum(1, keepdims=True)
     y = np.searchsorted(present, noisy)
-    if rule == "mean":
+    if rule == "default":  # what find_issues uses
+        from k49desk.core.issues import label_issue_count
+
+        n = label_issue_count(y, pp)
+    elif rule == "mean":
         n = round((num_label_issues(y, pp, estimation_method="off_diagonal")
                    + num_label_issues(y, pp, estimation_method="off_diagonal_calibrated")) / 2)
     else:
@@ -91,6 +95,36 @@ def count_rule_flags_n(noisy: np.ndarray, proba: np.ndarray, n: int) -> np.ndarr
     return np.argsort(q, kind="stable")[:n]
 
 
+def init_for(folder: Path, n: int, args: argparse.Namespace) -> Path | bool:
+    """The model the fold models start from, never one that has seen `folder`'s labels.
+
+    find_issues fine-tunes small splits' fold models from the bundled model by default. The
+    bundled model was trained on most of the real images in ../shared/data, so measuring on
+    those folders with it would be contaminated: a leave-out model (trained the same way
+    without that folder: scripts/train_default_model.py --exclude FOLDER) stands in for it,
+    given as --init FOLDER=PATH. --init none: random initialisation."""
+    from k49desk.core.fold_config import default_init_path
+    from k49desk.core.model import load_checkpoint
+
+    given = dict(v.split("=", 1) for v in args.init if "=" in v)
+    if "none" in args.init or given.get(folder.name) == "none":
+        return False
+    if folder.name in given:
+        path = Path(given[folder.name])
+    else:
+        path = default_init_path(n)
+        if path is None:
+            return False
+    seen = load_checkpoint(path).metrics.get("data", {}).get("real_sets", {})
+    if any(k.split()[0] == folder.name for k in seen):
+        sys.exit(f"{path.name} was trained on images of {folder.name}: measuring find-issues "
+                 f"on them with it would be contaminated. Make a leave-out model "
+                 f"(python scripts/train_default_model.py --demo-dir DEMO --exclude "
+                 f"{folder.name} --out /tmp/k49-init-no-{folder.name}.pt) and pass --init "
+                 f"{folder.name}=/tmp/k49-init-no-{folder.name}.pt, or --init none")
+    return path
+
+
 def bench_real_one(folder: Path, seed: int, args: argparse.Namespace) -> dict:
     src = open_dataset(folder, use_cache=False)
     tr = src.split("train")
@@ -105,8 +139,10 @@ def bench_real_one(folder: Path, seed: int, args: argparse.Namespace) -> dict:
     if args.epochs:
         cfg = replace(cfg, epochs=args.epochs)
     tta = None if args.tta == "default" else args.tta == "on"
+    init = init_for(folder, len(noisy), args)
     t0, c0 = time.perf_counter(), time.process_time()
-    rep = find_issues(ds, "train", folds=args.folds, train_config=cfg, use_cache=False, tta=tta)
+    rep = find_issues(ds, "train", folds=args.folds, train_config=cfg, use_cache=False, tta=tta,
+                      init_model=init)
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     np.save(work / "oos-proba.npy", rep.proba)  # for trying count rules later without training
     np.save(work / "noisy.npy", noisy)
@@ -115,9 +151,10 @@ def bench_real_one(folder: Path, seed: int, args: argparse.Namespace) -> dict:
     p, r, f1 = prf(lab, flipped)
     acc = float((rep.proba.argmax(1) == np.asarray(tr.labels)).mean())
     folds = args.folds or default_folds(noisy.size)
+    start = "random init" if init is False else f"fine-tuned from {Path(init).name}"
     print(f"{folder.name} seed {seed}: {flipped.size} flips of {noisy.size}, {folds} folds x "
-          f"{fold_epochs(cfg, noisy.size, folds)} epochs, {elapsed:.0f} s wall, {cpu:.0f} CPU-s, "
-          f"load {_load()} (probabilities in {work})")
+          f"{fold_epochs(cfg, noisy.size, folds)} epochs, {start}, {elapsed:.0f} s wall, "
+          f"{cpu:.0f} CPU-s, load {_load()} (probabilities in {work})")
     print(f"  out-of-sample accuracy against the clean labels {acc:.4f}; label flags "
           f"{lab.size}: precision {p:.3f} recall {r:.3f} F1 {f1:.3f}")
     rules = {}
@@ -234,6 +271,9 @@ def main() -> int:
     p.add_argument("--folds", type=int, default=None, help="default: find_issues' own choice")
     p.add_argument("--epochs", type=int, default=0, help="override the default epochs per fold")
     p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--init", action="append", default=[], metavar="FOLDER=PATH|none",
+                   help="real: the model the fold models start from for FOLDER (a leave-out "
+                   "model; see init_for), or none for random initialisation everywhere")
     p.add_argument("--demo-dir", default=str(Path(tempfile.gettempdir()) / "k49-demo-full"))
     args = p.parse_args()
     if args.which == "real":

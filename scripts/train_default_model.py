@@ -103,6 +103,9 @@ def main() -> int:
     p.add_argument("--ema", type=float, default=0.0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--exclude", action="append", default=[], metavar="FOLDER",
+                   help="leave this real folder out entirely (e.g. kuzushiji-real10): a "
+                   "model for measuring find-issues' fine-tuning honestly on that folder")
     args = p.parse_args()
 
     import torch
@@ -117,6 +120,8 @@ def main() -> int:
     xd, yd = demo_part(demo_dir, args.demo_scale, args.seed)
     xs, ys, held, seen_real = [xd], [yd], {}, {}
     for name, folder, split in REAL_SETS:
+        if folder in args.exclude:
+            continue
         s = open_dataset(SHARED / folder).split(split)
         labels = np.asarray(s.labels, np.int64)
         h = stratified_take(labels, args.holdout, args.seed)
