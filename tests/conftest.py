@@ -78,18 +78,28 @@ def tiny_dir(tmp_path: Path) -> Path:
     return make_k49_folder(tmp_path / "tiny", n_train=12, n_test=4)
 
 
+def _private_copy(src: Path, dst: Path) -> Path:
+    """The shared folder's files copied for one test: opening a folder may write beside it
+    (the annotation store, the data cache) and the permission bits do not stop root."""
+    dst.mkdir(parents=True)
+    for f in src.iterdir():
+        if f.is_file():
+            (dst / f.name).write_bytes(f.read_bytes())
+    return dst
+
+
 @pytest.fixture
-def real10() -> Path:
+def real10(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not (REAL10 / "k49-train-imgs.npz").exists():
         pytest.skip("../shared/data/kuzushiji-real10 is not available")
-    return REAL10
+    return _private_copy(REAL10, tmp_path_factory.mktemp("shared") / REAL10.name)
 
 
 @pytest.fixture
-def first100() -> Path:
+def first100(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not (FIRST100 / "k49-test-imgs.npz").exists():
         pytest.skip("../shared/data/k49-test-first100 is not available")
-    return FIRST100
+    return _private_copy(FIRST100, tmp_path_factory.mktemp("shared") / FIRST100.name)
 
 
 @pytest.fixture
