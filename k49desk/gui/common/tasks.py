@@ -1,7 +1,7 @@
 """The one way k49desk runs work off the GUI thread.
 
 Every thread the app starts is a `Task` (superqt's wiring: a worker QObject moved to its own
-QThread, `started -> run`, `done -> quit`, `deleteLater` on both). Two modes of the class:
+QThread, `started -> run`, `done -> quit`, `deleteLater` on both, run on the GUI thread). Two modes of the class:
 
 - one-shot: `fn(progress, should_stop) -> result`, plain core code that reports through the
   core `Progress` (`progress(fraction, text, payload)`) and polls `should_stop()`;
@@ -27,7 +27,15 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, SignalInstance, Slot
+from PySide6.QtCore import (
+    QCoreApplication,
+    QObject,
+    Qt,
+    QThread,
+    Signal,
+    SignalInstance,
+    Slot,
+)
 
 from k49desk.core.errors import Cancelled
 from k49desk.core.progress import ProgressUpdate
@@ -104,6 +112,14 @@ class _Worker(QObject):
             else:
                 self.finished.emit(self.mail.put(result))
         finally:
+            # Deleted on the GUI thread, never on this one: ~QObject holds a pooled
+            # connection lock while PySide takes the GIL for its Python-side checks, and the
+            # GUI thread, holding the GIL in any signal emission needing that lock, waits for
+            # it (a CI run hung so in the Train panel's log line). `done -> deleteLater`
+            # then runs there.
+            app = QCoreApplication.instance()
+            if app is not None:
+                self.moveToThread(app.thread())
             self.done.emit()
 
     @Slot(int, int)

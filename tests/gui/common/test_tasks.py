@@ -44,6 +44,22 @@ def test_result_and_progress_arrive_on_the_gui_thread(qtbot, owner: TaskOwner) -
     assert not owner.running("job")
 
 
+def test_the_worker_is_destroyed_on_the_gui_thread(qtbot, owner: TaskOwner) -> None:  # noqa: ANN001
+    """~QObject on the task's thread deadlocked against the GUI thread (a pooled connection
+    lock vs the GIL): the worker is handed back to the GUI thread before it is deleted."""
+    from PySide6.QtCore import Qt
+
+    gui = threading.get_ident()
+    died_on: list[int] = []
+    t = owner.run("job", lambda progress, should_stop: 1)
+    t.worker.destroyed.connect(lambda *_: died_on.append(threading.get_ident()),
+                               Qt.ConnectionType.DirectConnection)
+    with qtbot.waitSignal(t.done, timeout=10000):
+        pass
+    qtbot.waitUntil(lambda: bool(died_on), timeout=10000)
+    assert died_on == [gui]
+
+
 def test_progress_is_throttled_but_unthrottled_when_asked(qtbot, owner: TaskOwner) -> None:  # noqa: ANN001
     def work(progress, should_stop):  # noqa: ANN001, ANN202
         for i in range(200):
