@@ -4,7 +4,9 @@ real: real Kuzushiji train splits (default kuzushiji-real10 and kmnist-train-par
 the labels flipped at random (to another class of the split), for several flip seeds;
 precision of the label flags against the flips must reach 0.95 and recall 0.92 for every
 seed. Also prints what each count rule (how many to flag) gives on the same out-of-sample
-probabilities.
+probabilities. The fold models start from the bundled model as `find-issues` does, except
+on a folder the bundled model was trained on: there a leave-out model (trained the same way
+without that folder) is built on first use and kept in the temp folder (--init to give one).
 
 demo: a `generate_demo(full=True)` folder (232,365 train images, 1% wrong labels listed in
 demo-truth.csv); precision and recall of the label flags at least 0.95 and the whole
@@ -95,34 +97,55 @@ def count_rule_flags_n(noisy: np.ndarray, proba: np.ndarray, n: int) -> np.ndarr
     return np.argsort(q, kind="stable")[:n]
 
 
+def _seen_real_sets(path: Path) -> set[str]:
+    from k49desk.core.model import load_checkpoint
+
+    seen = load_checkpoint(path).metrics.get("data", {}).get("real_sets", {})
+    return {k.split()[0] for k in seen}
+
+
+def leave_out_model(folder: Path, args: argparse.Namespace) -> Path:
+    """A model trained like the bundled one without `folder` (scripts/train_default_model.py
+    --exclude), kept in the temp folder and reused: 2-8 minutes on 2 cores the first time."""
+    out = Path(tempfile.gettempdir()) / f"k49-init-no-{folder.name}.pt"
+    if out.is_file() and folder.name not in _seen_real_sets(out):
+        return out
+    demo = Path(args.demo_dir)
+    if not (demo / "demo-truth.csv").exists():
+        from k49desk.core.demo import generate_demo
+
+        generate_demo(demo, full=True)
+    print(f"training a leave-out model without {folder.name} (the bundled model has seen it) "
+          f"-> {out}", flush=True)
+    script = Path(__file__).resolve().parents[1] / "scripts" / "train_default_model.py"
+    subprocess.run([sys.executable, str(script), "--demo-dir", str(demo), "--exclude",
+                    folder.name, "--out", str(out)], check=True, stdout=subprocess.DEVNULL)
+    return out
+
+
 def init_for(folder: Path, n: int, args: argparse.Namespace) -> Path | bool:
     """The model the fold models start from, never one that has seen `folder`'s labels.
 
     find_issues fine-tunes small splits' fold models from the bundled model by default. The
     bundled model was trained on most of the real images in ../shared/data, so measuring on
     those folders with it would be contaminated: a leave-out model (trained the same way
-    without that folder: scripts/train_default_model.py --exclude FOLDER) stands in for it,
-    given as --init FOLDER=PATH. --init none: random initialisation."""
+    without that folder) stands in for it, built on first use (leave_out_model) or given as
+    --init FOLDER=PATH. --init none: random initialisation."""
     from k49desk.core.fold_config import default_init_path
-    from k49desk.core.model import load_checkpoint
 
     given = dict(v.split("=", 1) for v in args.init if "=" in v)
     if "none" in args.init or given.get(folder.name) == "none":
         return False
     if folder.name in given:
         path = Path(given[folder.name])
-    else:
-        path = default_init_path(n)
-        if path is None:
-            return False
-    seen = load_checkpoint(path).metrics.get("data", {}).get("real_sets", {})
-    if any(k.split()[0] == folder.name for k in seen):
-        sys.exit(f"{path.name} was trained on images of {folder.name}: measuring find-issues "
-                 f"on them with it would be contaminated. Make a leave-out model "
-                 f"(python scripts/train_default_model.py --demo-dir DEMO --exclude "
-                 f"{folder.name} --out /tmp/k49-init-no-{folder.name}.pt) and pass --init "
-                 f"{folder.name}=/tmp/k49-init-no-{folder.name}.pt, or --init none")
-    return path
+        if folder.name in _seen_real_sets(path):
+            sys.exit(f"{path.name} was trained on images of {folder.name}: measuring "
+                     f"find-issues on them with it would be contaminated")
+        return path
+    path = default_init_path(n)
+    if path is None:
+        return False
+    return leave_out_model(folder, args) if folder.name in _seen_real_sets(path) else path
 
 
 def bench_real_one(folder: Path, seed: int, args: argparse.Namespace) -> dict:
@@ -272,8 +295,9 @@ def main() -> int:
     p.add_argument("--epochs", type=int, default=0, help="override the default epochs per fold")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--init", action="append", default=[], metavar="FOLDER=PATH|none",
-                   help="real: the model the fold models start from for FOLDER (a leave-out "
-                   "model; see init_for), or none for random initialisation everywhere")
+                   help="real: the model the fold models start from for FOLDER (default: the "
+                   "bundled model, or a leave-out model built on first use if the bundled one "
+                   "saw FOLDER; see init_for), or none for random initialisation everywhere")
     p.add_argument("--demo-dir", default=str(Path(tempfile.gettempdir()) / "k49-demo-full"))
     args = p.parse_args()
     if args.which == "real":
