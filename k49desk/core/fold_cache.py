@@ -117,10 +117,6 @@ class ResumeStatus:
 InitModel = Union["LoadedModel", str, Path, bool, None]
 
 
-def _same_classes(m: LoadedModel, ds: K49Dataset) -> bool:
-    return tuple(c.codepoint for c in m.classes) == tuple(c.codepoint for c in ds.classes)
-
-
 @functools.lru_cache(maxsize=4)
 def _load_default_init(path: str, mtime_ns: int, size: int) -> LoadedModel | None:
     from k49desk.core.model import load_checkpoint
@@ -139,6 +135,7 @@ def resolve_init(ds: K49Dataset, split: str, init_model: InitModel = None,
     folder's and `train_config` (if given) asks for its architecture, else none. An explicit
     checkpoint with other classes is an error; its architecture replaces the config's."""
     from k49desk.core.model import LoadedModel, load_checkpoint
+    from k49desk.core.samples import same_classes
 
     if init_model is False:
         return None
@@ -148,14 +145,14 @@ def resolve_init(ds: K49Dataset, split: str, init_model: InitModel = None,
             return None
         st = path.stat()
         m = _load_default_init(str(path), st.st_mtime_ns, st.st_size)
-        if m is None or not _same_classes(m, ds):
+        if m is None or not same_classes(m.classes, ds.classes):
             return None
         if train_config is not None and replace(train_config.model,
                                                 n_classes=m.config.n_classes) != m.config:
             return None  # the caller asked for another architecture
         return m
     m = init_model if isinstance(init_model, LoadedModel) else load_checkpoint(init_model)
-    if not _same_classes(m, ds):
+    if not same_classes(m.classes, ds.classes):
         name = m.path.name if m.path is not None else "the starting model"
         raise K49Error(f"{name}: its {len(m.classes)} classes are not the data folder's "
                        f"{ds.n_classes}; the fold models cannot start from it")

@@ -1,7 +1,8 @@
 """The one way k49desk runs work off the GUI thread.
 
 Every thread the app starts is a `Task` (superqt's wiring: a worker QObject moved to its own
-QThread, `started -> run`, `done -> quit`, `deleteLater` on both, run on the GUI thread). Two modes of the class:
+QThread, `started -> run`, `done -> quit`, `deleteLater` on both, carried out on the GUI
+thread). Two modes of the class:
 
 - one-shot: `fn(progress, should_stop) -> result`, plain core code that reports through the
   core `Progress` (`progress(fraction, text, payload)`) and polls `should_stop()`;
