@@ -1,8 +1,8 @@
 """The one way k49desk runs work off the GUI thread.
 
 Every thread the app starts is a `Task` (superqt's wiring: a worker QObject moved to its own
-QThread, `started -> run`, `done -> quit`, `deleteLater` on both, carried out on the GUI
-thread). Two modes of the class:
+QThread, `started -> run`, `done -> quit`, `deleteLater` on both once the thread has
+ended, on the GUI thread). Two modes of the class:
 
 - one-shot: `fn(progress, should_stop) -> result`, plain core code that reports through the
   core `Progress` (`progress(fraction, text, payload)`) and polls `should_stop()`;
@@ -116,8 +116,8 @@ class _Worker(QObject):
             # Deleted on the GUI thread, never on this one: ~QObject holds a pooled
             # connection lock while PySide takes the GIL for its Python-side checks, and the
             # GUI thread, holding the GIL in any signal emission needing that lock, waits for
-            # it (a CI run hung so in the Train panel's log line). `done -> deleteLater`
-            # then runs there.
+            # it (a CI run hung so in the Train panel's log line). Task._on_thread_finished
+            # deletes it there.
             app = QCoreApplication.instance()
             if app is not None:
                 self.moveToThread(app.thread())
@@ -172,7 +172,6 @@ class Task(QObject):
             self.thread.started.connect(self.worker.run)
             # Direct: quit must not wait for the GUI thread, which may be blocked in wait().
             self.worker.done.connect(self.thread.quit, Qt.ConnectionType.DirectConnection)
-            self.worker.done.connect(self.worker.deleteLater)
         self.thread.finished.connect(self._on_thread_finished)
         self.worker.progress.connect(self._on_progress)
         self.worker.finished.connect(self._on_finished)
@@ -287,6 +286,10 @@ class Task(QObject):
     def _on_thread_finished(self) -> None:
         self._running = False
         self._busy = False
+        if not self.service:
+            # The last event of a one-shot task, after `done`: deleting the worker earlier
+            # (deleteLater queued by its own `done`) dropped the `done` still on its way.
+            self.worker.deleteLater()
         self.thread.deleteLater()
         _live.discard(self)
 
