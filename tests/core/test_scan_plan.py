@@ -81,3 +81,15 @@ def test_measure_speed_trains_briefly_on_the_split(tmp_path: Path) -> None:
     ips = measure_speed(s.images, s.labels, cfg, seconds=0.2)
     assert 50 < ips < 1e6  # images per second on this machine, whatever its load
     assert measure_speed(s.images, s.labels, cfg, should_stop=lambda: True) == 0.0
+
+
+def test_measure_speed_with_the_small_split_default_config(tmp_path: Path) -> None:
+    """find_issues' config for small splits leaves the batch size to the schedule (None):
+    the Find suspects dialog measured nothing and said so ("NoneType * int")."""
+    from k49desk.core.fold_config import default_train_config
+
+    ds = open_dataset(make_k49_folder(tmp_path / "d", n_train=12, n_test=1))
+    s = ds.split("train")
+    cfg = default_train_config(len(s))
+    assert cfg.batch_size is None
+    assert measure_speed(s.images, s.labels, cfg, seconds=0.2) > 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
@@ -23,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from k49desk.core.fold_cache import resume_status
+from k49desk.core.fold_cache import resolve_init, resume_status
 from k49desk.core.scan_plan import (
     MAX_EPOCHS,
     MAX_FOLDS,
@@ -49,6 +50,8 @@ EXPLAIN = ("Every image is scored by a model that never saw it: the split is cut
            "and one model is trained per fold on the others. Images whose label disagrees with "
            "what the rest teaches are flagged (confident learning), with blank images and "
            "duplicates. Stopping keeps the finished folds: the next run resumes there.")
+FINE_TUNED = ("On a split this size the fold models start from the bundled model, which has "
+              "read real Kuzushiji, and are fine-tuned on the folds.")
 OUTLIERS = ("Outliers, images unlike the rest, are flagged too, by the current model's "
             "embeddings ({}).")
 OUTLIERS_NO_MODEL = ("Outliers (images unlike the rest) need a model: load or train one to "
@@ -95,8 +98,10 @@ class FindDialog(QDialog):
         for w in (self.folds, self.epochs):
             w.valueChanged.connect(self._custom_touched)
         self.radios["thorough"].setChecked(True)
-        explain = QLabel(EXPLAIN + " " + (OUTLIERS_NO_MODEL if model is None else
-                                          OUTLIERS.format(model.summary())))
+        tuned = resolve_init(ds, split, None, cfg) is not None
+        explain = QLabel(" ".join([EXPLAIN, *([FINE_TUNED] if tuned else []),
+                                   OUTLIERS_NO_MODEL if model is None else
+                                   OUTLIERS.format(model.summary())]))
         explain.setWordWrap(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
@@ -112,6 +117,19 @@ class FindDialog(QDialog):
         self.refresh()
         if self.speed is None:
             self._measure()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
+        super().showEvent(event)
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        # A shown dialog keeps its size when its wrapped texts grow (the measured speed takes
+        # two lines where "Measuring…" took one): the explanation was squeezed and its first
+        # and last lines cut. Grow to what the layout needs at this width.
+        if self.isVisible():
+            need = self.layout().totalHeightForWidth(self.width())
+            if need > self.height():
+                self.resize(self.width(), need)
 
     def _add_choice(self, grid: QGridLayout, row: int, key: str, text: str,
                     extra: QWidget | None = None) -> None:
@@ -164,6 +182,7 @@ class FindDialog(QDialog):
             "Measuring the training speed of this computer…" if self.speed is None else
             f"Measured here just now: {self.speed:,.0f} training images per second "
             f"({self.n:,d} images in {self.split}).")
+        self._fit_height()
 
     # ---- speed --------------------------------------------------------------------------
     def _remembered(self) -> float | None:

@@ -167,6 +167,22 @@ def test_find_dialog_offers_the_cli_options_with_expected_times(qtbot, panel) ->
         format_duration(estimate_seconds(n, thorough, 2000.0, done_folds=1)))
 
 
+def test_find_dialog_says_it_fine_tunes_and_grows_with_its_texts(qtbot, panel) -> None:  # noqa: ANN001
+    ds = panel.state.dataset  # 49 classes, small: the fold models start from the bundled model
+    dlg = FindDialog(ds, "train", panel.tasks)
+    qtbot.addWidget(dlg)
+    explain = dlg.layout().itemAt(0).widget()
+    assert "start from the bundled model" in explain.text()
+    assert dlg.epochs.value() == dlg.presets[1].epochs  # Custom can say what Thorough does
+    dlg.resize(420, 200)
+    dlg.show()
+    qtbot.waitExposed(dlg)
+    dlg.set_speed(2345.0)  # the measured speed: a longer, wrapped line
+    lay = dlg.layout()
+    assert dlg.height() >= lay.totalHeightForWidth(dlg.width())
+    assert explain.height() >= explain.heightForWidth(explain.width())
+
+
 def test_find_dialog_measures_the_speed_in_the_background(qtbot, panel, monkeypatch) -> None:  # noqa: ANN001
     import threading
 
