@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from k49desk.core.dataset import K49Dataset, Split, open_dataset
+from k49desk.core.fold_config import other_images
 from k49desk.core.issues import default_folds, default_train_config, find_issues, fold_epochs
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -174,9 +175,10 @@ def bench_real_one(folder: Path, seed: int, args: argparse.Namespace) -> dict:
     p, r, f1 = prf(lab, flipped)
     acc = float((rep.proba.argmax(1) == np.asarray(tr.labels)).mean())
     folds = args.folds or default_folds(noisy.size)
+    epochs = fold_epochs(cfg, noisy.size, folds, other_images(ds, "train"))
     start = "random init" if init is False else f"fine-tuned from {Path(init).name}"
     print(f"{folder.name} seed {seed}: {flipped.size} flips of {noisy.size}, {folds} folds x "
-          f"{fold_epochs(cfg, noisy.size, folds)} epochs, {start}, {elapsed:.0f} s wall, "
+          f"{epochs} epochs, {start}, {elapsed:.0f} s wall, "
           f"{cpu:.0f} CPU-s, load {_load()} (probabilities in {work})")
     print(f"  out-of-sample accuracy against the clean labels {acc:.4f}; label flags "
           f"{lab.size}: precision {p:.3f} recall {r:.3f} F1 {f1:.3f}")

@@ -68,11 +68,12 @@ def default_init_path(n_images: int) -> Path | None:
     return DEFAULT_MODEL
 
 
-def fold_epochs(cfg: TrainConfig, n_images: int, folds: int) -> int:
-    """Epochs each fold model trains (the config's, or the schedule's for its share)."""
+def fold_epochs(cfg: TrainConfig, n_images: int, folds: int, extra: int = 0) -> int:
+    """Epochs each fold model trains (the config's, or the schedule's for its share of the
+    split plus the `extra` images of other splits that join every fold: other_images)."""
     from k49desk.core.schedule import plan_training
 
-    return plan_training(cfg, max(1, n_images - n_images // max(folds, 1))).epochs
+    return plan_training(cfg, max(1, n_images - n_images // max(folds, 1)) + extra).epochs
 
 
 def default_folds(n_images: int) -> int:
@@ -90,6 +91,11 @@ def other_split_names(ds: K49Dataset, split: str) -> list[str]:
     if n > SMALL_SPLIT or sum(len(ds.split(o)) for o in others) > OTHER_SPLITS_MAX_SHARE * n:
         return []
     return others
+
+
+def other_images(ds: K49Dataset, split: str) -> int:
+    """How many images of the other splits join every fold model's training set."""
+    return sum(len(ds.split(o)) for o in other_split_names(ds, split))
 
 
 def default_tta(n_images: int) -> bool:

@@ -53,6 +53,7 @@ from k49desk.core.fold_config import (  # noqa: F401  (re-exported: the fold mod
     default_train_config,
     default_tta,
     fold_epochs,
+    other_images,
     other_split_names,
 )
 from k49desk.core.progress import Progress, scaled
@@ -395,6 +396,7 @@ def find_issues(ds: K49Dataset, split: str = "train", *, folds: int | None = Non
         cfg = resolve_config(ds, split, train_config, device, init)
         use_tta = default_tta(n) if tta is None else tta
         others = other_split_names(ds, split)
+        epochs = fold_epochs(cfg, n, folds, other_images(ds, split))
         name = proba_cache_name(ds, split, folds, cfg, use_tta,
                                 init if init is not None else False)
         if use_cache:
@@ -419,8 +421,7 @@ def find_issues(ds: K49Dataset, split: str = "train", *, folds: int | None = Non
                             issues], ignore_index=True)
         method = (f"confident learning (cleanlab {FILTER_BY}, {LABEL_QUALITY_METHOD}; count: "
                   f"{COUNT_METHOD}) on "
-                  f"{folds}-fold out-of-sample probabilities ({fold_epochs(cfg, n, folds)} "
-                  f"epochs per fold"
+                  f"{folds}-fold out-of-sample probabilities ({epochs} epochs per fold"
                   f"{', shift-averaged' if use_tta else ''}"
                   f"{''.join(f', {o} images also training them' for o in others)}"
                   f"{_init_words(init)}"

@@ -46,21 +46,22 @@ class ScanPlan:
         return f"{self.folds} folds × {self.epochs} epochs"
 
 
-def default_epochs(n_images: int, folds: int | None = None) -> int:
-    """Epochs each fold model trains by default (the schedule for its share of the split)."""
+def default_epochs(n_images: int, folds: int | None = None, extra: int = 0) -> int:
+    """Epochs each fold model trains by default (the schedule for its share of the split and
+    the `extra` images of other splits that join it: fold_config.other_images)."""
     from k49desk.core.fold_config import default_folds, default_train_config, fold_epochs
 
     f = default_folds(n_images) if folds is None else folds
-    return fold_epochs(default_train_config(n_images), n_images, f)
+    return fold_epochs(default_train_config(n_images), n_images, f, extra)
 
 
-def presets(n_images: int) -> list[ScanPlan]:
+def presets(n_images: int, extra: int = 0) -> list[ScanPlan]:
     """Quick (3 folds, half the epochs), thorough (the CLI's defaults), checks only."""
     from k49desk.core.fold_config import default_folds
 
     f = default_folds(n_images)
-    return [ScanPlan("quick", "Quick", 3, max(1, default_epochs(n_images, 3) // 2)),
-            ScanPlan("thorough", "Thorough", f, default_epochs(n_images, f)),
+    return [ScanPlan("quick", "Quick", 3, max(1, default_epochs(n_images, 3, extra) // 2)),
+            ScanPlan("thorough", "Thorough", f, default_epochs(n_images, f, extra)),
             ScanPlan("checks", "Checks only", 0, None)]
 
 
@@ -68,31 +69,34 @@ def train_config(ds: K49Dataset, split: str, plan: ScanPlan) -> TrainConfig | No
     """The fold models' settings for `plan` (None: find_issues' own default)."""
     if not plan.folds or plan.epochs is None:
         return None
-    from k49desk.core.fold_config import default_train_config
+    from k49desk.core.fold_config import default_train_config, other_images
 
     n = len(ds.split(split))
-    if plan.epochs == default_epochs(n, plan.folds):
+    if plan.epochs == default_epochs(n, plan.folds, other_images(ds, split)):
         return None  # the default: the same cached probabilities as `k49desk find-issues`
     return replace(default_train_config(n), epochs=plan.epochs)
 
 
-def images_to_train(n_images: int, folds: int, epochs: int, done_folds: int = 0) -> float:
-    """Images the fold models still go through: each trains on (folds-1)/folds of the split."""
+def images_to_train(n_images: int, folds: int, epochs: int, done_folds: int = 0,
+                    extra: int = 0) -> float:
+    """Images the fold models still go through: each trains on (folds-1)/folds of the split
+    and the `extra` images of other splits."""
     if folds <= 0:
         return 0.0
-    return max(folds - done_folds, 0) * epochs * n_images * (folds - 1) / folds
+    return max(folds - done_folds, 0) * epochs * (n_images * (folds - 1) / folds + extra)
 
 
 def estimate_seconds(n_images: int, plan: ScanPlan, images_per_s: float | None,
-                     done_folds: int = 0) -> float | None:
+                     done_folds: int = 0, extra: int = 0) -> float | None:
     """Expected wall time of `plan` (None: the speed is not known yet)."""
     checks = CHECKS_S_PER_IMAGE * n_images
     if not plan.folds:
         return checks
     if not images_per_s or images_per_s <= 0:
         return None
-    epochs = plan.epochs if plan.epochs is not None else default_epochs(n_images, plan.folds)
-    train = images_to_train(n_images, plan.folds, epochs, done_folds) / images_per_s
+    epochs = (plan.epochs if plan.epochs is not None
+              else default_epochs(n_images, plan.folds, extra))
+    train = images_to_train(n_images, plan.folds, epochs, done_folds, extra) / images_per_s
     return checks + train * (1 + SCORING_SHARE)
 
 

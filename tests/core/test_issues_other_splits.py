@@ -70,3 +70,34 @@ def test_the_other_splits_are_part_of_the_cached_probabilities_name(tmp_path: Pa
     c.splits["train"] = Split("train", 255 - a.split("train").images, a.split("train").labels)
     assert issues.other_split_names(a, "test") == []
     assert proba_cache_name(a, "test", 2) == proba_cache_name(c, "test", 2)
+
+
+def test_the_epochs_reported_are_the_epochs_trained(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the schedule choosing the epochs, the other split's images make each fold's
+    training set bigger and its epochs fewer: the method text, the Find suspects presets and
+    their time estimate say what is trained (they said the epochs for the fold alone)."""
+    from dataclasses import replace
+
+    from k49desk.core.model import ModelConfig
+    from k49desk.core.scan_plan import presets
+    from k49desk.core.schedule import plan_training
+
+    trained: list[int] = []
+    real_fit = training.fit
+
+    def spy(cfg, images, labels, **kw):  # noqa: ANN001, ANN202
+        res = real_fit(replace(cfg, epochs=1), images, labels, **kw)  # quick; record the plan
+        trained.append(plan_training(cfg, len(labels)).epochs)  # what fit would run
+        return res
+
+    monkeypatch.setattr(training, "fit", spy)
+    ds = dataset(tmp_path, 4000, 1000)
+    cfg = replace(fold_config.default_train_config(4000), model=ModelConfig(channels=(4, 8, 8)))
+    rep = issues.find_issues(ds, "train", folds=2, train_config=cfg, use_cache=False,
+                             init_model=False)
+    assert len(set(trained)) == 1 and f"({trained[0]} epochs per fold" in rep.method
+    want = fold_config.fold_epochs(cfg, 4000, 2, 1000)
+    assert want == trained[0] != fold_config.fold_epochs(cfg, 4000, 2)
+    assert presets(4000, 1000)[1].epochs == fold_config.fold_epochs(
+        fold_config.default_train_config(4000), 4000, 5, 1000)

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from k49desk.core.fold_cache import resolve_init, resume_status
+from k49desk.core.fold_config import other_images
 from k49desk.core.scan_plan import (
     MAX_EPOCHS,
     MAX_FOLDS,
@@ -66,7 +67,8 @@ class FindDialog(QDialog):
         self.setWindowTitle(f"Find suspects in {split}")
         self.ds, self.split, self.tasks = ds, split, tasks
         self.n = len(ds.split(split))
-        self.presets = presets(self.n)
+        self.extra = other_images(ds, split)  # other splits' images training every fold
+        self.presets = presets(self.n, self.extra)
         base = train_config(ds, split, self.presets[1])
         from k49desk.core.issues import default_train_config
 
@@ -167,7 +169,7 @@ class FindDialog(QDialog):
                                train_config(self.ds, self.split, plan))
         if plan.folds and status.complete:
             return "seconds (" + status.describe() + ")"
-        est = estimate_seconds(self.n, plan, self.speed, status.done)
+        est = estimate_seconds(self.n, plan, self.speed, status.done, self.extra)
         text = format_duration(est) or "estimating…"
         if status.done:
             text += f" ({status.describe()})"

@@ -147,11 +147,13 @@ def test_find_dialog_offers_the_cli_options_with_expected_times(qtbot, panel) ->
     n = len(ds.split("train"))
     quick, thorough, checks = dlg.presets
     assert (quick.folds, thorough.folds, checks.folds) == (3, 5, 0)
-    # the CLI's default (its schedule for a fold's share of the split); quick: 3 folds, half
-    assert thorough.epochs == default_epochs(n, 5)
-    assert quick.epochs == max(1, default_epochs(n, 3) // 2)
+    # the CLI's default (its schedule for a fold's share of the split and the test images
+    # that join every fold); quick: 3 folds, half
+    extra = len(ds.split("test"))
+    assert thorough.epochs == default_epochs(n, 5, extra)
+    assert quick.epochs == max(1, default_epochs(n, 3, extra) // 2)
     assert dlg.plan() == thorough  # the default: what the CLI does
-    want = format_duration(estimate_seconds(n, thorough, 2000.0))
+    want = format_duration(estimate_seconds(n, thorough, 2000.0, extra=extra))
     assert dlg.notes["thorough"].text() == want and want.startswith("about")
     assert "2,000 training images per second" in dlg.speed_label.text()
     dlg.folds.setValue(4)
@@ -164,7 +166,7 @@ def test_find_dialog_offers_the_cli_options_with_expected_times(qtbot, panel) ->
     dlg.refresh()
     assert "1 of 5 folds already done" in dlg.notes["thorough"].text()
     assert dlg.notes["thorough"].text().startswith(
-        format_duration(estimate_seconds(n, thorough, 2000.0, done_folds=1)))
+        format_duration(estimate_seconds(n, thorough, 2000.0, done_folds=1, extra=extra)))
 
 
 def test_find_dialog_says_it_fine_tunes_and_grows_with_its_texts(qtbot, panel) -> None:  # noqa: ANN001
